@@ -1,0 +1,1 @@
+//! slim's library: one module per pipeline stage, plus the command line and the engine.

@@ -1,0 +1,297 @@
+//! Loads the probe object, selects a cgroup, attaches the tracepoints and hands out the
+//! event stream.
+//!
+//! Order matters: the cgroup selection is written before any program is attached, so the
+//! probe never records the loader itself or any task outside the selected cgroup.
+
+use std::io;
+use std::path::Path;
+
+use aya::maps::{Array, MapData, PerCpuArray, RingBuf};
+use aya::programs::TracePoint;
+use aya::{Btf, Ebpf, EbpfLoader};
+use tokio::io::unix::AsyncFd;
+
+use crate::abi;
+use crate::event::{Event, Syscall};
+
+static PROBE_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/probe.bpf.o"));
+
+/// Default size of the ring buffer: room for a burst of several hundred thousand events
+/// while userspace catches up.
+pub const DEFAULT_RING_BUFFER_BYTES: u32 = 64 << 20;
+
+/// What the probe records.
+#[derive(Clone, Debug)]
+pub struct ProbeConfig {
+    /// cgroup v2 id of the cgroup whose tasks (and their descendants' cgroups) are traced.
+    pub cgroup_id: u64,
+    /// Depth of that cgroup below the cgroup v2 root (a child of the root is level 1).
+    pub cgroup_level: u32,
+    /// Ring buffer size in bytes; a power of two, at least one page.
+    pub ring_buffer_bytes: u32,
+}
+
+/// Events that never reached userspace.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LostEvents {
+    /// Records dropped because the ring buffer was full.
+    pub ring_buffer: u64,
+    /// Tasks that could not be tracked (table full): their events were not recorded.
+    pub tracking: u64,
+}
+
+impl LostEvents {
+    pub fn total(&self) -> u64 {
+        self.ring_buffer + self.tracking
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error(
+        "not permitted to load the eBPF probe ({what}): slim needs root, or the capabilities \
+         CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN\nhint: run slim with sudo, or grant those \
+         capabilities to its binary"
+    )]
+    Permission { what: String },
+    #[error(
+        "the kernel has no BTF type information at /sys/kernel/btf/vmlinux ({0})\nhint: slim \
+         needs Linux 5.8 or later built with CONFIG_DEBUG_INFO_BTF=y"
+    )]
+    NoKernelBtf(String),
+    #[error(
+        "tracefs is not available at /sys/kernel/tracing and could not be mounted: {0}\nhint: \
+         mount it with `mount -t tracefs tracefs /sys/kernel/tracing` as root"
+    )]
+    Tracefs(io::Error),
+    #[error("ring buffer size {0} is not a power of two of at least 4096 bytes")]
+    RingBufferSize(u32),
+    #[error("failed to load the eBPF probe: {0}")]
+    Load(String),
+    #[error("failed to attach the probe to tracepoint {category}/{name}: {error}")]
+    Attach {
+        category: String,
+        name: String,
+        error: String,
+    },
+    #[error("failed to read the probe's ring buffer: {0}")]
+    Read(io::Error),
+    #[error(transparent)]
+    Decode(#[from] crate::event::DecodeError),
+}
+
+/// The loaded and attached probe. Dropping it detaches every program.
+pub struct Probe {
+    ebpf: Ebpf,
+}
+
+/// The stream of events from an attached probe.
+pub struct EventStream {
+    ring: AsyncFd<RingBuf<MapData>>,
+}
+
+/// Mounts tracefs at /sys/kernel/tracing if no tracefs is mounted yet.
+pub fn ensure_tracefs() -> Result<(), ProbeError> {
+    let events = |root: &str| Path::new(root).join("events/syscalls").is_dir();
+    if events("/sys/kernel/tracing") || events("/sys/kernel/debug/tracing") {
+        return Ok(());
+    }
+    let target = c"/sys/kernel/tracing";
+    // SAFETY: plain mount(2) with NUL-terminated strings and no data argument.
+    let rc = unsafe {
+        libc::mount(
+            c"tracefs".as_ptr(),
+            target.as_ptr(),
+            c"tracefs".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(ProbeError::Tracefs(io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+fn tracepoints() -> Vec<(&'static str, String)> {
+    let mut points = Vec::new();
+    for syscall in Syscall::all().iter().filter(|s| s.exists_on_this_arch()) {
+        points.push(("sys_enter", format!("sys_enter_{}", syscall.name())));
+        points.push(("sys_exit", format!("sys_exit_{}", syscall.name())));
+    }
+    points
+}
+
+fn is_permission(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<io::Error>()
+            && matches!(io.raw_os_error(), Some(libc::EPERM | libc::EACCES))
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+impl Probe {
+    /// Loads the probe, selects the cgroup and attaches every tracepoint. Must be called
+    /// inside a tokio runtime (the event stream registers with its reactor).
+    pub fn attach(config: &ProbeConfig) -> Result<(Probe, EventStream), ProbeError> {
+        let size = config.ring_buffer_bytes;
+        if !size.is_power_of_two() || size < 4096 {
+            return Err(ProbeError::RingBufferSize(size));
+        }
+        ensure_tracefs()?;
+        let btf = Btf::from_sys_fs().map_err(|e| ProbeError::NoKernelBtf(e.to_string()))?;
+        let mut ebpf = EbpfLoader::new()
+            .btf(Some(&btf))
+            .map_max_entries("events", size)
+            .load(PROBE_OBJECT)
+            .map_err(|e| {
+                if is_permission(&e) {
+                    ProbeError::Permission {
+                        what: chain(&e),
+                    }
+                } else {
+                    ProbeError::Load(chain(&e))
+                }
+            })?;
+
+        let mut selection: Array<_, abi::Config> = Array::try_from(
+            ebpf.map_mut("config")
+                .ok_or_else(|| ProbeError::Load("map `config` missing".into()))?,
+        )
+        .map_err(|e| ProbeError::Load(chain(&e)))?;
+        selection
+            .set(
+                0,
+                abi::Config {
+                    cgroup_id: config.cgroup_id,
+                    cgroup_level: config.cgroup_level,
+                    _pad: 0,
+                },
+                0,
+            )
+            .map_err(|e| ProbeError::Load(chain(&e)))?;
+
+        for (program, category_name) in [
+            ("sys_enter", None),
+            ("sys_exit", None),
+            ("sched_fork", Some("sched_process_fork")),
+            ("sched_exec", Some("sched_process_exec")),
+            ("sched_exit", Some("sched_process_exit")),
+        ] {
+            let prog: &mut TracePoint = ebpf
+                .program_mut(program)
+                .ok_or_else(|| ProbeError::Load(format!("program `{program}` missing")))?
+                .try_into()
+                .map_err(|e: aya::programs::ProgramError| ProbeError::Load(chain(&e)))?;
+            prog.load().map_err(|e| {
+                if is_permission(&e) {
+                    ProbeError::Permission {
+                        what: chain(&e),
+                    }
+                } else {
+                    ProbeError::Load(format!("program `{program}`: {}", chain(&e)))
+                }
+            })?;
+            let names: Vec<(&str, String)> = match category_name {
+                Some(name) => vec![("sched", name.to_string())],
+                None => tracepoints()
+                    .into_iter()
+                    .filter(|(p, _)| *p == program)
+                    .map(|(_, name)| ("syscalls", name))
+                    .collect(),
+            };
+            for (category, name) in names {
+                prog.attach(category, &name).map_err(|e| {
+                    if is_permission(&e) {
+                        ProbeError::Permission {
+                            what: chain(&e),
+                        }
+                    } else {
+                        ProbeError::Attach {
+                            category: category.to_string(),
+                            name: name.clone(),
+                            error: chain(&e),
+                        }
+                    }
+                })?;
+            }
+        }
+
+        let ring = RingBuf::try_from(
+            ebpf.take_map("events")
+                .ok_or_else(|| ProbeError::Load("map `events` missing".into()))?,
+        )
+        .map_err(|e| ProbeError::Load(chain(&e)))?;
+        // SAFETY: the ring buffer owns its map fd and keeps it open, unchanged, for as long
+        // as it lives, and the AsyncFd owns the ring buffer.
+        let ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
+            .map_err(|e| ProbeError::Read(e.into()))?;
+        Ok((Probe { ebpf }, EventStream { ring }))
+    }
+
+    /// Events lost so far, summed over all CPUs.
+    pub fn lost_events(&self) -> Result<LostEvents, ProbeError> {
+        let lost: PerCpuArray<_, u64> = PerCpuArray::try_from(
+            self.ebpf
+                .map("lost")
+                .ok_or_else(|| ProbeError::Load("map `lost` missing".into()))?,
+        )
+        .map_err(|e| ProbeError::Load(chain(&e)))?;
+        let sum = |slot: usize| -> Result<u64, ProbeError> {
+            let values = lost
+                .get(&(slot as u32), 0)
+                .map_err(|e| ProbeError::Load(chain(&e)))?;
+            Ok(values.iter().sum())
+        };
+        Ok(LostEvents {
+            ring_buffer: sum(abi::LOST_RINGBUF)?,
+            tracking: sum(abi::LOST_TRACKING)?,
+        })
+    }
+}
+
+impl EventStream {
+    /// Waits until at least one record is available, then decodes every available record
+    /// into `out`. Returns the number of events added.
+    pub async fn next_batch(&mut self, out: &mut Vec<Event>) -> Result<usize, ProbeError> {
+        loop {
+            let mut guard = self.ring.readable_mut().await.map_err(ProbeError::Read)?;
+            let added = drain_ring(guard.get_inner_mut(), out)?;
+            guard.clear_ready();
+            if added > 0 {
+                return Ok(added);
+            }
+        }
+    }
+
+    /// Decodes every record available now into `out`, without waiting.
+    pub fn drain(&mut self, out: &mut Vec<Event>) -> Result<usize, ProbeError> {
+        drain_ring(self.ring.get_mut(), out)
+    }
+}
+
+fn drain_ring(ring: &mut RingBuf<MapData>, out: &mut Vec<Event>) -> Result<usize, ProbeError> {
+    let mut added = 0;
+    while let Some(item) = ring.next() {
+        out.push(Event::decode(&item)?);
+        added += 1;
+    }
+    Ok(added)
+}
