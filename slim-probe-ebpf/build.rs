@@ -6,11 +6,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 // Newest first: newer clang emits BTF and CO-RE relocations the loader handles best.
-const CLANGS: &[&str] = &["clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14", "clang"];
+const CLANGS: &[&str] = &[
+    "clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14", "clang",
+];
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let bpf = manifest.join("bpf");
     for file in ["probe.bpf.c", "abi.h", "layout.c"] {
         println!("cargo:rerun-if-changed=bpf/{file}");
@@ -21,7 +24,9 @@ fn main() {
     let arch = match env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
         Ok("x86_64") => "x86",
         Ok("aarch64") => "arm64",
-        Ok(other) => fail(&format!("the probe supports x86_64 and aarch64, not {other}")),
+        Ok(other) => fail(&format!(
+            "the probe supports x86_64 and aarch64, not {other}"
+        )),
         Err(_) => fail("CARGO_CFG_TARGET_ARCH is not set"),
     };
     let multiarch = match arch {
@@ -29,7 +34,9 @@ fn main() {
         _ => "/usr/include/aarch64-linux-gnu",
     };
     if !Path::new("/usr/include/bpf/bpf_helpers.h").exists() {
-        fail("the libbpf headers are missing (/usr/include/bpf/bpf_helpers.h)\nhint: apt-get install libbpf-dev linux-libc-dev");
+        fail(
+            "the libbpf headers are missing (/usr/include/bpf/bpf_helpers.h)\nhint: apt-get install libbpf-dev linux-libc-dev",
+        );
     }
 
     let object = out.join("probe.bpf.o");
@@ -71,7 +78,11 @@ fn find_clang() -> String {
         return clang.to_string_lossy().into_owned();
     }
     for candidate in CLANGS {
-        if Command::new(candidate).arg("--version").output().is_ok_and(|o| o.status.success()) {
+        if Command::new(candidate)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
             return (*candidate).to_string();
         }
     }

@@ -73,6 +73,10 @@ enum slim_syscall {
 #define SLIM_BASE_UNREACHABLE 16u /* the directory lies outside the task's root */
 #define SLIM_BASE_BADFD 32u       /* the directory fd was not open */
 
+/* Bits of slim_sys_exit.status. */
+#define SLIM_EXIT_LATE_PATH 1u  /* the path argument, read at exit, follows */
+#define SLIM_EXIT_LATE_FAULT 2u /* the path argument could not be read at exit either */
+
 /* Counters in the per-CPU `lost` array. */
 #define SLIM_LOST_RINGBUF 0     /* a record could not be written to the ring buffer */
 #define SLIM_LOST_TRACKING 1    /* a task could not be added to the tracked-task table */
@@ -101,12 +105,16 @@ struct slim_sys_enter {
 	slim_u32 _pad;
 };
 
-/* The same call as it returns, on the same thread. */
+/* The same call as it returns, on the same thread. When the path could not be read at
+ * entry (its page was not resident yet; the kernel faults it in during the call), it is
+ * read again here: SLIM_EXIT_LATE_PATH is set and `path_len` bytes of path follow. */
 struct slim_sys_exit {
 	struct slim_header hdr;
 	slim_u32 syscall;
-	slim_u32 _pad;
+	slim_u32 status;
 	slim_s64 ret;
+	slim_u32 path_len;
+	slim_u32 _pad;
 };
 
 /* A new task (process or thread) created by the header's task. */

@@ -29,6 +29,8 @@ int main(void)
 	SIZE("SYS_EXIT_SIZE", struct slim_sys_exit);
 	OFF("SYS_EXIT_SYSCALL", struct slim_sys_exit, syscall);
 	OFF("SYS_EXIT_RET", struct slim_sys_exit, ret);
+	OFF("SYS_EXIT_STATUS", struct slim_sys_exit, status);
+	OFF("SYS_EXIT_PATH_LEN", struct slim_sys_exit, path_len);
 	SIZE("FORK_SIZE", struct slim_fork);
 	OFF("FORK_CHILD_TID", struct slim_fork, child_tid);
 	SIZE("EXEC_SIZE", struct slim_exec);
@@ -50,6 +52,8 @@ int main(void)
 	U32("BASE_TRUNCATED", SLIM_BASE_TRUNCATED);
 	U32("BASE_UNREACHABLE", SLIM_BASE_UNREACHABLE);
 	U32("BASE_BADFD", SLIM_BASE_BADFD);
+	U32("EXIT_LATE_PATH", SLIM_EXIT_LATE_PATH);
+	U32("EXIT_LATE_FAULT", SLIM_EXIT_LATE_FAULT);
 	USIZE("LOST_RINGBUF", SLIM_LOST_RINGBUF);
 	USIZE("LOST_TRACKING", SLIM_LOST_TRACKING);
 	USIZE("LOST_SLOTS", SLIM_LOST_SLOTS);

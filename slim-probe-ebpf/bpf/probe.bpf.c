@@ -114,6 +114,11 @@ struct enter_scratch {
 	char data[DATA_SIZE];
 };
 
+struct exit_scratch {
+	struct slim_sys_exit rec;
+	char data[SLIM_PATH_MAX];
+};
+
 struct exec_scratch {
 	struct slim_exec rec;
 	char data[SLIM_PATH_MAX];
@@ -159,6 +164,22 @@ struct {
 	__type(key, __u32);
 	__type(value, struct exec_scratch);
 } exec_buf SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct exit_scratch);
+} exit_buf SEC(".maps");
+
+/* Path arguments (user pointers, by thread id) that could not be read at entry: the exit
+ * program reads them again once the kernel has faulted their page in. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} unread_path SEC(".maps");
 
 static __always_inline void count_lost(__u32 slot)
 {
@@ -263,21 +284,26 @@ struct walk {
 static long walk_step(__u32 index, void *arg)
 {
 	struct walk *w = arg;
-	if (w->dentry == w->root_dentry && w->vfsmnt == w->root_mnt) {
+	/* Copies into locals: a CO-RE read through a field of this local struct would be
+	 * relocated against `struct walk`, which the kernel's BTF does not have. */
+	struct dentry *dentry = w->dentry;
+	struct vfsmount *vfsmnt = w->vfsmnt;
+	struct mount *mnt = w->mnt;
+	if (dentry == w->root_dentry && vfsmnt == w->root_mnt) {
 		w->done = 1;
 		return 1;
 	}
-	struct dentry *parent = BPF_CORE_READ(w->dentry, d_parent);
-	struct dentry *mnt_root = BPF_CORE_READ(w->vfsmnt, mnt_root);
-	if (w->dentry == mnt_root || w->dentry == parent) {
-		struct mount *up = BPF_CORE_READ(w->mnt, mnt_parent);
-		if (up == w->mnt || !up) {
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	if (dentry == mnt_root || dentry == parent) {
+		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+		if (up == mnt || !up) {
 			/* The top of the mount tree, and the task's root was not met on the way. */
 			w->status |= SLIM_BASE_UNREACHABLE;
 			w->done = 1;
 			return 1;
 		}
-		w->dentry = BPF_CORE_READ(w->mnt, mnt_mountpoint);
+		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
 		w->mnt = up;
 		w->vfsmnt = (struct vfsmount *)((char *)up + bpf_core_field_offset(struct mount, mnt));
 		return 0;
@@ -291,7 +317,7 @@ static long walk_step(__u32 index, void *arg)
 	struct enter_scratch *s = bpf_map_lookup_elem(&enter_buf, &zero);
 	if (!s)
 		return 1;
-	const unsigned char *name = BPF_CORE_READ(w->dentry, d_name.name);
+	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
 	long n = bpf_probe_read_kernel_str(&s->data[w->off & DATA_MASK], SLIM_NAME_MAX, name);
 	if (n > 0)
 		w->off += n;
@@ -414,8 +440,12 @@ int sys_enter(struct syscall_enter_ctx *ctx)
 	if (has_path) {
 		long n = bpf_probe_read_user_str(s->data, SLIM_PATH_MAX, path);
 		if (n <= 0) {
+			/* Not resident yet: read it at exit. A relative path still needs its base,
+			 * which may change during the call (chdir), so resolve the base now. */
+			__u64 ptr = (__u64)path;
 			s->rec.status |= SLIM_PATH_FAULT;
-			relative = 0;
+			if (bpf_map_update_elem(&unread_path, &tid, &ptr, BPF_ANY))
+				count_lost(SLIM_LOST_TRACKING);
 		} else {
 			s->rec.path_len = (__u32)(n - 1) & (SLIM_PATH_MAX - 1);
 			if (n == SLIM_PATH_MAX)
@@ -464,11 +494,33 @@ int sys_exit(struct syscall_exit_ctx *ctx)
 	__u32 sc = slim_syscall_of(ctx->nr);
 	if (!sc)
 		return 0;
-	struct slim_sys_exit rec = {};
-	fill_header(&rec.hdr, SLIM_KIND_SYS_EXIT);
-	rec.syscall = sc;
-	rec.ret = ctx->ret;
-	emit(&rec, sizeof(rec));
+	__u32 zero = 0;
+	struct exit_scratch *s = bpf_map_lookup_elem(&exit_buf, &zero);
+	if (!s)
+		return 0;
+	fill_header(&s->rec.hdr, SLIM_KIND_SYS_EXIT);
+	s->rec.syscall = sc;
+	s->rec.status = 0;
+	s->rec.ret = ctx->ret;
+	s->rec.path_len = 0;
+	s->rec._pad = 0;
+	__u64 *ptr = bpf_map_lookup_elem(&unread_path, &tid);
+	if (ptr) {
+		__u64 user = *ptr;
+		bpf_map_delete_elem(&unread_path, &tid);
+		/* After a successful exec the old memory is gone; sched_process_exec had the name. */
+		int exec_done = (sc == SLIM_SYS_EXECVE || sc == SLIM_SYS_EXECVEAT) && ctx->ret == 0;
+		if (!exec_done) {
+			long n = bpf_probe_read_user_str(s->data, SLIM_PATH_MAX, (const char *)user);
+			if (n > 0) {
+				s->rec.status = SLIM_EXIT_LATE_PATH;
+				s->rec.path_len = (__u32)(n - 1) & (SLIM_PATH_MAX - 1);
+			} else {
+				s->rec.status = SLIM_EXIT_LATE_FAULT;
+			}
+		}
+	}
+	emit(s, sizeof(struct slim_sys_exit) + (s->rec.path_len & (SLIM_PATH_MAX - 1)));
 	return 0;
 }
 
@@ -520,5 +572,6 @@ int sched_exit(void *ctx)
 	rec.exit_code = BPF_CORE_READ(task, exit_code);
 	emit(&rec, sizeof(rec));
 	bpf_map_delete_elem(&tracked, &tid);
+	bpf_map_delete_elem(&unread_path, &tid);
 	return 0;
 }

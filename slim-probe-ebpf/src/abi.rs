@@ -19,6 +19,9 @@ pub const BASE_TRUNCATED: u32 = 8;
 pub const BASE_UNREACHABLE: u32 = 16;
 pub const BASE_BADFD: u32 = 32;
 
+pub const EXIT_LATE_PATH: u32 = 1;
+pub const EXIT_LATE_FAULT: u32 = 2;
+
 pub const LOST_RINGBUF: usize = 0;
 pub const LOST_TRACKING: usize = 1;
 pub const LOST_SLOTS: usize = 2;
@@ -52,8 +55,10 @@ pub struct SysEnter {
 pub struct SysExit {
     pub hdr: Header,
     pub syscall: u32,
-    pub _pad: u32,
+    pub status: u32,
     pub ret: i64,
+    pub path_len: u32,
+    pub _pad: u32,
 }
 
 #[repr(C)]
@@ -122,7 +127,8 @@ check_layout!(SysEnter, layout::SYS_ENTER_SIZE,
     flags. = layout::SYS_ENTER_FLAGS, path_len. = layout::SYS_ENTER_PATH_LEN,
     base_len. = layout::SYS_ENTER_BASE_LEN, status. = layout::SYS_ENTER_STATUS);
 check_layout!(SysExit, layout::SYS_EXIT_SIZE,
-    syscall. = layout::SYS_EXIT_SYSCALL, ret. = layout::SYS_EXIT_RET);
+    syscall. = layout::SYS_EXIT_SYSCALL, ret. = layout::SYS_EXIT_RET,
+    status. = layout::SYS_EXIT_STATUS, path_len. = layout::SYS_EXIT_PATH_LEN);
 check_layout!(Fork, layout::FORK_SIZE, child_tid. = layout::FORK_CHILD_TID);
 check_layout!(Exec, layout::EXEC_SIZE,
     old_tid. = layout::EXEC_OLD_TID, filename_len. = layout::EXEC_FILENAME_LEN);
@@ -142,6 +148,8 @@ const _: () = assert!(BASE_PRESENT == layout::BASE_PRESENT);
 const _: () = assert!(BASE_TRUNCATED == layout::BASE_TRUNCATED);
 const _: () = assert!(BASE_UNREACHABLE == layout::BASE_UNREACHABLE);
 const _: () = assert!(BASE_BADFD == layout::BASE_BADFD);
+const _: () = assert!(EXIT_LATE_PATH == layout::EXIT_LATE_PATH);
+const _: () = assert!(EXIT_LATE_FAULT == layout::EXIT_LATE_FAULT);
 const _: () = assert!(LOST_RINGBUF == layout::LOST_RINGBUF);
 const _: () = assert!(LOST_TRACKING == layout::LOST_TRACKING);
 const _: () = assert!(LOST_SLOTS == layout::LOST_SLOTS);
@@ -149,7 +157,10 @@ const _: () = assert!(LOST_SLOTS == layout::LOST_SLOTS);
 const _: () = {
     let mut i = 0;
     while i < layout::SYSCALL_IDS.len() {
-        assert!(layout::SYSCALL_IDS[i] == i as u32 + 1, "enum slim_syscall differs from Syscall");
+        assert!(
+            layout::SYSCALL_IDS[i] == i as u32 + 1,
+            "enum slim_syscall differs from Syscall"
+        );
         i += 1;
     }
 };

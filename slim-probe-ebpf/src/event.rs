@@ -74,7 +74,9 @@ impl Syscall {
     }
 
     fn from_abi_id(id: u32) -> Option<Syscall> {
-        Self::ALL.get(usize::try_from(id.checked_sub(1)?).ok()?).copied()
+        Self::ALL
+            .get(usize::try_from(id.checked_sub(1)?).ok()?)
+            .copied()
     }
 
     /// The system call's name, as in `syscalls/sys_enter_<name>`.
@@ -157,6 +159,10 @@ pub struct SyscallExit {
     pub syscall: Syscall,
     /// The raw return value: negative errno on failure.
     pub ret: i64,
+    /// The path argument, read at return because it could not be read at entry (its page
+    /// was not resident yet). `None` when the entry record already had it, and for an exec
+    /// that succeeded (the old memory is gone: use the `Exec` event's filename).
+    pub late_path: Option<Vec<u8>>,
 }
 
 /// One event from the probe.
@@ -165,7 +171,10 @@ pub enum Event {
     Enter(SyscallEnter),
     Exit(SyscallExit),
     /// `parent` created a task (process or thread) with thread id `child_tid`.
-    Fork { parent: Task, child_tid: u32 },
+    Fork {
+        parent: Task,
+        child_tid: u32,
+    },
     /// `task` executed `filename` (the path as passed to exec); `task.comm` is the new name.
     Exec {
         task: Task,
@@ -173,7 +182,10 @@ pub enum Event {
         filename: Vec<u8>,
     },
     /// `task` exited.
-    TaskExit { task: Task, exit_code: i32 },
+    TaskExit {
+        task: Task,
+        exit_code: i32,
+    },
 }
 
 /// Why a ring buffer record could not be decoded.
@@ -233,10 +245,21 @@ impl Event {
                 let rec: abi::SysExit = abi::read(bytes).ok_or_else(|| bad("short exit"))?;
                 let syscall =
                     Syscall::from_abi_id(rec.syscall).ok_or_else(|| bad("unknown syscall"))?;
+                let late_path = if rec.status & abi::EXIT_LATE_PATH != 0 {
+                    let data = &bytes[size_of::<abi::SysExit>()..];
+                    let len = rec.path_len as usize;
+                    if data.len() < len {
+                        return Err(bad("late path shorter than its length"));
+                    }
+                    Some(data[..len].to_vec())
+                } else {
+                    None
+                };
                 Ok(Event::Exit(SyscallExit {
                     task,
                     syscall,
                     ret: rec.ret,
+                    late_path,
                 }))
             }
             abi::KIND_FORK => {
@@ -272,7 +295,11 @@ impl Event {
 }
 
 fn task_of(hdr: &abi::Header) -> Task {
-    let end = hdr.comm.iter().position(|&b| b == 0).unwrap_or(hdr.comm.len());
+    let end = hdr
+        .comm
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(hdr.comm.len());
     Task {
         pid: hdr.pid,
         tid: hdr.tid,

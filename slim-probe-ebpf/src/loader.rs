@@ -163,9 +163,7 @@ impl Probe {
             .load(PROBE_OBJECT)
             .map_err(|e| {
                 if is_permission(&e) {
-                    ProbeError::Permission {
-                        what: chain(&e),
-                    }
+                    ProbeError::Permission { what: chain(&e) }
                 } else {
                     ProbeError::Load(chain(&e))
                 }
@@ -202,9 +200,7 @@ impl Probe {
                 .map_err(|e: aya::programs::ProgramError| ProbeError::Load(chain(&e)))?;
             prog.load().map_err(|e| {
                 if is_permission(&e) {
-                    ProbeError::Permission {
-                        what: chain(&e),
-                    }
+                    ProbeError::Permission { what: chain(&e) }
                 } else {
                     ProbeError::Load(format!("program `{program}`: {}", chain(&e)))
                 }
@@ -220,9 +216,7 @@ impl Probe {
             for (category, name) in names {
                 prog.attach(category, &name).map_err(|e| {
                     if is_permission(&e) {
-                        ProbeError::Permission {
-                            what: chain(&e),
-                        }
+                        ProbeError::Permission { what: chain(&e) }
                     } else {
                         ProbeError::Attach {
                             category: category.to_string(),
