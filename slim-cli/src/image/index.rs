@@ -1,0 +1,437 @@
+//! The original image's filesystem as an index: every path of the merged layers with its
+//! metadata and where its content lies in which layer tar, with no content in memory.
+//!
+//! Layers are applied in order with the OCI whiteout rules (`.wh.NAME` deletes NAME,
+//! `.wh..wh..opq` hides what lower layers had in a directory). Every path is normalised to
+//! an absolute path inside the image root: `..` never climbs above `/`, so a hostile layer
+//! cannot name anything outside the image.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+
+use crate::trace::path::normalize;
+
+const WHITEOUT_PREFIX: &[u8] = b".wh.";
+const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
+
+/// What a path is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeKind {
+    /// A regular file whose content is `size` bytes at `offset` in layer `layer`'s tar.
+    File { layer: usize, offset: u64, size: u64 },
+    Dir,
+    Symlink { target: Vec<u8> },
+    /// A hard link to `target` (an absolute path in the same layer, already indexed).
+    HardLink { target: Vec<u8> },
+    CharDevice { major: u32, minor: u32 },
+    BlockDevice { major: u32, minor: u32 },
+    Fifo,
+}
+
+/// One path of the image with the metadata the new image must reproduce.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    pub kind: NodeKind,
+    /// Permission and special bits (setuid, setgid, sticky), without the file type.
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub uname: Vec<u8>,
+    pub gname: Vec<u8>,
+    pub mtime: u64,
+    /// Extended attributes from PAX `SCHILY.xattr.*` records (e.g. `security.capability`).
+    pub xattrs: Vec<(String, Vec<u8>)>,
+    /// The layer that last wrote this path.
+    pub layer: usize,
+}
+
+impl Node {
+    /// Size of the content for a regular file, 0 otherwise.
+    pub fn size(&self) -> u64 {
+        match self.kind {
+            NodeKind::File { size, .. } => size,
+            _ => 0,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("reading layer {layer} ({path}): {source}")]
+    Layer {
+        layer: usize,
+        path: PathBuf,
+        source: io::Error,
+    },
+}
+
+/// The merged filesystem of an image.
+#[derive(Debug, Default)]
+pub struct FsIndex {
+    nodes: BTreeMap<Vec<u8>, Node>,
+    layers: Vec<PathBuf>,
+}
+
+impl FsIndex {
+    /// Indexes the layer tars (uncompressed), lowest first.
+    pub fn from_layers(layers: &[PathBuf]) -> Result<FsIndex, IndexError> {
+        let mut index = FsIndex {
+            nodes: BTreeMap::new(),
+            layers: layers.to_vec(),
+        };
+        index.nodes.insert(b"/".to_vec(), Node::root());
+        for (layer, path) in layers.iter().enumerate() {
+            index
+                .apply_layer(layer, path)
+                .map_err(|source| IndexError::Layer {
+                    layer,
+                    path: path.clone(),
+                    source,
+                })?;
+        }
+        Ok(index)
+    }
+
+    fn apply_layer(&mut self, layer: usize, path: &Path) -> io::Result<()> {
+        let mut archive = tar::Archive::new(BufReader::new(File::open(path)?));
+        let mut written_here: HashMap<Vec<u8>, ()> = HashMap::new();
+        for entry in archive.entries_with_seek()? {
+            let mut entry = entry?;
+            let raw = entry.path_bytes().into_owned();
+            let path = normalize(&raw);
+            let (dir, name) = split_parent(&path);
+            if name == OPAQUE_MARKER {
+                self.hide_lower_children(&dir, &written_here);
+                continue;
+            }
+            if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
+                let victim = join(&dir, hidden);
+                self.remove_tree(&victim);
+                continue;
+            }
+            if path == b"/" && !entry.header().entry_type().is_dir() {
+                continue;
+            }
+            let header = entry.header().clone();
+            let mut xattrs = Vec::new();
+            if let Some(pax) = entry.pax_extensions()? {
+                for ext in pax {
+                    let ext = ext?;
+                    if let Ok(key) = ext.key()
+                        && let Some(name) = key.strip_prefix("SCHILY.xattr.")
+                    {
+                        xattrs.push((name.to_string(), ext.value_bytes().to_vec()));
+                    }
+                }
+            }
+            xattrs.sort();
+            let kind = match header.entry_type() {
+                tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                    NodeKind::File {
+                        layer,
+                        offset: entry.raw_file_position(),
+                        size: entry.size(),
+                    }
+                }
+                tar::EntryType::Directory => NodeKind::Dir,
+                tar::EntryType::Symlink => NodeKind::Symlink {
+                    target: entry.link_name_bytes().map(|l| l.into_owned()).unwrap_or_default(),
+                },
+                tar::EntryType::Link => {
+                    let target = entry.link_name_bytes().map(|l| l.into_owned()).unwrap_or_default();
+                    NodeKind::HardLink {
+                        target: normalize(&target),
+                    }
+                }
+                tar::EntryType::Char => NodeKind::CharDevice {
+                    major: header.device_major().ok().flatten().unwrap_or(0),
+                    minor: header.device_minor().ok().flatten().unwrap_or(0),
+                },
+                tar::EntryType::Block => NodeKind::BlockDevice {
+                    major: header.device_major().ok().flatten().unwrap_or(0),
+                    minor: header.device_minor().ok().flatten().unwrap_or(0),
+                },
+                tar::EntryType::Fifo => NodeKind::Fifo,
+                // PAX/GNU metadata entries are consumed by the tar reader; anything else
+                // has no place in a root filesystem.
+                _ => continue,
+            };
+            let node = Node {
+                kind,
+                // Numeric fields that do not parse (empty, as some writers leave them) read
+                // as the tar default rather than failing the whole image.
+                mode: header.mode().unwrap_or(0o644) & 0o7777,
+                uid: header.uid().unwrap_or(0),
+                gid: header.gid().unwrap_or(0),
+                uname: header.username_bytes().map(<[u8]>::to_vec).unwrap_or_default(),
+                gname: header.groupname_bytes().map(<[u8]>::to_vec).unwrap_or_default(),
+                mtime: header.mtime().unwrap_or(0),
+                xattrs,
+                layer,
+            };
+            // A non-directory replacing a directory hides everything below it.
+            if !matches!(node.kind, NodeKind::Dir) {
+                self.remove_tree(&path);
+            }
+            self.ensure_parents(&dir, layer);
+            written_here.insert(path.clone(), ());
+            self.nodes.insert(path, node);
+        }
+        Ok(())
+    }
+
+    fn ensure_parents(&mut self, dir: &[u8], layer: usize) {
+        let mut current = dir.to_vec();
+        loop {
+            match self.nodes.get(&current) {
+                Some(node) if matches!(node.kind, NodeKind::Dir) => break,
+                _ => {
+                    // Layers normally list parents first; a missing (or replaced) parent
+                    // is recreated as a plain directory so the tree stays consistent.
+                    self.nodes.insert(current.clone(), Node::implicit_dir(layer));
+                }
+            }
+            if current == b"/" {
+                break;
+            }
+            current = split_parent(&current).0;
+        }
+    }
+
+    fn hide_lower_children(&mut self, dir: &[u8], written_here: &HashMap<Vec<u8>, ()>) {
+        let doomed: Vec<Vec<u8>> = self
+            .children_range(dir)
+            .filter(|(p, _)| !written_here.contains_key(*p))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for path in doomed {
+            self.nodes.remove(&path);
+        }
+    }
+
+    fn remove_tree(&mut self, path: &[u8]) {
+        if path == b"/" {
+            return;
+        }
+        self.nodes.remove(path);
+        let doomed: Vec<Vec<u8>> = self.children_range(path).map(|(p, _)| p.clone()).collect();
+        for p in doomed {
+            self.nodes.remove(&p);
+        }
+    }
+
+    /// Every path strictly below `dir`, in order.
+    fn children_range<'a>(&'a self, dir: &[u8]) -> impl Iterator<Item = (&'a Vec<u8>, &'a Node)> + 'a {
+        let mut prefix = dir.to_vec();
+        if !prefix.ends_with(b"/") {
+            prefix.push(b'/');
+        }
+        let start = prefix.clone();
+        self.nodes
+            .range::<Vec<u8>, _>((Bound::Included(start), Bound::Unbounded))
+            .take_while(move |(p, _)| p.starts_with(&prefix))
+    }
+
+    /// The node at an absolute, normalised path (symlinks are not followed).
+    pub fn get(&self, path: &[u8]) -> Option<&Node> {
+        self.nodes.get(path)
+    }
+
+    /// Every path and node, sorted by path.
+    pub fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Node)> {
+        self.nodes.iter()
+    }
+
+    /// Every path below `dir` (at any depth), sorted.
+    pub fn descendants<'a>(&'a self, dir: &[u8]) -> impl Iterator<Item = (&'a Vec<u8>, &'a Node)> + 'a {
+        self.children_range(dir)
+    }
+
+    /// The direct entries of directory `dir`.
+    pub fn children<'a>(&'a self, dir: &[u8]) -> impl Iterator<Item = (&'a Vec<u8>, &'a Node)> + 'a {
+        let depth = if dir == b"/" { 0 } else { dir.len() };
+        self.children_range(dir)
+            .filter(move |(p, _)| !p[depth + 1..].contains(&b'/'))
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The regular-file node a path's content comes from (a hard link's target).
+    pub fn content_node<'a>(&'a self, node: &'a Node) -> Option<&'a Node> {
+        let mut node = node;
+        for _ in 0..8 {
+            match &node.kind {
+                NodeKind::File { .. } => return Some(node),
+                NodeKind::HardLink { target } => node = self.nodes.get(target)?,
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// Opens a reader over a regular file's content (following a hard link to its target).
+    pub fn open(&self, node: &Node) -> io::Result<ContentReader> {
+        let Some(NodeKind::File { layer, offset, size }) = self.content_node(node).map(|n| &n.kind) else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+        };
+        let path = &self.layers[*layer];
+        let mut file = File::open(path)?;
+        file.seek(SeekFrom::Start(*offset))?;
+        Ok(ContentReader {
+            file,
+            start: *offset,
+            size: *size,
+            pos: 0,
+        })
+    }
+
+    /// Reads a whole small file (bounded by `limit` bytes).
+    pub fn read_to_vec(&self, node: &Node, limit: u64) -> io::Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.open(node)?.take(limit).read_to_end(&mut buf)?;
+        Ok(buf)
+    }
+}
+
+impl Node {
+    fn root() -> Node {
+        Node::implicit_dir(0)
+    }
+
+    fn implicit_dir(layer: usize) -> Node {
+        Node {
+            kind: NodeKind::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            uname: Vec::new(),
+            gname: Vec::new(),
+            mtime: 0,
+            xattrs: Vec::new(),
+            layer,
+        }
+    }
+}
+
+/// A regular file's content inside a layer tar, readable and seekable on its own.
+pub struct ContentReader {
+    file: File,
+    start: u64,
+    size: u64,
+    pos: u64,
+}
+
+impl Read for ContentReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.size - self.pos;
+        if left == 0 {
+            return Ok(0);
+        }
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = self.file.read(&mut buf[..want])?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for ContentReader {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+            SeekFrom::End(d) => self.size.checked_add_signed(d),
+        }
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before start"))?
+        .min(self.size);
+        self.file.seek(SeekFrom::Start(self.start + target))?;
+        self.pos = target;
+        Ok(target)
+    }
+}
+
+/// Splits a normalised absolute path into its parent directory and its last name.
+pub fn split_parent(path: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    match path.iter().rposition(|&b| b == b'/') {
+        Some(0) => (b"/".to_vec(), path[1..].to_vec()),
+        Some(i) => (path[..i].to_vec(), path[i + 1..].to_vec()),
+        None => (b"/".to_vec(), path.to_vec()),
+    }
+}
+
+/// Joins a directory and a name.
+pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut p = dir.to_vec();
+    if !p.ends_with(b"/") {
+        p.push(b'/');
+    }
+    p.extend_from_slice(name);
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn layer(dir: &std::path::Path, name: &str, build: impl FnOnce(&mut tar::Builder<std::fs::File>)) -> std::path::PathBuf {
+        let p = dir.join(name);
+        let mut b = tar::Builder::new(std::fs::File::create(&p).unwrap());
+        build(&mut b);
+        b.finish().unwrap();
+        p
+    }
+    fn file(b: &mut tar::Builder<std::fs::File>, path: &str, data: &[u8], mode: u32) {
+        let mut h = tar::Header::new_gnu(); h.set_size(data.len() as u64); h.set_mode(mode); h.set_mtime(1234); h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, path, data).unwrap();
+    }
+    fn dir(b: &mut tar::Builder<std::fs::File>, path: &str) {
+        let mut h = tar::Header::new_gnu(); h.set_size(0); h.set_mode(0o755); h.set_entry_type(tar::EntryType::Directory);
+        b.append_data(&mut h, path, &[][..]).unwrap();
+    }
+    fn link(b: &mut tar::Builder<std::fs::File>, kind: tar::EntryType, path: &str, target: &str) {
+        let mut h = tar::Header::new_gnu(); h.set_size(0); h.set_mode(0o777); h.set_entry_type(kind);
+        b.append_link(&mut h, path, target).unwrap();
+    }
+
+    #[test]
+    fn layers_merge_with_whiteouts_opaque_dirs_and_links() {
+        let tmp = std::env::temp_dir().join(format!("idx-{}", std::process::id()));
+        std::fs::create_dir_all(&tmp).unwrap();
+        let l0 = layer(&tmp, "0.tar", |b| {
+            dir(b, "usr/"); dir(b, "usr/bin/"); file(b, "usr/bin/busybox", b"BB", 0o4755);
+            link(b, tar::EntryType::Link, "usr/bin/sh", "usr/bin/busybox");
+            link(b, tar::EntryType::Symlink, "bin", "usr/bin");
+            dir(b, "etc/"); file(b, "etc/a", b"a0", 0o644); file(b, "etc/b", b"b0", 0o644);
+            dir(b, "opt/"); file(b, "opt/old", b"old", 0o644);
+        });
+        let l1 = layer(&tmp, "1.tar", |b| {
+            file(b, "etc/.wh.a", b"", 0o644);
+            file(b, "etc/b", b"b1", 0o600);
+            dir(b, "opt/"); file(b, "opt/.wh..wh..opq", b"", 0o644); file(b, "opt/new", b"new", 0o644);
+        });
+        let idx = FsIndex::from_layers(&[l0, l1]).unwrap();
+        assert!(idx.get(b"/etc/a").is_none());
+        let b = idx.get(b"/etc/b").unwrap();
+        assert_eq!(b.mode, 0o600);
+        let mut s = String::new(); idx.open(b).unwrap().read_to_string(&mut s).unwrap();
+        assert_eq!(s, "b1");
+        assert!(idx.get(b"/opt/old").is_none());
+        assert!(idx.get(b"/opt/new").is_some());
+        assert_eq!(idx.get(b"/usr/bin/busybox").unwrap().mode, 0o4755);
+        assert!(matches!(&idx.get(b"/usr/bin/sh").unwrap().kind, NodeKind::HardLink { target } if target == b"/usr/bin/busybox"));
+        assert_eq!(idx.read_to_vec(idx.get(b"/usr/bin/sh").unwrap(), 100).unwrap(), b"BB");
+        assert!(matches!(&idx.get(b"/bin").unwrap().kind, NodeKind::Symlink { target } if target == b"usr/bin"));
+        let kids: Vec<_> = idx.children(b"/etc").map(|(p, _)| p.clone()).collect();
+        assert_eq!(kids, vec![b"/etc/b".to_vec()]);
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+}
