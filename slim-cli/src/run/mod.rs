@@ -1,0 +1,456 @@
+//! The traced run stage: runs an image once in its own cgroup under the probe and hands
+//! the events to the trace stage.
+//!
+//! Order matters: the cgroup exists and the probe watches it before the container is
+//! created, so nothing the container does escapes. The run ends when the container exits,
+//! when `--timeout` passes, or when the user asks to stop (then the container is stopped
+//! the engine's way); then every event still in the ring buffer is drained, losses are
+//! checked, and the trace is written. Whatever happens (errors, interrupts, panics), the
+//! container and the cgroup are removed before [`trace`] returns.
+
+mod reader;
+mod resources;
+
+use std::future::Future;
+use std::io::Read;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use slim_probe_ebpf::{Event, Probe, ProbeConfig};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::cgroup::{CgroupDriver, RunCgroup};
+use crate::engine::{ContainerSpec, Engine, RUN_LABEL};
+use crate::error::Error;
+use crate::inspect::ImageInfo;
+use crate::interrupt::StopRequest;
+use crate::output::{OutputTarget, TraceOutput};
+use crate::reporter::Reporter;
+use crate::trace::{Trace, TraceBuilder};
+
+use resources::RunResources;
+
+/// How long a stopped container gets between its stop signal and SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// How many of the container's last log lines are shown when it fails.
+pub const LOG_LINES: usize = 20;
+
+/// Everything `slim trace` needs, resolved from the command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceSettings {
+    /// The image reference as given.
+    pub image: String,
+    /// Replaces the image's CMD when not empty.
+    pub args: Vec<String>,
+    pub output: OutputTarget,
+    /// Stop the container after this long.
+    pub timeout: Option<Duration>,
+    /// Container name; `slim-<run id>` when not given.
+    pub name: Option<String>,
+    /// `KEY=VAL` entries for the container's environment.
+    pub env: Vec<String>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub entrypoint: Option<String>,
+    pub ring_buffer_bytes: u32,
+    pub allow_incomplete: bool,
+}
+
+/// Why the traced container stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunEnd {
+    /// It exited by itself.
+    Exited,
+    /// `--timeout` passed and slim stopped it.
+    TimedOut,
+    /// The user asked slim to stop, and slim stopped it.
+    Stopped,
+}
+
+/// What a finished run reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceSummary {
+    pub run_id: String,
+    pub container: String,
+    pub end: RunEnd,
+    pub exit_code: i64,
+    pub events: u64,
+    pub records: usize,
+    pub unique_paths: usize,
+    pub lost: u64,
+    /// The container's last log lines, when it exited non-zero.
+    pub last_logs: Vec<String>,
+}
+
+impl TraceSummary {
+    /// The summary as short lines for the terminal.
+    pub fn lines(&self) -> Vec<String> {
+        let ended = match self.end {
+            RunEnd::Exited => "exited",
+            RunEnd::TimedOut => "stopped after --timeout, then exited",
+            RunEnd::Stopped => "stopped on request, then exited",
+        };
+        let mut lines = vec![format!(
+            "container {} {ended} with code {}",
+            self.container, self.exit_code
+        )];
+        if !self.last_logs.is_empty() {
+            lines.push(format!(
+                "its last {} log lines:",
+                self.last_logs.len().min(LOG_LINES)
+            ));
+            lines.extend(self.last_logs.iter().map(|l| format!("  | {l}")));
+        }
+        lines.push(format!(
+            "trace: {} events, {} records, {} unique paths, {} lost",
+            self.events, self.records, self.unique_paths, self.lost
+        ));
+        lines
+    }
+}
+
+/// A fresh run id: 12 hex digits (letters and digits only, as systemd slice names need).
+pub fn new_run_id() -> Result<String, Error> {
+    let mut bytes = [0u8; 6];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| Error::Internal(format!("cannot read /dev/urandom for a run id: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The container to create for a run: the image's own configuration, with the user's
+/// overrides applied the way `docker run` applies them.
+pub fn container_spec(
+    image: &ImageInfo,
+    settings: &TraceSettings,
+    run_id: &str,
+    cgroup_parent: &str,
+) -> ContainerSpec {
+    ContainerSpec {
+        image: image.id.clone(),
+        name: settings
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("slim-{run_id}")),
+        labels: vec![(RUN_LABEL.to_string(), run_id.to_string())],
+        cgroup_parent: cgroup_parent.to_string(),
+        cmd: (!settings.args.is_empty()).then(|| settings.args.clone()),
+        entrypoint: settings.entrypoint.as_ref().map(|e| vec![e.clone()]),
+        env: settings.env.clone(),
+        user: settings.user.clone(),
+        working_dir: settings.workdir.clone(),
+    }
+}
+
+async fn interruptible<T>(
+    stop: &mut StopRequest,
+    work: impl Future<Output = T>,
+) -> Result<T, Error> {
+    tokio::select! {
+        biased;
+        () = stop.requested() => Err(Error::Interrupted),
+        done = work => Ok(done),
+    }
+}
+
+/// Runs `settings.image` under the probe and writes its trace to `settings.output`.
+pub async fn trace(
+    engine: &impl Engine,
+    settings: &TraceSettings,
+    reporter: &dyn Reporter,
+    stop: &mut StopRequest,
+) -> Result<TraceSummary, Error> {
+    let run_id = new_run_id()?;
+    let image = interruptible(stop, engine.inspect_image(&settings.image)).await??;
+    let driver = interruptible(stop, engine.cgroup_driver()).await??;
+    let output = TraceOutput::open(&settings.output)?;
+
+    let mut resources = RunResources::default();
+    let run = AssertUnwindSafe(traced_run(
+        engine,
+        settings,
+        reporter,
+        stop,
+        &run_id,
+        &image,
+        driver,
+        output,
+        &mut resources,
+    ))
+    .catch_unwind()
+    .await;
+    let released = resources.release(engine).await;
+    stop.set_cleanup_hint(None);
+    match run {
+        Ok(Ok(summary)) => released.map(|()| summary),
+        Ok(Err(error)) => {
+            if let Err(left) = released {
+                reporter.warn(&left.to_string());
+            }
+            Err(error)
+        }
+        Err(panic) => {
+            if let Err(left) = released {
+                reporter.warn(&left.to_string());
+            }
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(Error::Internal(format!("the traced run panicked: {what}")))
+        }
+    }
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the run's inputs, each used once; bundling them would only move the list"
+)]
+async fn traced_run(
+    engine: &impl Engine,
+    settings: &TraceSettings,
+    reporter: &dyn Reporter,
+    stop: &mut StopRequest,
+    run_id: &str,
+    image: &ImageInfo,
+    driver: CgroupDriver,
+    output: TraceOutput,
+    resources: &mut RunResources,
+) -> Result<TraceSummary, Error> {
+    let cgroup = RunCgroup::create(run_id, driver)?;
+    let (cgroup_id, cgroup_level) = (cgroup.id(), cgroup.level());
+    let parent = cgroup.parent().to_string();
+    reporter.step(&format!(
+        "run {run_id}: cgroup {} (id {cgroup_id}, level {cgroup_level})",
+        cgroup.v2_dir().display()
+    ));
+    resources.cgroup = Some(cgroup);
+    stop.set_cleanup_hint(Some(resources.cleanup_commands().join(" && ")));
+
+    let (probe, stream) = Probe::attach(&ProbeConfig {
+        cgroup_id,
+        cgroup_level,
+        ring_buffer_bytes: settings.ring_buffer_bytes,
+    })?;
+    resources.probe = Some(probe);
+    let (to_processor, mut batches) = mpsc::unbounded_channel::<Vec<Event>>();
+    let (stop_reader, reader_stop) = oneshot::channel();
+    resources.reader = Some(tokio::spawn(reader::forward_events(
+        stream,
+        to_processor,
+        reader_stop,
+    )));
+
+    let spec = container_spec(image, settings, run_id, &parent);
+    let id = engine.create_container(&spec).await?;
+    resources.container = Some(id.clone());
+    stop.set_cleanup_hint(Some(resources.cleanup_commands().join(" && ")));
+    engine.start_container(&id).await?;
+    reporter.step(&format!(
+        "started container {} from {}",
+        spec.name, settings.image
+    ));
+
+    let mut builder = TraceBuilder::new();
+    let deadline = settings.timeout.map(|t| Instant::now() + t);
+    let mut end = RunEnd::Exited;
+    let wait = engine.wait_container(&id);
+    tokio::pin!(wait);
+    let exit_code = loop {
+        tokio::select! {
+            code = &mut wait => break code?,
+            batch = batches.recv() => match batch {
+                Some(events) => builder.extend(events),
+                None => {
+                    // The reader ended by itself: it failed.
+                    let reader = resources.reader.take();
+                    return Err(match reader {
+                        Some(handle) => match handle.await {
+                            Ok(Err(e)) => Error::Probe(e),
+                            Ok(Ok(_)) => Error::Internal("the event reader stopped early".into()),
+                            Err(e) => Error::Internal(format!("the event reader failed: {e}")),
+                        },
+                        None => Error::Internal("the event reader is gone".into()),
+                    });
+                }
+            },
+            () = sleep_until(deadline), if end == RunEnd::Exited && deadline.is_some() => {
+                end = RunEnd::TimedOut;
+                reporter.step(&format!("timeout reached: stopping container {}", spec.name));
+                engine.stop_container(&id, STOP_GRACE).await?;
+            }
+            () = stop.requested(), if end == RunEnd::Exited => {
+                end = RunEnd::Stopped;
+                reporter.step(&format!("stopping container {}", spec.name));
+                engine.stop_container(&id, STOP_GRACE).await?;
+            }
+        }
+    };
+
+    // The container has exited: every record it caused is in the ring buffer by now.
+    let _ = stop_reader.send(());
+    let mut stream = match resources.reader.take() {
+        Some(handle) => handle
+            .await
+            .map_err(|e| Error::Internal(format!("the event reader failed: {e}")))??,
+        None => return Err(Error::Internal("the event reader is gone".into())),
+    };
+    while let Ok(events) = batches.try_recv() {
+        builder.extend(events);
+    }
+    let mut rest = Vec::new();
+    while stream.drain(&mut rest)? > 0 {
+        builder.extend(rest.drain(..));
+    }
+    drop(stream);
+
+    let lost = match &resources.probe {
+        Some(probe) => probe.lost_events()?,
+        None => return Err(Error::Internal("the probe is gone".into())),
+    };
+    if lost.total() > 0 {
+        let error = Error::Incomplete {
+            lost: lost.total(),
+            ring_buffer: lost.ring_buffer,
+            tracking: lost.tracking,
+            ring_buffer_bytes: settings.ring_buffer_bytes,
+        };
+        if !settings.allow_incomplete {
+            return Err(error);
+        }
+        reporter.warn(&format!(
+            "{error} (writing it because of --allow-incomplete)"
+        ));
+    }
+
+    let last_logs = if exit_code != 0 {
+        engine
+            .container_logs(&id, LOG_LINES)
+            .await
+            .unwrap_or_else(|e| vec![format!("(logs unavailable: {e})")])
+    } else {
+        Vec::new()
+    };
+    let trace: Trace = builder.finish();
+    output.write_all(&trace.records)?;
+    Ok(TraceSummary {
+        run_id: run_id.to_string(),
+        container: spec.name,
+        end,
+        exit_code,
+        events: trace.events,
+        records: trace.records.len(),
+        unique_paths: trace.unique_paths(),
+        lost: lost.total(),
+        last_logs,
+    })
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> TraceSettings {
+        TraceSettings {
+            image: "app:1".into(),
+            args: Vec::new(),
+            output: OutputTarget::Stdout,
+            timeout: None,
+            name: None,
+            env: Vec::new(),
+            user: None,
+            workdir: None,
+            entrypoint: None,
+            ring_buffer_bytes: 1 << 26,
+            allow_incomplete: false,
+        }
+    }
+
+    fn image() -> ImageInfo {
+        ImageInfo {
+            id: "sha256:abc".into(),
+            reference: "app:1".into(),
+            cmd: Some(vec!["serve".into()]),
+            ..ImageInfo::default()
+        }
+    }
+
+    #[test]
+    fn the_container_runs_the_inspected_image_in_the_run_cgroup() {
+        let spec = container_spec(&image(), &settings(), "0a1b2c", "/slim-0a1b2c");
+        assert_eq!(spec.image, "sha256:abc");
+        assert_eq!(spec.name, "slim-0a1b2c");
+        assert_eq!(
+            spec.labels,
+            [("slim.run".to_string(), "0a1b2c".to_string())]
+        );
+        assert_eq!(spec.cgroup_parent, "/slim-0a1b2c");
+        // The image's own CMD and ENTRYPOINT apply.
+        assert_eq!(spec.cmd, None);
+        assert_eq!(spec.entrypoint, None);
+    }
+
+    #[test]
+    fn args_replace_cmd_and_options_override_the_image() {
+        let s = TraceSettings {
+            args: vec!["/bin/sh".into(), "-c".into(), "true".into()],
+            name: Some("mine".into()),
+            env: vec!["A=1".into()],
+            user: Some("1000:1000".into()),
+            workdir: Some("/srv".into()),
+            entrypoint: Some("/bin/env".into()),
+            ..settings()
+        };
+        let spec = container_spec(&image(), &s, "0a1b2c", "/slim-0a1b2c");
+        assert_eq!(spec.name, "mine");
+        assert_eq!(
+            spec.cmd,
+            Some(vec!["/bin/sh".into(), "-c".into(), "true".into()])
+        );
+        assert_eq!(spec.entrypoint, Some(vec!["/bin/env".into()]));
+        assert_eq!(spec.env, ["A=1"]);
+        assert_eq!(spec.user.as_deref(), Some("1000:1000"));
+        assert_eq!(spec.working_dir.as_deref(), Some("/srv"));
+    }
+
+    #[test]
+    fn run_ids_are_hex_without_dashes() {
+        let id = new_run_id().unwrap();
+        assert_eq!(id.len(), 12);
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(id, new_run_id().unwrap());
+    }
+
+    #[test]
+    fn summary_names_exit_code_counts_and_logs() {
+        let summary = TraceSummary {
+            run_id: "0a".into(),
+            container: "slim-0a".into(),
+            end: RunEnd::Exited,
+            exit_code: 3,
+            events: 10,
+            records: 4,
+            unique_paths: 2,
+            lost: 0,
+            last_logs: vec!["boom".into()],
+        };
+        let lines = summary.lines();
+        assert_eq!(lines[0], "container slim-0a exited with code 3");
+        assert_eq!(lines[2], "  | boom");
+        assert_eq!(
+            lines[3],
+            "trace: 10 events, 4 records, 2 unique paths, 0 lost"
+        );
+    }
+}
