@@ -1,1 +1,261 @@
-fn main() {}
+//! Developer tasks for slim, run as `cargo xtask <task>`: preparing a Debian machine,
+//! building the fixture images, running the whole test suite and a demo of `slim trace`.
+//! Plain `std::process::Command` on host tools (apt-get, mount, cargo); the fixture images
+//! come from the `slim-tests` library so tests and tasks build exactly the same ones.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use slim_fixtures::{FIXTURES, Outcome, Record};
+
+/// Debian packages a fresh machine needs to build and test slim.
+const PACKAGES: &[&str] = &[
+    "clang",
+    "llvm",
+    "libbpf-dev",
+    "linux-libc-dev",
+    "debootstrap",
+    "gcc",
+    "libc6-dev",
+];
+
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+const USAGE: &str = "usage: cargo xtask <task>
+
+tasks:
+  setup              install the Debian packages slim needs (only the missing ones)
+                     and mount tracefs at /sys/kernel/tracing
+  fixtures [--prune] build the fixture images the tests use (cached by recipe hash);
+                     --prune also removes older tags of the same fixtures
+  test [ARGS...]     setup, fixtures, then `cargo test --workspace -- --test-threads=2 ARGS`
+  demo               setup, build slim and the demo image, trace it and summarise";
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let task = args.next();
+    let rest: Vec<String> = args.collect();
+    let result = match task.as_deref() {
+        Some("setup") => setup(),
+        Some("fixtures") => fixtures(rest.iter().any(|a| a == "--prune")),
+        Some("test") => test(&rest),
+        Some("demo") => demo(),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn setup() -> Result {
+    if !is_root() {
+        return Err(
+            "setup installs packages and mounts tracefs: run it as root\n\
+             hint: sudo -E cargo xtask setup"
+                .into(),
+        );
+    }
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !is_installed(p))
+        .collect();
+    if missing.is_empty() {
+        eprintln!("setup: packages present: {}", PACKAGES.join(" "));
+    } else {
+        eprintln!("setup: installing {}", missing.join(" "));
+        run(Command::new("apt-get").arg("update").arg("-q"))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    if is_tracefs_mounted() {
+        eprintln!("setup: tracefs mounted at {TRACEFS}");
+    } else {
+        eprintln!("setup: mounting tracefs at {TRACEFS}");
+        run(Command::new("mount").args(["-t", "tracefs", "tracefs", TRACEFS]))?;
+    }
+    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        eprintln!("warning: /sys/kernel/btf/vmlinux is missing: the probe needs a kernel with BTF");
+    }
+    let engine = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output();
+    match engine {
+        Ok(out) if out.status.success() => eprintln!(
+            "setup: Docker Engine {}",
+            String::from_utf8_lossy(&out.stdout).trim()
+        ),
+        _ => {
+            return Err("the Docker engine is not reachable\n\
+                 hint: install and start Docker Engine (e.g. apt-get install docker.io)"
+                .into());
+        }
+    }
+    Ok(())
+}
+
+fn fixtures(prune: bool) -> Result {
+    for name in FIXTURES {
+        let started = Instant::now();
+        let (tag, outcome) = slim_fixtures::ensure_image(name).map_err(|e| format!("{e:#}"))?;
+        let how = match outcome {
+            Outcome::Cached => "cached",
+            Outcome::Built => "built",
+        };
+        eprintln!(
+            "fixture {name}: {tag} ({how}, {:.1}s)",
+            started.elapsed().as_secs_f64()
+        );
+        if prune {
+            let recipe = slim_fixtures::recipe(name).ok_or("unknown fixture")?;
+            for old in slim_fixtures::prune_stale(&recipe).map_err(|e| format!("{e:#}"))? {
+                eprintln!("fixture {name}: removed stale {old}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn test(extra: &[String]) -> Result {
+    setup()?;
+    fixtures(false)?;
+    let mut cmd = cargo();
+    cmd.args(["test", "--workspace", "--", "--test-threads=2"])
+        .args(extra);
+    run(&mut cmd)
+}
+
+fn demo() -> Result {
+    setup()?;
+    eprintln!("demo: building slim");
+    let slim = slim_fixtures::slim_bin();
+    let started = Instant::now();
+    let (image, _) = slim_fixtures::ensure_image("probe").map_err(|e| format!("{e:#}"))?;
+    eprintln!(
+        "demo: image {image} ready ({:.1}s)",
+        started.elapsed().as_secs_f64()
+    );
+    let workload = "cat /etc/os-release >/dev/null; ls /data/dir >/dev/null; \
+                    probe-fixture stat /etc/first-file; probe-fixture open /nonexistent";
+    let output = std::env::temp_dir().join(format!("slim-demo-{}.jsonl", std::process::id()));
+    eprintln!(
+        "demo: {} trace --output {} {image} -- sh -c '{workload}'",
+        slim.display(),
+        output.display()
+    );
+    let status = Command::new(slim)
+        .arg("trace")
+        .arg("--output")
+        .arg(&output)
+        .arg(&image)
+        .args(["--", "sh", "-c", workload])
+        .status()
+        .map_err(|e| format!("running {}: {e}", slim.display()))?;
+    let text = std::fs::read_to_string(&output)
+        .map_err(|e| format!("reading {}: {e}", output.display()))?;
+    let _ = std::fs::remove_file(&output);
+    let records = slim_fixtures::parse_records(&text).map_err(|e| format!("{e:#}"))?;
+    print_summary(&records);
+    if !status.success() {
+        return Err(format!("slim trace exited with {status}"));
+    }
+    Ok(())
+}
+
+fn print_summary(records: &[Record]) {
+    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut paths: BTreeMap<&str, (usize, BTreeMap<&str, ()>)> = BTreeMap::new();
+    let mut failed: BTreeMap<(&str, &str), ()> = BTreeMap::new();
+    for r in records {
+        *kinds.entry(&r.kind).or_default() += 1;
+        let entry = paths.entry(&r.path).or_default();
+        entry.0 += 1;
+        entry.1.insert(&r.kind, ());
+        if r.result != "ok" {
+            failed.insert((&r.path, &r.result), ());
+        }
+    }
+    println!("traced {} accesses to {} paths", records.len(), paths.len());
+    let by_kind: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    println!("by kind: {}", by_kind.join(", "));
+    let executed: Vec<&str> = records
+        .iter()
+        .filter(|r| r.kind == "exec" && r.result == "ok")
+        .map(|r| r.path.as_str())
+        .collect();
+    println!("executed: {}", executed.join(" "));
+    println!("paths outside /proc, /sys and /dev:");
+    for (path, (count, kinds)) in &paths {
+        if ["/proc", "/sys", "/dev"]
+            .iter()
+            .any(|p| path.starts_with(&format!("{p}/")) || path == p)
+        {
+            continue;
+        }
+        let kinds: Vec<&str> = kinds.keys().copied().collect();
+        println!("  {path:<48} {count:>4}  {}", kinds.join(","));
+    }
+    if !failed.is_empty() {
+        println!("failed lookups:");
+        for (path, result) in failed.keys() {
+            println!("  {path} {result}");
+        }
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo")))
+}
+
+fn run(cmd: &mut Command) -> Result {
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed ({status})"))
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn is_installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+}
+
+fn is_tracefs_mounted() -> bool {
+    std::fs::read_to_string("/proc/mounts").is_ok_and(|mounts| {
+        mounts.lines().any(|l| {
+            let mut fields = l.split(' ');
+            let (_, point, fstype) = (fields.next(), fields.next(), fields.next());
+            point == Some(TRACEFS) && fstype == Some("tracefs")
+        })
+    })
+}

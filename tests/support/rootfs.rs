@@ -1,0 +1,254 @@
+//! Root filesystems as cached tarballs: a debootstrap base, and that base plus Debian
+//! packages installed by `apt-get` in a chroot. Also compiles the static C test programs.
+//! Runs host tools (debootstrap, tar, chroot, mount, gcc) and needs root; callers hold the
+//! cache's build lock, so nothing here guards against a concurrent builder.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::cache;
+use crate::recipe::{Canonical, Recipe};
+
+/// The flags every static test program is compiled with.
+pub const GCC_STATIC_FLAGS: &str = "-static -O2";
+
+/// The rootfs tarball for `recipe` (base plus its packages), built if not cached.
+pub fn tarball(recipe: &Recipe) -> Result<PathBuf> {
+    let dir = cache::dir()?.join("rootfs");
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("{}.tar", recipe.rootfs_key()));
+    if path.is_file() {
+        return Ok(path);
+    }
+    let work = Workdir::new(&format!("rootfs-{}", recipe.rootfs_key()))?;
+    let root = work.path().join("root");
+    if recipe.packages.is_empty() {
+        debootstrap(recipe, &root)?;
+    } else {
+        let base = tarball(&Recipe {
+            packages: Vec::new(),
+            ..recipe.clone()
+        })?;
+        fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+        run(
+            Command::new("tar")
+                .args(["--numeric-owner", "--xattrs", "--xattrs-include=*", "-xpf"])
+                .arg(&base)
+                .arg("-C")
+                .arg(&root),
+            "unpacking the base rootfs",
+        )?;
+        install_packages(&root, &recipe.packages)?;
+    }
+    scrub(&root)?;
+    let partial = path.with_extension("tar.partial");
+    run(
+        Command::new("tar")
+            .args([
+                "--numeric-owner",
+                "--xattrs",
+                "--xattrs-include=security.capability",
+                "--exclude=./dev/*",
+                "--exclude=./proc/*",
+                "--exclude=./sys/*",
+                "-C",
+            ])
+            .arg(&root)
+            .arg("-cf")
+            .arg(&partial)
+            .arg("."),
+        "packing the rootfs",
+    )?;
+    fs::rename(&partial, &path)
+        .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
+    Ok(path)
+}
+
+fn debootstrap(recipe: &Recipe, root: &Path) -> Result<()> {
+    let base = &recipe.base;
+    let result = run(
+        Command::new("debootstrap")
+            .arg(format!("--variant={}", base.variant))
+            .arg(&base.suite)
+            .arg(root)
+            .arg(&base.mirror),
+        &format!(
+            "debootstrap --variant={} {} {}",
+            base.variant, base.suite, base.mirror
+        ),
+    );
+    if let Err(err) = result {
+        // debootstrap keeps its real log inside the target.
+        let detail =
+            fs::read_to_string(root.join("debootstrap/debootstrap.log")).unwrap_or_default();
+        return Err(err.context(tail(&detail, 30)));
+    }
+    Ok(())
+}
+
+fn install_packages(root: &Path, packages: &[String]) -> Result<()> {
+    fs::copy("/etc/resolv.conf", root.join("etc/resolv.conf"))
+        .context("copying /etc/resolv.conf into the chroot")?;
+    // Keep maintainer scripts from starting services (nginx) inside the chroot.
+    let policy = root.join("usr/sbin/policy-rc.d");
+    write_mode(&policy, b"#!/bin/sh\nexit 101\n", 0o755)?;
+    let proc = root.join("proc");
+    run(
+        Command::new("mount")
+            .args(["-t", "proc", "proc"])
+            .arg(&proc),
+        "mounting /proc in the chroot",
+    )?;
+    let installed = (|| {
+        let apt = |args: &[&str]| {
+            let mut cmd = Command::new("chroot");
+            cmd.arg(root)
+                .arg("apt-get")
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .env("LC_ALL", "C");
+            cmd
+        };
+        run(&mut apt(&["update"]), "apt-get update in the chroot")?;
+        let mut install = apt(&["install", "-y", "--no-install-recommends"]);
+        install.args(packages);
+        run(
+            &mut install,
+            &format!("apt-get install {}", packages.join(" ")),
+        )?;
+        run(&mut apt(&["clean"]), "apt-get clean in the chroot")
+    })();
+    let unmounted = run(
+        Command::new("umount").arg(&proc),
+        "unmounting /proc in the chroot",
+    );
+    installed?;
+    unmounted?;
+    fs::remove_file(&policy).with_context(|| format!("removing {}", policy.display()))?;
+    Ok(())
+}
+
+/// Drops what only the build needed: downloaded packages, apt lists, the host's resolver.
+fn scrub(root: &Path) -> Result<()> {
+    for dir in ["var/cache/apt/archives", "var/lib/apt/lists"] {
+        let dir = root.join(dir);
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_file() && path.file_name() != Some(OsStr::new("lock")) {
+                fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+            }
+        }
+    }
+    let resolv = root.join("etc/resolv.conf");
+    if resolv.exists() {
+        fs::write(&resolv, b"").with_context(|| format!("emptying {}", resolv.display()))?;
+    }
+    Ok(())
+}
+
+/// Compiles a static C program with `gcc -static -O2`, cached by source hash.
+pub fn static_c_binary(name: &str, source: &str) -> Result<PathBuf> {
+    let mut h = Canonical::new();
+    h.str(GCC_STATIC_FLAGS);
+    h.str(source);
+    let dir = cache::dir()?.join("bin");
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let out = dir.join(format!("{name}-{}", h.hex()));
+    if out.is_file() {
+        return Ok(out);
+    }
+    let work = Workdir::new(&format!("gcc-{name}"))?;
+    let src = work.path().join(format!("{name}.c"));
+    fs::write(&src, source).with_context(|| format!("writing {}", src.display()))?;
+    let partial = work.path().join(name);
+    run(
+        Command::new("gcc")
+            .args(GCC_STATIC_FLAGS.split(' '))
+            .arg("-o")
+            .arg(&partial)
+            .arg(&src),
+        &format!("gcc {GCC_STATIC_FLAGS} {name}.c (needs gcc and libc6-dev)"),
+    )?;
+    fs::rename(&partial, &out)
+        .or_else(|_| fs::copy(&partial, &out).map(drop))
+        .with_context(|| format!("storing {}", out.display()))?;
+    Ok(out)
+}
+
+/// Writes `bytes` to `path` and sets its permission bits exactly (no umask).
+pub(crate) fn write_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting the mode of {}", path.display()))
+}
+
+/// Runs a host command to completion; on failure the error carries its output's tail.
+pub(crate) fn run(cmd: &mut Command, what: &str) -> Result<()> {
+    let output = cmd
+        .output()
+        .with_context(|| format!("{what}: cannot start {:?}", cmd.get_program()))?;
+    if !output.status.success() {
+        let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&output.stderr));
+        bail!("{what} failed ({}):\n{}", output.status, tail(&text, 30));
+    }
+    Ok(())
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A scratch directory under `<cache>/tmp`, removed on drop after unmounting anything a
+/// failed chroot step left mounted inside it.
+pub(crate) struct Workdir(PathBuf);
+
+impl Workdir {
+    pub(crate) fn new(label: &str) -> Result<Workdir> {
+        let path = cache::dir()?
+            .join("tmp")
+            .join(format!("{label}-{}", std::process::id()));
+        let dir = Workdir(path);
+        dir.clean();
+        fs::create_dir_all(&dir.0).with_context(|| format!("creating {}", dir.0.display()))?;
+        Ok(dir)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn clean(&self) {
+        if let Ok(mounts) = fs::read_to_string("/proc/self/mounts") {
+            let prefix = format!("{}/", self.0.display());
+            let mut inside: Vec<&str> = mounts
+                .lines()
+                .filter_map(|l| l.split(' ').nth(1))
+                .filter(|m| m.starts_with(&prefix))
+                .collect();
+            inside.sort_by_key(|m| std::cmp::Reverse(m.len()));
+            for mount in inside {
+                let _ = Command::new("umount").args(["-l", mount]).status();
+            }
+        }
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        self.clean();
+    }
+}
