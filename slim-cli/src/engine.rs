@@ -64,6 +64,22 @@ pub enum EngineError {
          old container with `docker rm -f {name}`"
     )]
     NameInUse { name: String },
+    #[error(
+        "container {container} could not start: {message}\nhint: {}",
+        if *.command_not_found {
+            "the command it runs is not in the image: check ARGS and --entrypoint against \
+             the image (`docker image inspect` shows its Entrypoint and Cmd)"
+        } else {
+            "see the engine's message above; `docker start -a` on a similar container shows \
+             the same"
+        }
+    )]
+    StartFailed {
+        container: String,
+        message: String,
+        /// The runtime found no executable for the command.
+        command_not_found: bool,
+    },
     #[error("the Docker engine could not {action} {subject}: {source}")]
     Request {
         action: &'static str,
@@ -136,6 +152,12 @@ fn status_of(error: &BollardError) -> Option<u16> {
         BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
         _ => None,
     }
+}
+
+/// Whether a runtime's start error says the container's command does not exist.
+fn is_command_not_found(message: &str) -> bool {
+    message.contains("executable file not found")
+        || (message.contains("exec: ") && message.contains("no such file or directory"))
 }
 
 impl DockerEngine {
@@ -252,7 +274,17 @@ impl Engine for DockerEngine {
         self.docker
             .start_container(id, None)
             .await
-            .map_err(|e| EngineError::request("start container", id, e))
+            .map_err(|e| match e {
+                BollardError::DockerResponseServerError {
+                    status_code: 400 | 500,
+                    message,
+                } => EngineError::StartFailed {
+                    container: id.to_string(),
+                    command_not_found: is_command_not_found(&message),
+                    message,
+                },
+                e => EngineError::request("start container", id, e),
+            })
     }
 
     async fn wait_container(&self, id: &str) -> Result<i64, EngineError> {
@@ -315,5 +347,25 @@ impl Engine for DockerEngine {
             Err(e) if status_of(&e) == Some(404) => Ok(()),
             Err(e) => Err(EngineError::request("remove container", id, e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_messages_for_a_missing_command_are_recognised() {
+        assert!(is_command_not_found(
+            "failed to create shim task: OCI runtime create failed: runc create failed: unable \
+             to start container process: exec: \"/bin/nonexistent\": stat /bin/nonexistent: no \
+             such file or directory: unknown"
+        ));
+        assert!(is_command_not_found(
+            "exec: \"nope\": executable file not found in $PATH: unknown"
+        ));
+        assert!(!is_command_not_found(
+            "OCI runtime create failed: cgroup: no such file or directory"
+        ));
     }
 }

@@ -28,7 +28,7 @@ pub enum Error {
         tracking: u64,
         ring_buffer_bytes: u32,
     },
-    #[error("interrupted before the traced container started")]
+    #[error("interrupted: the run ended before its trace was complete")]
     Interrupted,
     #[error(
         "the run left things behind: {}\nhint: remove them by hand: {}",

@@ -33,7 +33,13 @@ impl ExitCode {
                 EngineError::ImageNotFound { .. } | EngineError::NameInUse { .. } => {
                     ExitCode::BadInput
                 }
-                EngineError::Request { .. } | EngineError::NoExitStatus { .. } => ExitCode::Failure,
+                EngineError::StartFailed {
+                    command_not_found: true,
+                    ..
+                } => ExitCode::BadInput,
+                EngineError::StartFailed { .. }
+                | EngineError::Request { .. }
+                | EngineError::NoExitStatus { .. } => ExitCode::Failure,
             },
             Error::Cgroup(e) if e.is_environment() => ExitCode::Environment,
             Error::Cgroup(_) => ExitCode::Failure,

@@ -169,17 +169,24 @@ pub async fn trace(
     let output = TraceOutput::open(&settings.output)?;
 
     let mut resources = RunResources::default();
-    let run = AssertUnwindSafe(traced_run(
-        engine,
-        settings,
-        reporter,
-        stop,
-        &run_id,
-        &image,
-        driver,
-        output,
-        &mut resources,
-    ))
+    let mut abort = stop.clone();
+    let run = AssertUnwindSafe(async {
+        tokio::select! {
+            biased;
+            () = abort.aborted() => Err(Error::Interrupted),
+            result = traced_run(
+                engine,
+                settings,
+                reporter,
+                stop,
+                &run_id,
+                &image,
+                driver,
+                output,
+                &mut resources,
+            ) => result,
+        }
+    })
     .catch_unwind()
     .await;
     let released = resources.release(engine).await;
@@ -246,7 +253,9 @@ async fn traced_run(
     )));
 
     let spec = container_spec(image, settings, run_id, &parent);
-    let id = engine.create_container(&spec).await?;
+    engine.create_container(&spec).await?;
+    // The name is unique in the engine and reads better than the id in every message.
+    let id = spec.name.clone();
     resources.container = Some(id.clone());
     stop.set_cleanup_hint(Some(resources.cleanup_commands().join(" && ")));
     engine.start_container(&id).await?;
@@ -313,17 +322,18 @@ async fn traced_run(
         None => return Err(Error::Internal("the probe is gone".into())),
     };
     if lost.total() > 0 {
-        let error = Error::Incomplete {
-            lost: lost.total(),
-            ring_buffer: lost.ring_buffer,
-            tracking: lost.tracking,
-            ring_buffer_bytes: settings.ring_buffer_bytes,
-        };
         if !settings.allow_incomplete {
-            return Err(error);
+            return Err(Error::Incomplete {
+                lost: lost.total(),
+                ring_buffer: lost.ring_buffer,
+                tracking: lost.tracking,
+                ring_buffer_bytes: settings.ring_buffer_bytes,
+            });
         }
         reporter.warn(&format!(
-            "{error} (writing it because of --allow-incomplete)"
+            "{} events were lost: the trace is incomplete; writing it anyway \
+             (--allow-incomplete)",
+            lost.total()
         ));
     }
 

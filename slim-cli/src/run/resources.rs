@@ -12,7 +12,7 @@ use crate::error::Error;
 
 #[derive(Default)]
 pub struct RunResources {
-    /// The container's id, once created.
+    /// The container's name, once created.
     pub container: Option<String>,
     pub probe: Option<Probe>,
     pub reader: Option<JoinHandle<Result<EventStream, ProbeError>>>,
@@ -23,8 +23,8 @@ impl RunResources {
     /// Shell commands that remove what is held, for a user who has to do it by hand.
     pub fn cleanup_commands(&self) -> Vec<String> {
         let mut commands = Vec::new();
-        if let Some(id) = &self.container {
-            commands.push(format!("docker rm -f -v {id}"));
+        if let Some(name) = &self.container {
+            commands.push(format!("docker rm -f -v {name}"));
         }
         if let Some(cgroup) = &self.cgroup {
             let dirs: Vec<String> = cgroup
