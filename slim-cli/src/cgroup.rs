@@ -173,6 +173,7 @@ impl CgroupPlacement {
 /// is gone.
 #[derive(Debug)]
 pub struct RunCgroup {
+    driver: CgroupDriver,
     placement: CgroupPlacement,
     hierarchies: Hierarchies,
     v2_dir: PathBuf,
@@ -207,6 +208,7 @@ impl RunCgroup {
             }
         };
         Ok(RunCgroup {
+            driver,
             placement,
             hierarchies,
             v2_dir,
@@ -247,6 +249,9 @@ impl RunCgroup {
     /// Removes the cgroup from every hierarchy, with any child cgroups left in it, waiting
     /// briefly for cgroups that are still busy (the runtime's last processes exiting).
     pub async fn remove(self) -> Result<(), CgroupError> {
+        if self.driver == CgroupDriver::Systemd {
+            stop_slice_unit(&self.placement.parent).await;
+        }
         let mut first_error = None;
         for dir in self.dirs() {
             if let Err(e) = remove_tree(&dir).await {
@@ -264,6 +269,19 @@ impl RunCgroup {
         }
         first_error.map_or(Ok(()), Err)
     }
+}
+
+/// Asks systemd to stop the run's slice unit, which it created for the container's scope
+/// and would otherwise keep. Best effort: the directories are removed next either way.
+async fn stop_slice_unit(slice: &str) {
+    let stop = tokio::process::Command::new("systemctl")
+        .args(["stop", slice])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .status();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stop).await;
 }
 
 fn make_dir(path: &Path) -> Result<(), CgroupError> {

@@ -98,10 +98,7 @@ impl TraceSummary {
             self.container, self.exit_code
         )];
         if !self.last_logs.is_empty() {
-            lines.push(format!(
-                "its last {} log lines:",
-                self.last_logs.len().min(LOG_LINES)
-            ));
+            lines.push(format!("its last {} log lines:", self.last_logs.len()));
             lines.extend(self.last_logs.iter().map(|l| format!("  | {l}")));
         }
         lines.push(format!(
