@@ -20,11 +20,11 @@ use std::sync::Mutex;
 use anyhow::{Result, anyhow};
 
 pub use cache::{CACHE_ENV, Lock};
-pub use image::{Outcome, prune_stale};
+pub use image::{Outcome, ensure as ensure_recipe, prune_stale};
 pub use recipe::{BUILDER_VERSION, Base, Contents, DEFAULT_PATH, Entry, ImageConfig, Recipe};
 pub use slim::{
-    Leftovers, Record, RunningTrace, SLIM_BIN_ENV, Trace, TraceCommand, assert_nothing_left,
-    keys_in_order, parse_records, slim_bin,
+    Leftovers, Record, RunContainer, RunIdentity, RunningTrace, SLIM_BIN_ENV, Trace, TraceCommand,
+    assert_nothing_left, keys_in_order, left_behind, parse_records, slim_bin,
 };
 
 /// The C source of `/usr/local/bin/probe-fixture`.

@@ -96,13 +96,22 @@ fn install_packages(root: &Path, packages: &[String]) -> Result<()> {
     // Keep maintainer scripts from starting services (nginx) inside the chroot.
     let policy = root.join("usr/sbin/policy-rc.d");
     write_mode(&policy, b"#!/bin/sh\nexit 101\n", 0o755)?;
+    // The rootfs tarball has an empty /dev; apt and maintainer scripts need /dev/null.
     let proc = root.join("proc");
+    let dev = root.join("dev");
     run(
         Command::new("mount")
             .args(["-t", "proc", "proc"])
             .arg(&proc),
         "mounting /proc in the chroot",
     )?;
+    if let Err(err) = run(
+        Command::new("mount").arg("--bind").arg("/dev").arg(&dev),
+        "bind-mounting /dev in the chroot",
+    ) {
+        let _ = run(Command::new("umount").arg(&proc), "unmounting /proc");
+        return Err(err);
+    }
     let installed = (|| {
         let apt = |args: &[&str]| {
             let mut cmd = Command::new("chroot");
@@ -123,8 +132,8 @@ fn install_packages(root: &Path, packages: &[String]) -> Result<()> {
         run(&mut apt(&["clean"]), "apt-get clean in the chroot")
     })();
     let unmounted = run(
-        Command::new("umount").arg(&proc),
-        "unmounting /proc in the chroot",
+        Command::new("umount").arg(&dev).arg(&proc),
+        "unmounting /dev and /proc in the chroot",
     );
     installed?;
     unmounted?;

@@ -13,6 +13,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -280,7 +281,8 @@ impl TraceCommand {
         self
     }
 
-    /// `--name NAME`; the leftover check also makes sure no container of that name stays.
+    /// `--name NAME` (by default each run gets a unique `slim-test-<pid>-<n>`); the
+    /// leftover check makes sure no container of that name stays.
     pub fn name(mut self, name: &str) -> Self {
         self.name = Some(name.to_string());
         self.option("--name", name)
@@ -320,6 +322,20 @@ impl TraceCommand {
         });
         let mut cmd = Command::new(bin);
         cmd.arg("trace").args(&self.options);
+        let name = match self.name {
+            Some(name) => name,
+            None => {
+                // A name of our own, so leftovers can be told apart from other runs.
+                static RUNS: AtomicUsize = AtomicUsize::new(0);
+                let name = format!(
+                    "slim-test-{}-{}",
+                    std::process::id(),
+                    RUNS.fetch_add(1, Ordering::Relaxed)
+                );
+                cmd.arg("--name").arg(&name);
+                name
+            }
+        };
         if let Some(path) = &output {
             cmd.arg("--output").arg(path);
         }
@@ -344,7 +360,7 @@ impl TraceCommand {
             output,
             deadline: Instant::now() + self.limit,
             before,
-            name: self.name,
+            name,
             command,
             _lock: lock,
         }
@@ -368,7 +384,7 @@ pub struct RunningTrace {
     output: Option<PathBuf>,
     deadline: Instant,
     before: Leftovers,
-    name: Option<String>,
+    name: String,
     command: String,
     _lock: Lock,
 }
@@ -431,7 +447,18 @@ impl RunningTrace {
             .filter(|l| !l.trim().is_empty())
             .map(str::to_string)
             .collect();
-        assert_nothing_left(&self.before, self.name.as_deref());
+        let run = RunIdentity {
+            name: Some(self.name.clone()),
+            run_id: announced_run_id(&stderr),
+            slim_pid: Some(self.child.id()),
+        };
+        if let Some(problem) = left_behind(&self.before, &run) {
+            panic!(
+                "`{}` (exit code {:?}): {problem}\nstderr:\n{stderr}",
+                self.command,
+                status.code()
+            );
+        }
         Trace {
             command: self.command,
             code: status.code(),
@@ -443,12 +470,24 @@ impl RunningTrace {
     }
 }
 
+/// A container labelled `slim.run`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RunContainer {
+    /// Full container id.
+    pub id: String,
+    /// Container name, without the leading slash.
+    pub name: String,
+    /// The `slim.run` label: the run id.
+    pub run_id: String,
+}
+
 /// slim's footprint outside its own process: containers labelled `slim.run` and cgroups
-/// named `slim-*` (top level and one level down, e.g. `/sys/fs/cgroup/memory/slim-…`).
+/// named `slim-<run id>` (top level and one level down, e.g.
+/// `/sys/fs/cgroup/memory/slim-…`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Leftovers {
-    /// Ids of containers with the `slim.run` label.
-    pub containers: BTreeSet<String>,
+    /// Containers with the `slim.run` label.
+    pub containers: BTreeSet<RunContainer>,
     /// `slim-*` cgroup directories.
     pub cgroups: BTreeSet<PathBuf>,
 }
@@ -457,7 +496,15 @@ impl Leftovers {
     /// What exists right now.
     pub fn snapshot() -> Leftovers {
         let out = Command::new("docker")
-            .args(["ps", "-a", "-q", "--no-trunc", "--filter", "label=slim.run"])
+            .args([
+                "ps",
+                "-a",
+                "--no-trunc",
+                "--filter",
+                "label=slim.run",
+                "--format",
+                "{{.ID}} {{.Names}} {{.Label \"slim.run\"}}",
+            ])
             .output()
             .expect("running docker ps");
         assert!(
@@ -467,7 +514,14 @@ impl Leftovers {
         );
         let containers = String::from_utf8_lossy(&out.stdout)
             .lines()
-            .map(str::to_string)
+            .filter_map(|line| {
+                let mut f = line.split(' ');
+                Some(RunContainer {
+                    id: f.next()?.to_string(),
+                    name: f.next()?.trim_start_matches('/').to_string(),
+                    run_id: f.next().unwrap_or_default().to_string(),
+                })
+            })
             .collect();
         let mut cgroups = BTreeSet::new();
         let root = Path::new("/sys/fs/cgroup");
@@ -492,26 +546,129 @@ impl Leftovers {
     }
 }
 
-/// Panics if anything slim-owned exists now that did not exist at `before`, or if a
-/// container called `name` exists.
-pub fn assert_nothing_left(before: &Leftovers, name: Option<&str>) {
+/// The run id a `slim-<id>` or `slim-<id>.slice` cgroup belongs to.
+fn cgroup_run_id(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    let id = name.strip_prefix("slim-")?;
+    Some(id.strip_suffix(".slice").unwrap_or(id).to_string())
+}
+
+/// The run id slim announces on stderr (`slim: run <id>: …`), if it got that far.
+fn announced_run_id(stderr: &str) -> Option<String> {
+    let mut words = stderr.split_whitespace();
+    while let Some(word) = words.next() {
+        if word == "run" {
+            let id = words.next()?.strip_suffix(':')?;
+            if !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Some(id.to_string());
+            }
+        }
+    }
+    None
+}
+
+/// Whether a `slim` process other than `except` is alive (someone else tracing on this
+/// machine), in which case new cgroups that cannot be tied to a run are not blamed on ours.
+fn other_slim_alive(except: Option<u32>) -> bool {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| Some(*pid) != except && *pid != std::process::id())
+        .any(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| {
+                let exe = exe.to_string_lossy();
+                exe.trim_end_matches(" (deleted)").ends_with("/slim")
+            })
+        })
+}
+
+/// Which run to blame leftovers on.
+#[derive(Clone, Debug, Default)]
+pub struct RunIdentity {
+    /// The `--name` the run was given.
+    pub name: Option<String>,
+    /// The run id, when known (from slim's stderr).
+    pub run_id: Option<String>,
+    /// slim's pid, so it does not count as another slim.
+    pub slim_pid: Option<u32>,
+}
+
+/// Panics if the run left a container or a `slim-*` cgroup behind that did not exist at
+/// `before`. Containers are ours by name or run id; a new cgroup is ours by run id, and
+/// otherwise unless it belongs to another live run (another container's run id, or
+/// another slim process alive on the machine).
+pub fn assert_nothing_left(before: &Leftovers, run: &RunIdentity) {
+    if let Some(problem) = left_behind(before, run) {
+        panic!("{problem}");
+    }
+}
+
+/// What [`assert_nothing_left`] would complain about, if anything.
+pub fn left_behind(before: &Leftovers, run: &RunIdentity) -> Option<String> {
     let now = Leftovers::snapshot();
-    let containers: Vec<_> = now.containers.difference(&before.containers).collect();
-    let cgroups: Vec<_> = now.cgroups.difference(&before.cgroups).collect();
-    assert!(
-        containers.is_empty(),
-        "slim left containers behind (docker ps -a --filter label=slim.run): {containers:?}"
-    );
-    assert!(cgroups.is_empty(), "slim left cgroups behind: {cgroups:?}");
-    if let Some(name) = name {
-        let out = Command::new("docker")
-            .args(["ps", "-a", "-q", "--filter"])
-            .arg(format!("name=^/?{name}$"))
-            .output()
-            .expect("running docker ps");
-        assert!(
-            String::from_utf8_lossy(&out.stdout).trim().is_empty(),
-            "slim left the container {name} behind"
+    let ours_by_id = |id: &str| run.run_id.as_deref() == Some(id);
+    let containers: Vec<_> = now
+        .containers
+        .iter()
+        .filter(|c| {
+            run.name.as_deref() == Some(c.name.as_str())
+                || ours_by_id(&c.run_id)
+                || (run.name.is_none() && !before.containers.contains(c))
+        })
+        .collect();
+    let foreign_runs: BTreeSet<&str> = now
+        .containers
+        .iter()
+        .filter(|c| !containers.contains(c))
+        .map(|c| c.run_id.as_str())
+        .collect();
+    let mut others_alive = None;
+    let cgroups: Vec<_> = now
+        .cgroups
+        .difference(&before.cgroups)
+        .filter(|path| {
+            let id = cgroup_run_id(path).unwrap_or_default();
+            if ours_by_id(&id) {
+                return true;
+            }
+            if run.run_id.is_some() || foreign_runs.contains(id.as_str()) {
+                return false;
+            }
+            !*others_alive.get_or_insert_with(|| other_slim_alive(run.slim_pid))
+        })
+        .collect();
+    let mut problems = Vec::new();
+    if !containers.is_empty() {
+        problems.push(format!(
+            "slim left containers behind (docker ps -a --filter label=slim.run): {containers:?}"
+        ));
+    }
+    if !cgroups.is_empty() {
+        problems.push(format!("slim left cgroups behind: {cgroups:?}"));
+    }
+    (!problems.is_empty()).then(|| problems.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_id_is_read_from_the_cgroup_name_and_stderr() {
+        assert_eq!(
+            cgroup_run_id(Path::new("/sys/fs/cgroup/memory/slim-0a1b")).as_deref(),
+            Some("0a1b")
         );
+        assert_eq!(
+            cgroup_run_id(Path::new("/sys/fs/cgroup/slim-0a1b.slice")).as_deref(),
+            Some("0a1b")
+        );
+        assert_eq!(
+            announced_run_id("slim: run c43d6d7b93e6: cgroup /sys/fs/cgroup/x\n").as_deref(),
+            Some("c43d6d7b93e6")
+        );
+        assert_eq!(announced_run_id("error: image not found"), None);
     }
 }

@@ -184,8 +184,14 @@ fn print_summary(records: &[Record]) {
     let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
     let mut paths: BTreeMap<&str, (usize, BTreeMap<&str, ()>)> = BTreeMap::new();
     let mut failed: BTreeMap<(&str, &str), ()> = BTreeMap::new();
+    let mut outside = 0;
     for r in records {
         *kinds.entry(&r.kind).or_default() += 1;
+        if r.incomplete.is_some() {
+            // e.g. fstat of a pipe: the file has no path in the container.
+            outside += 1;
+            continue;
+        }
         let entry = paths.entry(&r.path).or_default();
         entry.0 += 1;
         entry.1.insert(&r.kind, ());
@@ -212,6 +218,9 @@ fn print_summary(records: &[Record]) {
         }
         let kinds: Vec<&str> = kinds.keys().copied().collect();
         println!("  {path:<48} {count:>4}  {}", kinds.join(","));
+    }
+    if outside > 0 {
+        println!("  ({outside} accesses to files with no path in the container, e.g. pipes)");
     }
     if !failed.is_empty() {
         println!("failed lookups:");
