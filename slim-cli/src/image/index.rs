@@ -21,13 +21,27 @@ const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NodeKind {
     /// A regular file whose content is `size` bytes at `offset` in layer `layer`'s tar.
-    File { layer: usize, offset: u64, size: u64 },
+    File {
+        layer: usize,
+        offset: u64,
+        size: u64,
+    },
     Dir,
-    Symlink { target: Vec<u8> },
+    Symlink {
+        target: Vec<u8>,
+    },
     /// A hard link to `target` (an absolute path in the same layer, already indexed).
-    HardLink { target: Vec<u8> },
-    CharDevice { major: u32, minor: u32 },
-    BlockDevice { major: u32, minor: u32 },
+    HardLink {
+        target: Vec<u8>,
+    },
+    CharDevice {
+        major: u32,
+        minor: u32,
+    },
+    BlockDevice {
+        major: u32,
+        minor: u32,
+    },
     Fifo,
 }
 
@@ -129,19 +143,25 @@ impl FsIndex {
             }
             xattrs.sort();
             let kind = match header.entry_type() {
-                tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                    NodeKind::File {
-                        layer,
-                        offset: entry.raw_file_position(),
-                        size: entry.size(),
-                    }
-                }
+                tar::EntryType::Regular
+                | tar::EntryType::Continuous
+                | tar::EntryType::GNUSparse => NodeKind::File {
+                    layer,
+                    offset: entry.raw_file_position(),
+                    size: entry.size(),
+                },
                 tar::EntryType::Directory => NodeKind::Dir,
                 tar::EntryType::Symlink => NodeKind::Symlink {
-                    target: entry.link_name_bytes().map(|l| l.into_owned()).unwrap_or_default(),
+                    target: entry
+                        .link_name_bytes()
+                        .map(|l| l.into_owned())
+                        .unwrap_or_default(),
                 },
                 tar::EntryType::Link => {
-                    let target = entry.link_name_bytes().map(|l| l.into_owned()).unwrap_or_default();
+                    let target = entry
+                        .link_name_bytes()
+                        .map(|l| l.into_owned())
+                        .unwrap_or_default();
                     NodeKind::HardLink {
                         target: normalize(&target),
                     }
@@ -166,8 +186,14 @@ impl FsIndex {
                 mode: header.mode().unwrap_or(0o644) & 0o7777,
                 uid: header.uid().unwrap_or(0),
                 gid: header.gid().unwrap_or(0),
-                uname: header.username_bytes().map(<[u8]>::to_vec).unwrap_or_default(),
-                gname: header.groupname_bytes().map(<[u8]>::to_vec).unwrap_or_default(),
+                uname: header
+                    .username_bytes()
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or_default(),
+                gname: header
+                    .groupname_bytes()
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or_default(),
                 mtime: header.mtime().unwrap_or(0),
                 xattrs,
                 layer,
@@ -191,7 +217,8 @@ impl FsIndex {
                 _ => {
                     // Layers normally list parents first; a missing (or replaced) parent
                     // is recreated as a plain directory so the tree stays consistent.
-                    self.nodes.insert(current.clone(), Node::implicit_dir(layer));
+                    self.nodes
+                        .insert(current.clone(), Node::implicit_dir(layer));
                 }
             }
             if current == b"/" {
@@ -224,7 +251,10 @@ impl FsIndex {
     }
 
     /// Every path strictly below `dir`, in order.
-    fn children_range<'a>(&'a self, dir: &[u8]) -> impl Iterator<Item = (&'a Vec<u8>, &'a Node)> + 'a {
+    fn children_range<'a>(
+        &'a self,
+        dir: &[u8],
+    ) -> impl Iterator<Item = (&'a Vec<u8>, &'a Node)> + 'a {
         let mut prefix = dir.to_vec();
         if !prefix.ends_with(b"/") {
             prefix.push(b'/');
@@ -246,12 +276,18 @@ impl FsIndex {
     }
 
     /// Every path below `dir` (at any depth), sorted.
-    pub fn descendants<'a>(&'a self, dir: &[u8]) -> impl Iterator<Item = (&'a Vec<u8>, &'a Node)> + 'a {
+    pub fn descendants<'a>(
+        &'a self,
+        dir: &[u8],
+    ) -> impl Iterator<Item = (&'a Vec<u8>, &'a Node)> + 'a {
         self.children_range(dir)
     }
 
     /// The direct entries of directory `dir`.
-    pub fn children<'a>(&'a self, dir: &[u8]) -> impl Iterator<Item = (&'a Vec<u8>, &'a Node)> + 'a {
+    pub fn children<'a>(
+        &'a self,
+        dir: &[u8],
+    ) -> impl Iterator<Item = (&'a Vec<u8>, &'a Node)> + 'a {
         let depth = if dir == b"/" { 0 } else { dir.len() };
         self.children_range(dir)
             .filter(move |(p, _)| !p[depth + 1..].contains(&b'/'))
@@ -280,8 +316,16 @@ impl FsIndex {
 
     /// Opens a reader over a regular file's content (following a hard link to its target).
     pub fn open(&self, node: &Node) -> io::Result<ContentReader> {
-        let Some(NodeKind::File { layer, offset, size }) = self.content_node(node).map(|n| &n.kind) else {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+        let Some(NodeKind::File {
+            layer,
+            offset,
+            size,
+        }) = self.content_node(node).map(|n| &n.kind)
+        else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
         };
         let path = &self.layers[*layer];
         let mut file = File::open(path)?;
@@ -382,7 +426,11 @@ mod tests {
     use super::*;
     use std::io::Read;
 
-    fn layer(dir: &std::path::Path, name: &str, build: impl FnOnce(&mut tar::Builder<std::fs::File>)) -> std::path::PathBuf {
+    fn layer(
+        dir: &std::path::Path,
+        name: &str,
+        build: impl FnOnce(&mut tar::Builder<std::fs::File>),
+    ) -> std::path::PathBuf {
         let p = dir.join(name);
         let mut b = tar::Builder::new(std::fs::File::create(&p).unwrap());
         build(&mut b);
@@ -390,15 +438,25 @@ mod tests {
         p
     }
     fn file(b: &mut tar::Builder<std::fs::File>, path: &str, data: &[u8], mode: u32) {
-        let mut h = tar::Header::new_gnu(); h.set_size(data.len() as u64); h.set_mode(mode); h.set_mtime(1234); h.set_entry_type(tar::EntryType::Regular);
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(mode);
+        h.set_mtime(1234);
+        h.set_entry_type(tar::EntryType::Regular);
         b.append_data(&mut h, path, data).unwrap();
     }
     fn dir(b: &mut tar::Builder<std::fs::File>, path: &str) {
-        let mut h = tar::Header::new_gnu(); h.set_size(0); h.set_mode(0o755); h.set_entry_type(tar::EntryType::Directory);
+        let mut h = tar::Header::new_gnu();
+        h.set_size(0);
+        h.set_mode(0o755);
+        h.set_entry_type(tar::EntryType::Directory);
         b.append_data(&mut h, path, &[][..]).unwrap();
     }
     fn link(b: &mut tar::Builder<std::fs::File>, kind: tar::EntryType, path: &str, target: &str) {
-        let mut h = tar::Header::new_gnu(); h.set_size(0); h.set_mode(0o777); h.set_entry_type(kind);
+        let mut h = tar::Header::new_gnu();
+        h.set_size(0);
+        h.set_mode(0o777);
+        h.set_entry_type(kind);
         b.append_link(&mut h, path, target).unwrap();
     }
 
@@ -407,29 +465,45 @@ mod tests {
         let tmp = std::env::temp_dir().join(format!("idx-{}", std::process::id()));
         std::fs::create_dir_all(&tmp).unwrap();
         let l0 = layer(&tmp, "0.tar", |b| {
-            dir(b, "usr/"); dir(b, "usr/bin/"); file(b, "usr/bin/busybox", b"BB", 0o4755);
+            dir(b, "usr/");
+            dir(b, "usr/bin/");
+            file(b, "usr/bin/busybox", b"BB", 0o4755);
             link(b, tar::EntryType::Link, "usr/bin/sh", "usr/bin/busybox");
             link(b, tar::EntryType::Symlink, "bin", "usr/bin");
-            dir(b, "etc/"); file(b, "etc/a", b"a0", 0o644); file(b, "etc/b", b"b0", 0o644);
-            dir(b, "opt/"); file(b, "opt/old", b"old", 0o644);
+            dir(b, "etc/");
+            file(b, "etc/a", b"a0", 0o644);
+            file(b, "etc/b", b"b0", 0o644);
+            dir(b, "opt/");
+            file(b, "opt/old", b"old", 0o644);
         });
         let l1 = layer(&tmp, "1.tar", |b| {
             file(b, "etc/.wh.a", b"", 0o644);
             file(b, "etc/b", b"b1", 0o600);
-            dir(b, "opt/"); file(b, "opt/.wh..wh..opq", b"", 0o644); file(b, "opt/new", b"new", 0o644);
+            dir(b, "opt/");
+            file(b, "opt/.wh..wh..opq", b"", 0o644);
+            file(b, "opt/new", b"new", 0o644);
         });
         let idx = FsIndex::from_layers(&[l0, l1]).unwrap();
         assert!(idx.get(b"/etc/a").is_none());
         let b = idx.get(b"/etc/b").unwrap();
         assert_eq!(b.mode, 0o600);
-        let mut s = String::new(); idx.open(b).unwrap().read_to_string(&mut s).unwrap();
+        let mut s = String::new();
+        idx.open(b).unwrap().read_to_string(&mut s).unwrap();
         assert_eq!(s, "b1");
         assert!(idx.get(b"/opt/old").is_none());
         assert!(idx.get(b"/opt/new").is_some());
         assert_eq!(idx.get(b"/usr/bin/busybox").unwrap().mode, 0o4755);
-        assert!(matches!(&idx.get(b"/usr/bin/sh").unwrap().kind, NodeKind::HardLink { target } if target == b"/usr/bin/busybox"));
-        assert_eq!(idx.read_to_vec(idx.get(b"/usr/bin/sh").unwrap(), 100).unwrap(), b"BB");
-        assert!(matches!(&idx.get(b"/bin").unwrap().kind, NodeKind::Symlink { target } if target == b"usr/bin"));
+        assert!(
+            matches!(&idx.get(b"/usr/bin/sh").unwrap().kind, NodeKind::HardLink { target } if target == b"/usr/bin/busybox")
+        );
+        assert_eq!(
+            idx.read_to_vec(idx.get(b"/usr/bin/sh").unwrap(), 100)
+                .unwrap(),
+            b"BB"
+        );
+        assert!(
+            matches!(&idx.get(b"/bin").unwrap().kind, NodeKind::Symlink { target } if target == b"usr/bin")
+        );
         let kids: Vec<_> = idx.children(b"/etc").map(|(p, _)| p.clone()).collect();
         assert_eq!(kids, vec![b"/etc/b".to_vec()]);
         std::fs::remove_dir_all(&tmp).unwrap();

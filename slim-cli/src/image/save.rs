@@ -84,10 +84,13 @@ pub fn unpack<R: Read>(reader: R, dir: &Path) -> Result<SavedImage, SaveError> {
         what: "manifest.json".into(),
         error: e.to_string(),
     })?;
-    let entry = manifest.into_iter().next().ok_or_else(|| SaveError::Malformed {
-        what: "manifest.json".into(),
-        error: "no image in it".into(),
-    })?;
+    let entry = manifest
+        .into_iter()
+        .next()
+        .ok_or_else(|| SaveError::Malformed {
+            what: "manifest.json".into(),
+            error: "no image in it".into(),
+        })?;
     let config_path = member_path(&files, &normalize(entry.config.as_bytes()));
     let config_bytes =
         fs_err::read(&config_path).map_err(|_| SaveError::MissingMember(entry.config.clone()))?;
@@ -102,7 +105,11 @@ pub fn unpack<R: Read>(reader: R, dir: &Path) -> Result<SavedImage, SaveError> {
         if !path.exists() {
             return Err(SaveError::MissingMember(layer.clone()));
         }
-        layers.push(uncompressed(&path, &dir.join(format!("layer-{i}.tar")), layer)?);
+        layers.push(uncompressed(
+            &path,
+            &dir.join(format!("layer-{i}.tar")),
+            layer,
+        )?);
     }
     Ok(SavedImage {
         config,
@@ -139,7 +146,8 @@ fn uncompressed(path: &Path, target: &Path, name: &str) -> Result<PathBuf, SaveE
             path: target.to_path_buf(),
             source,
         };
-        let mut decoder = GzDecoder::new(BufReader::new(File::open(path).map_err(SaveError::Read)?));
+        let mut decoder =
+            GzDecoder::new(BufReader::new(File::open(path).map_err(SaveError::Read)?));
         let mut out = BufWriter::new(File::create(target).map_err(write_err)?);
         io::copy(&mut decoder, &mut out).map_err(write_err)?;
         out.flush().map_err(write_err)?;
@@ -239,7 +247,10 @@ mod tests {
         let bytes = archive(&[
             ("blobs/sha256/l", gz.finish().unwrap()),
             ("blobs/sha256/c", b"{}".to_vec()),
-            ("manifest.json", br#"[{"Config":"blobs/sha256/c","Layers":["blobs/sha256/l"]}]"#.to_vec()),
+            (
+                "manifest.json",
+                br#"[{"Config":"blobs/sha256/c","Layers":["blobs/sha256/l"]}]"#.to_vec(),
+            ),
         ]);
         let saved = unpack(bytes.as_slice(), &dir).unwrap();
         let mut tar = tar::Archive::new(File::open(&saved.layers[0]).unwrap());
@@ -254,9 +265,15 @@ mod tests {
         let bytes = archive(&[
             ("l", vec![0x28, 0xb5, 0x2f, 0xfd, 0]),
             ("c", b"{}".to_vec()),
-            ("manifest.json", br#"[{"Config":"c","Layers":["l"]}]"#.to_vec()),
+            (
+                "manifest.json",
+                br#"[{"Config":"c","Layers":["l"]}]"#.to_vec(),
+            ),
         ]);
-        assert!(matches!(unpack(bytes.as_slice(), &dir2), Err(SaveError::Compression(_))));
+        assert!(matches!(
+            unpack(bytes.as_slice(), &dir2),
+            Err(SaveError::Compression(_))
+        ));
         fs_err::remove_dir_all(&dir).unwrap();
         fs_err::remove_dir_all(&dir2).unwrap();
     }
@@ -270,7 +287,7 @@ mod tests {
         raw.as_gnu_mut().unwrap().name[..14].copy_from_slice(b"../../outside\0");
         raw.set_cksum();
         let mut bytes = raw.as_bytes().to_vec();
-        bytes.extend_from_slice(&[b'x']);
+        bytes.extend_from_slice(b"x");
         bytes.resize(1024, 0);
         bytes.extend_from_slice(&archive(&[
             ("c", b"{}".to_vec()),
@@ -287,7 +304,8 @@ mod tests {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         std::thread::spawn(move || {
             for chunk in [&b"ab"[..], b"", b"cde"] {
-                tx.blocking_send(Ok(bytes::Bytes::from_static(chunk))).unwrap();
+                tx.blocking_send(Ok(bytes::Bytes::from_static(chunk)))
+                    .unwrap();
             }
         });
         let mut out = String::new();

@@ -53,15 +53,27 @@ struct Endian {
 impl Endian {
     fn u16(&self, b: &[u8]) -> u16 {
         let a = [b[0], b[1]];
-        if self.little { u16::from_le_bytes(a) } else { u16::from_be_bytes(a) }
+        if self.little {
+            u16::from_le_bytes(a)
+        } else {
+            u16::from_be_bytes(a)
+        }
     }
     fn u32(&self, b: &[u8]) -> u32 {
         let a = [b[0], b[1], b[2], b[3]];
-        if self.little { u32::from_le_bytes(a) } else { u32::from_be_bytes(a) }
+        if self.little {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        }
     }
     fn u64(&self, b: &[u8]) -> u64 {
         let a = [b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]];
-        if self.little { u64::from_le_bytes(a) } else { u64::from_be_bytes(a) }
+        if self.little {
+            u64::from_le_bytes(a)
+        } else {
+            u64::from_be_bytes(a)
+        }
     }
 }
 
@@ -77,7 +89,9 @@ fn read_exact_at<R: Read + Seek>(r: &mut R, offset: u64, len: u64) -> Result<Vec
     let mut buf = Vec::new();
     r.take(len).read_to_end(&mut buf)?;
     if buf.len() as u64 != len {
-        return Err(ElfError::Malformed("segment extends past the end of the file"));
+        return Err(ElfError::Malformed(
+            "segment extends past the end of the file",
+        ));
     }
     Ok(buf)
 }
@@ -115,9 +129,17 @@ pub fn parse<R: Read + Seek>(r: &mut R) -> Result<Option<ElfInfo>, ElfError> {
     }
     let machine = e.u16(&ident[18..]);
     let (phoff, phentsize, phnum) = if class64 {
-        (e.u64(&ident[32..]), e.u16(&ident[54..]), e.u16(&ident[56..]))
+        (
+            e.u64(&ident[32..]),
+            e.u16(&ident[54..]),
+            e.u16(&ident[56..]),
+        )
     } else {
-        (u64::from(e.u32(&ident[28..])), e.u16(&ident[42..]), e.u16(&ident[44..]))
+        (
+            u64::from(e.u32(&ident[28..])),
+            e.u16(&ident[42..]),
+            e.u16(&ident[44..]),
+        )
     };
     let min_entsize = if class64 { 56 } else { 32 };
     if usize::from(phnum) > MAX_PHDRS || (phnum > 0 && usize::from(phentsize) < min_entsize) {
@@ -187,7 +209,9 @@ pub fn parse<R: Read + Seek>(r: &mut R) -> Result<Option<ElfInfo>, ElfError> {
         .filter(|s| s.kind == PT_LOAD)
         .find(|s| strtab_vaddr >= s.vaddr && strtab_vaddr < s.vaddr + s.filesz)
         .map(|s| s.offset + (strtab_vaddr - s.vaddr))
-        .ok_or(ElfError::Malformed("DT_STRTAB is not in a loadable segment"))?;
+        .ok_or(ElfError::Malformed(
+            "DT_STRTAB is not in a loadable segment",
+        ))?;
     let strtab = read_exact_at(r, strtab_offset, strsz.min(MAX_STRTAB_BYTES))?;
     let string = |off: u64| -> Option<Vec<u8>> {
         let start = usize::try_from(off).ok()?;
@@ -336,7 +360,11 @@ pub fn default_dirs(object: &ElfInfo) -> Vec<Vec<u8>> {
         dirs.push(b"/lib64".to_vec());
         dirs.push(b"/usr/lib64".to_vec());
     }
-    dirs.extend([b"/lib".to_vec(), b"/usr/lib".to_vec(), b"/usr/local/lib".to_vec()]);
+    dirs.extend([
+        b"/lib".to_vec(),
+        b"/usr/lib".to_vec(),
+        b"/usr/local/lib".to_vec(),
+    ]);
     dirs
 }
 
@@ -356,7 +384,11 @@ pub fn expand_dst(entry: &[u8], origin: &[u8], object: &ElfInfo) -> Vec<u8> {
         if entry[i] == b'$' {
             let rest = &entry[i + 1..];
             let mut matched = false;
-            for (name, value) in [(&b"ORIGIN"[..], origin), (b"LIB", lib), (b"PLATFORM", platform)] {
+            for (name, value) in [
+                (&b"ORIGIN"[..], origin),
+                (b"LIB", lib),
+                (b"PLATFORM", platform),
+            ] {
                 let braced = [b"{", name, b"}"].concat();
                 let len = if rest.starts_with(&braced) {
                     braced.len()
@@ -439,21 +471,32 @@ mod tests {
 
     #[test]
     fn a_host_executable_names_its_interpreter_and_libc() {
-        let Some(bytes) = host_file("/bin/ls") else { return };
+        let Some(bytes) = host_file("/bin/ls") else {
+            return;
+        };
         let info = parse(&mut Cursor::new(bytes)).unwrap().expect("ELF");
-        assert!(info.interp.as_deref().is_some_and(|i| i.starts_with(b"/lib")));
+        assert!(
+            info.interp
+                .as_deref()
+                .is_some_and(|i| i.starts_with(b"/lib"))
+        );
         assert!(info.needed.iter().any(|n| n.starts_with(b"libc.so")));
     }
 
     #[test]
     fn not_an_elf_file_is_none() {
-        assert_eq!(parse(&mut Cursor::new(b"#!/bin/sh\necho hi\n".to_vec())).unwrap(), None);
+        assert_eq!(
+            parse(&mut Cursor::new(b"#!/bin/sh\necho hi\n".to_vec())).unwrap(),
+            None
+        );
         assert_eq!(parse(&mut Cursor::new(Vec::new())).unwrap(), None);
     }
 
     #[test]
     fn truncated_elf_is_an_error_not_a_panic() {
-        let Some(bytes) = host_file("/bin/ls") else { return };
+        let Some(bytes) = host_file("/bin/ls") else {
+            return;
+        };
         for len in [64, 100, 500, 2000] {
             let _ = parse(&mut Cursor::new(bytes[..len].to_vec()));
         }
@@ -478,7 +521,10 @@ mod tests {
             machine: EM_X86_64,
             ..ElfInfo::default()
         };
-        assert_eq!(expand_dst(b"$ORIGIN/../lib", b"/opt/app/bin", &info), b"/opt/app/bin/../lib");
+        assert_eq!(
+            expand_dst(b"$ORIGIN/../lib", b"/opt/app/bin", &info),
+            b"/opt/app/bin/../lib"
+        );
         assert_eq!(expand_dst(b"${ORIGIN}/x", b"/a", &info), b"/a/x");
         assert_eq!(expand_dst(b"/usr/$LIB", b"/a", &info), b"/usr/lib64");
         assert_eq!(expand_dst(b"$ORIGINAL", b"/a", &info), b"$ORIGINAL");
@@ -504,6 +550,9 @@ mod tests {
         assert_eq!(c[1], b"/app/bin/lib/libfoo.so.1");
         assert_eq!(c[2], b"/lib/x86_64-linux-gnu/libfoo.so.1");
         assert!(!c.iter().any(|p| p.starts_with(b"/ignored-rpath")));
-        assert_eq!(candidates(b"./x.so", &object, b"/a", &[], &[], &LdCache::default()), vec![b"./x.so".to_vec()]);
+        assert_eq!(
+            candidates(b"./x.so", &object, b"/a", &[], &[], &LdCache::default()),
+            vec![b"./x.so".to_vec()]
+        );
     }
 }

@@ -192,7 +192,9 @@ impl Default for KeepOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeepError {
-    #[error("invalid keep pattern '{pattern}': {error}\nhint: patterns are globs on absolute paths, e.g. '/usr/share/myapp/**'")]
+    #[error(
+        "invalid keep pattern '{pattern}': {error}\nhint: patterns are globs on absolute paths, e.g. '/usr/share/myapp/**'"
+    )]
     Pattern { pattern: String, error: String },
     #[error("keep pattern '{0}' is not absolute\nhint: start it with '/', e.g. '/{0}'")]
     RelativePattern(String),
@@ -200,7 +202,9 @@ pub enum KeepError {
 
 /// Compiles globs the way every keep rule matches paths: `*` stays within one component,
 /// `**` crosses them.
-pub fn compile_globs<'a>(patterns: impl IntoIterator<Item = &'a str>) -> Result<GlobSet, KeepError> {
+pub fn compile_globs<'a>(
+    patterns: impl IntoIterator<Item = &'a str>,
+) -> Result<GlobSet, KeepError> {
     let mut builder = GlobSetBuilder::new();
     for pattern in patterns {
         builder.add(glob(pattern)?);
@@ -337,6 +341,9 @@ pub fn compute(
     Ok(builder.set)
 }
 
+/// Paths sharing one content (a hard-link group), by the content's place in its layer.
+type HardLinkGroups = HashMap<(usize, u64), Vec<Vec<u8>>>;
+
 struct Builder<'a> {
     index: &'a FsIndex,
     image: &'a ImageRuntime,
@@ -346,7 +353,7 @@ struct Builder<'a> {
     queue: VecDeque<(Vec<u8>, Vec<Vec<u8>>)>,
     closed: HashSet<Vec<u8>>,
     ld_cache: Option<LdCache>,
-    hard_links: Option<HashMap<(usize, u64), Vec<Vec<u8>>>>,
+    hard_links: Option<HardLinkGroups>,
 }
 
 impl<'a> Builder<'a> {
@@ -409,7 +416,10 @@ impl<'a> Builder<'a> {
         for p in below {
             self.add(&p, reason.clone(), false);
             // A symlink inside a kept tree keeps what it points to as well.
-            if matches!(self.index.get(&p).map(|n| &n.kind), Some(NodeKind::Symlink { .. })) {
+            if matches!(
+                self.index.get(&p).map(|n| &n.kind),
+                Some(NodeKind::Symlink { .. })
+            ) {
                 self.add(&p, reason.clone(), true);
             }
         }
@@ -450,7 +460,12 @@ impl<'a> Builder<'a> {
                 }
             }
             KeepList::Workdir => {
-                if let Some(dir) = self.image.workdir.as_deref().filter(|d| is_application_dir(d)) {
+                if let Some(dir) = self
+                    .image
+                    .workdir
+                    .as_deref()
+                    .filter(|d| is_application_dir(d))
+                {
                     let dir = crate::trace::path::normalize(dir.as_bytes());
                     self.add_tree(&dir, &reason);
                 }
@@ -516,7 +531,11 @@ impl<'a> Builder<'a> {
             if let Some(path) = self.cache().lookup(name.as_bytes(), &probe) {
                 candidates.push(path.to_vec());
             }
-            candidates.extend(elf::default_dirs(&probe).iter().map(|d| join(d, name.as_bytes())));
+            candidates.extend(
+                elf::default_dirs(&probe)
+                    .iter()
+                    .map(|d| join(d, name.as_bytes())),
+            );
             if let Some(found) = candidates.into_iter().find(|c| self.exists_file(c)) {
                 self.add(&found, reason.clone(), true);
             }
@@ -551,7 +570,11 @@ impl<'a> Builder<'a> {
     fn exists_file(&self, path: &[u8]) -> bool {
         resolve(self.index, path, true)
             .target
-            .and_then(|t| self.index.get(&t).map(|n| matches!(n.kind, NodeKind::File { .. } | NodeKind::HardLink { .. })))
+            .and_then(|t| {
+                self.index
+                    .get(&t)
+                    .map(|n| matches!(n.kind, NodeKind::File { .. } | NodeKind::HardLink { .. }))
+            })
             .unwrap_or(false)
     }
 
@@ -581,16 +604,19 @@ impl<'a> Builder<'a> {
     fn add_hard_link_peers(&mut self, path: &[u8], node: &Node) {
         let index = self.index;
         let groups = self.hard_links.get_or_insert_with(|| {
-            let mut groups: HashMap<(usize, u64), Vec<Vec<u8>>> = HashMap::new();
+            let mut groups = HardLinkGroups::new();
             for (p, n) in index.iter() {
-                if let Some(NodeKind::File { layer, offset, .. }) = index.content_node(n).map(|c| &c.kind) {
+                if let Some(NodeKind::File { layer, offset, .. }) =
+                    index.content_node(n).map(|c| &c.kind)
+                {
                     groups.entry((*layer, *offset)).or_default().push(p.clone());
                 }
             }
             groups.retain(|_, peers| peers.len() > 1);
             groups
         });
-        let Some(NodeKind::File { layer, offset, .. }) = index.content_node(node).map(|c| &c.kind) else {
+        let Some(NodeKind::File { layer, offset, .. }) = index.content_node(node).map(|c| &c.kind)
+        else {
             return;
         };
         let Some(peers) = groups.get(&(*layer, *offset)).cloned() else {
@@ -774,10 +800,18 @@ mod tests {
         std::fs::create_dir_all(&dir).ok()?;
         let layer = dir.join("layer.tar");
         let mut b = tar::Builder::new(std::fs::File::create(&layer).ok()?);
-        let entry = |b: &mut tar::Builder<std::fs::File>, kind, path: &str, data: &[u8], link: Option<&str>| {
+        let entry = |b: &mut tar::Builder<std::fs::File>,
+                     kind,
+                     path: &str,
+                     data: &[u8],
+                     link: Option<&str>| {
             let mut h = tar::Header::new_gnu();
             h.set_entry_type(kind);
-            h.set_mode(if kind == tar::EntryType::Directory { 0o755 } else { 0o644 });
+            h.set_mode(if kind == tar::EntryType::Directory {
+                0o755
+            } else {
+                0o644
+            });
             h.set_uid(0);
             h.set_gid(0);
             h.set_mtime(1);
@@ -787,24 +821,95 @@ mod tests {
                 None => b.append_data(&mut h, path, data).unwrap(),
             }
         };
-        for d in ["usr/", "usr/bin/", "usr/lib/", "usr/lib/x86_64-linux-gnu/", "usr/lib64/", "etc/", "tmp/", "app/", "app/lib/", "usr/share/", "usr/share/zoneinfo/", "usr/share/zoneinfo/Europe/"] {
+        for d in [
+            "usr/",
+            "usr/bin/",
+            "usr/lib/",
+            "usr/lib/x86_64-linux-gnu/",
+            "usr/lib64/",
+            "etc/",
+            "tmp/",
+            "app/",
+            "app/lib/",
+            "usr/share/",
+            "usr/share/zoneinfo/",
+            "usr/share/zoneinfo/Europe/",
+        ] {
             entry(&mut b, tar::EntryType::Directory, d, b"", None);
         }
-        for (link, target) in [("bin", "usr/bin"), ("lib", "usr/lib"), ("lib64", "usr/lib64"), ("usr/bin/sh", "dash"), ("usr/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"), ("etc/localtime", "/usr/share/zoneinfo/Europe/Paris")] {
+        for (link, target) in [
+            ("bin", "usr/bin"),
+            ("lib", "usr/lib"),
+            ("lib64", "usr/lib64"),
+            ("usr/bin/sh", "dash"),
+            (
+                "usr/lib64/ld-linux-x86-64.so.2",
+                "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+            ),
+            ("etc/localtime", "/usr/share/zoneinfo/Europe/Paris"),
+        ] {
             entry(&mut b, tar::EntryType::Symlink, link, b"", Some(target));
         }
         for path in host {
-            entry(&mut b, tar::EntryType::Regular, &path[1..], &std::fs::read(path).unwrap(), None);
+            entry(
+                &mut b,
+                tar::EntryType::Regular,
+                &path[1..],
+                &std::fs::read(path).unwrap(),
+                None,
+            );
         }
-        entry(&mut b, tar::EntryType::Regular, "usr/share/zoneinfo/Europe/Paris", b"TZif", None);
-        entry(&mut b, tar::EntryType::Regular, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n", None);
-        entry(&mut b, tar::EntryType::Regular, "etc/group", b"root:x:0:\n", None);
-        entry(&mut b, tar::EntryType::Regular, "etc/nsswitch.conf", b"passwd: files [NOTFOUND=return] systemd\n", None);
+        entry(
+            &mut b,
+            tar::EntryType::Regular,
+            "usr/share/zoneinfo/Europe/Paris",
+            b"TZif",
+            None,
+        );
+        entry(
+            &mut b,
+            tar::EntryType::Regular,
+            "etc/passwd",
+            b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+            None,
+        );
+        entry(
+            &mut b,
+            tar::EntryType::Regular,
+            "etc/group",
+            b"root:x:0:\n",
+            None,
+        );
+        entry(
+            &mut b,
+            tar::EntryType::Regular,
+            "etc/nsswitch.conf",
+            b"passwd: files [NOTFOUND=return] systemd\n",
+            None,
+        );
         entry(&mut b, tar::EntryType::Regular, "etc/unused", b"x", None);
-        entry(&mut b, tar::EntryType::Regular, "app/run.sh", b"#!/usr/bin/env sh\necho hi\n", None);
+        entry(
+            &mut b,
+            tar::EntryType::Regular,
+            "app/run.sh",
+            b"#!/usr/bin/env sh\necho hi\n",
+            None,
+        );
         entry(&mut b, tar::EntryType::Regular, "app/lib/mod.py", b"", None);
-        entry(&mut b, tar::EntryType::Regular, "usr/bin/big", b"content", None);
-        entry(&mut b, tar::EntryType::Link, "usr/bin/big-alias", b"", Some("usr/bin/big"));
+        entry(
+            &mut b,
+            tar::EntryType::Regular,
+            "usr/bin/big",
+            b"content",
+            None,
+        );
+        entry(
+            &mut b,
+            tar::EntryType::Link,
+            "usr/bin/big-alias",
+            b"",
+            Some("usr/bin/big"),
+        );
         b.finish().ok()?;
         drop(b);
         let index = FsIndex::from_layers(&[layer]).ok()?;
@@ -835,8 +940,16 @@ mod tests {
 
     #[test]
     fn exec_through_directory_symlink_keeps_links_targets_loader_and_libc() {
-        let Some(f) = host_fixture("exec") else { return };
-        let set = compute(&f.index, &[record("/bin/sh", AccessKind::Exec)], &ImageRuntime::default(), &no_lists()).unwrap();
+        let Some(f) = host_fixture("exec") else {
+            return;
+        };
+        let set = compute(
+            &f.index,
+            &[record("/bin/sh", AccessKind::Exec)],
+            &ImageRuntime::default(),
+            &no_lists(),
+        )
+        .unwrap();
         for path in [
             "/bin",
             "/usr/bin/sh",
@@ -849,38 +962,85 @@ mod tests {
             "/usr",
             "/usr/lib",
         ] {
-            assert!(set.contains(path.as_bytes()), "{path} kept: {:?}", set.paths().map(display).collect::<Vec<_>>());
+            assert!(
+                set.contains(path.as_bytes()),
+                "{path} kept: {:?}",
+                set.paths().map(display).collect::<Vec<_>>()
+            );
         }
         assert!(!set.contains(b"/etc/unused"));
-        assert!(matches!(set.reasons(b"/usr/bin/dash").unwrap()[0], Reason::Traced { kind: AccessKind::Exec, .. }));
-        assert!(set.reasons(b"/usr/lib/x86_64-linux-gnu/libc.so.6").unwrap().iter().any(|r| matches!(r, Reason::ElfLibrary { of } if of == "/usr/bin/dash")));
+        assert!(matches!(
+            set.reasons(b"/usr/bin/dash").unwrap()[0],
+            Reason::Traced {
+                kind: AccessKind::Exec,
+                ..
+            }
+        ));
+        assert!(
+            set.reasons(b"/usr/lib/x86_64-linux-gnu/libc.so.6")
+                .unwrap()
+                .iter()
+                .any(|r| matches!(r, Reason::ElfLibrary { of } if of == "/usr/bin/dash"))
+        );
     }
 
     #[test]
     fn a_script_keeps_its_env_interpreter_found_on_path() {
-        let Some(f) = host_fixture("script") else { return };
-        let set = compute(&f.index, &[record("/app/run.sh", AccessKind::Exec)], &ImageRuntime::default(), &no_lists()).unwrap();
-        assert!(set.contains(b"/usr/bin/dash"), "sh found through PATH and kept with its target");
+        let Some(f) = host_fixture("script") else {
+            return;
+        };
+        let set = compute(
+            &f.index,
+            &[record("/app/run.sh", AccessKind::Exec)],
+            &ImageRuntime::default(),
+            &no_lists(),
+        )
+        .unwrap();
+        assert!(
+            set.contains(b"/usr/bin/dash"),
+            "sh found through PATH and kept with its target"
+        );
     }
 
     #[test]
     fn hard_link_peers_are_kept_together() {
-        let Some(f) = host_fixture("hardlink") else { return };
-        let set = compute(&f.index, &[record("/usr/bin/big-alias", AccessKind::Open)], &ImageRuntime::default(), &no_lists()).unwrap();
+        let Some(f) = host_fixture("hardlink") else {
+            return;
+        };
+        let set = compute(
+            &f.index,
+            &[record("/usr/bin/big-alias", AccessKind::Open)],
+            &ImageRuntime::default(),
+            &no_lists(),
+        )
+        .unwrap();
         assert!(set.contains(b"/usr/bin/big"));
         assert!(set.contains(b"/usr/bin/big-alias"));
     }
 
     #[test]
     fn keep_lists_bring_users_nss_zoneinfo_home_and_workdir() {
-        let Some(f) = host_fixture("lists") else { return };
+        let Some(f) = host_fixture("lists") else {
+            return;
+        };
         let image = ImageRuntime {
             env: vec!["PATH=/usr/bin".into()],
             user: Some("app".into()),
             workdir: Some("/app".into()),
         };
         let set = compute(&f.index, &[], &image, &KeepOptions::default()).unwrap();
-        for path in ["/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/usr/lib/x86_64-linux-gnu/libnss_files.so.2", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/etc/localtime", "/usr/share/zoneinfo/Europe/Paris", "/tmp", "/app/lib/mod.py", "/app/run.sh"] {
+        for path in [
+            "/etc/passwd",
+            "/etc/group",
+            "/etc/nsswitch.conf",
+            "/usr/lib/x86_64-linux-gnu/libnss_files.so.2",
+            "/usr/lib/x86_64-linux-gnu/libc.so.6",
+            "/etc/localtime",
+            "/usr/share/zoneinfo/Europe/Paris",
+            "/tmp",
+            "/app/lib/mod.py",
+            "/app/run.sh",
+        ] {
             assert!(set.contains(path.as_bytes()), "{path} kept");
         }
         assert!(!set.contains(b"/etc/unused"));
@@ -890,7 +1050,10 @@ mod tests {
     fn switching_a_list_off_drops_it() {
         let Some(f) = host_fixture("off") else { return };
         let options = KeepOptions {
-            lists: KeepList::ALL.into_iter().filter(|l| *l != KeepList::Zoneinfo).collect(),
+            lists: KeepList::ALL
+                .into_iter()
+                .filter(|l| *l != KeepList::Zoneinfo)
+                .collect(),
             patterns: Vec::new(),
         };
         let set = compute(&f.index, &[], &ImageRuntime::default(), &options).unwrap();
@@ -900,7 +1063,9 @@ mod tests {
 
     #[test]
     fn user_patterns_keep_matches_and_whole_trees() {
-        let Some(f) = host_fixture("globs") else { return };
+        let Some(f) = host_fixture("globs") else {
+            return;
+        };
         let options = KeepOptions {
             lists: Vec::new(),
             patterns: vec!["/etc/unus*".into(), "/app".into()],
@@ -908,22 +1073,47 @@ mod tests {
         let set = compute(&f.index, &[], &ImageRuntime::default(), &options).unwrap();
         assert!(set.contains(b"/etc/unused"));
         assert!(set.contains(b"/app/lib/mod.py"));
-        assert!(matches!(&set.reasons(b"/etc/unused").unwrap()[0], Reason::UserGlob { pattern } if pattern == "/etc/unus*"));
+        assert!(
+            matches!(&set.reasons(b"/etc/unused").unwrap()[0], Reason::UserGlob { pattern } if pattern == "/etc/unus*")
+        );
     }
 
     #[test]
     fn invalid_and_relative_patterns_are_errors() {
         let index = FsIndex::default();
-        let bad = KeepOptions { lists: Vec::new(), patterns: vec!["/a/[".into()] };
-        assert!(matches!(compute(&index, &[], &ImageRuntime::default(), &bad), Err(KeepError::Pattern { .. })));
-        let rel = KeepOptions { lists: Vec::new(), patterns: vec!["etc/*".into()] };
-        assert!(matches!(compute(&index, &[], &ImageRuntime::default(), &rel), Err(KeepError::RelativePattern(_))));
+        let bad = KeepOptions {
+            lists: Vec::new(),
+            patterns: vec!["/a/[".into()],
+        };
+        assert!(matches!(
+            compute(&index, &[], &ImageRuntime::default(), &bad),
+            Err(KeepError::Pattern { .. })
+        ));
+        let rel = KeepOptions {
+            lists: Vec::new(),
+            patterns: vec!["etc/*".into()],
+        };
+        assert!(matches!(
+            compute(&index, &[], &ImageRuntime::default(), &rel),
+            Err(KeepError::RelativePattern(_))
+        ));
     }
 
     #[test]
     fn missing_paths_and_runtime_mounts_are_not_kept() {
-        let Some(f) = host_fixture("missing") else { return };
-        let set = compute(&f.index, &[record("/nope", AccessKind::Open), record("/proc/self/maps", AccessKind::Open)], &ImageRuntime::default(), &no_lists()).unwrap();
+        let Some(f) = host_fixture("missing") else {
+            return;
+        };
+        let set = compute(
+            &f.index,
+            &[
+                record("/nope", AccessKind::Open),
+                record("/proc/self/maps", AccessKind::Open),
+            ],
+            &ImageRuntime::default(),
+            &no_lists(),
+        )
+        .unwrap();
         assert!(set.is_empty());
         assert_eq!(set.traced_missing, 1);
     }

@@ -173,7 +173,11 @@ pub fn write_archive<W: Write, R: Read>(
         "manifest.json",
         &serde_json::to_vec(&legacy).map_err(io::Error::other)?,
     )?;
-    file(&mut builder, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    file(
+        &mut builder,
+        "oci-layout",
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )?;
     let out = builder.into_inner()?;
     Ok((
         ArchiveSummary {

@@ -52,7 +52,11 @@ impl<W: Write> HashingWriter<W> {
 
     /// The `sha256:<hex>` digest and the byte count so far, and the inner writer.
     pub fn finish(self) -> (String, u64, W) {
-        (format!("sha256:{:x}", self.hasher.finalize()), self.written, self.inner)
+        (
+            format!("sha256:{:x}", self.hasher.finalize()),
+            self.written,
+            self.inner,
+        )
     }
 }
 
@@ -127,8 +131,15 @@ pub fn write_layer<'a, W: Write>(
                         "hard link to a path that is not in the image",
                     ))
                 })?;
-                let NodeKind::File { layer, offset, size } = content.kind else {
-                    return Err(err(io::Error::other("hard link does not lead to a regular file")));
+                let NodeKind::File {
+                    layer,
+                    offset,
+                    size,
+                } = content.kind
+                else {
+                    return Err(err(io::Error::other(
+                        "hard link does not lead to a regular file",
+                    )));
                 };
                 if let Some(first) = written_content.get(&(layer, offset)) {
                     header.set_entry_type(tar::EntryType::Link);

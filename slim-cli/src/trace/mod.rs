@@ -22,6 +22,10 @@ pub struct Trace {
     pub records: Vec<TraceRecord>,
     /// Probe events the trace was built from.
     pub events: u64,
+    /// Calls on a descriptor that is no file of the container (a pipe, a socket, an
+    /// anonymous inode, or a host file handed in): `fstat` on a pipe, for one. Counted, not
+    /// recorded, since no image path stands behind them.
+    pub non_file_calls: u64,
 }
 
 impl Trace {
@@ -123,6 +127,10 @@ impl TraceBuilder {
 
     fn emit(&mut self, enter: SyscallEnter, exit: Option<SyscallExit>) {
         let late_path = exit.as_ref().and_then(|x| x.late_path.as_deref());
+        if is_descriptor_outside_root(&enter, late_path) {
+            self.trace.non_file_calls += 1;
+            return;
+        }
         let (path, incomplete) = locate(&enter, late_path);
         let task: &Task = exit.as_ref().map_or(&enter.task, |x| &x.task);
         let comm = self
@@ -172,6 +180,16 @@ fn is_write(syscall: Syscall, flags: u64) -> bool {
         Syscall::Open | Syscall::Openat | Syscall::Openat2 => flags & O_WRITING != 0,
         _ => false,
     }
+}
+
+/// Whether the call names only a descriptor (no path, or the empty path) whose file lies
+/// outside the task's root: pipes, sockets and anonymous inodes live on internal mounts.
+fn is_descriptor_outside_root(enter: &SyscallEnter, late_path: Option<&[u8]>) -> bool {
+    let names_only_fd = match enter.syscall {
+        Syscall::Getdents64 | Syscall::Fchdir => true,
+        _ => enter.path.as_deref().or(late_path) == Some(b""),
+    };
+    names_only_fd && enter.base == Base::Unreachable
 }
 
 /// The path a call accessed, from its path argument (or the one read at its return) and
@@ -426,6 +444,20 @@ mod tests {
             ]
         );
         assert_eq!(trace.records[3].result, CallResult::Failed(libc::EFAULT));
+    }
+
+    #[test]
+    fn fstat_on_a_pipe_is_counted_not_recorded() {
+        let trace = build(vec![
+            enter(1, Syscall::Newfstatat, Some(b""), Base::Unreachable),
+            exit(1, Syscall::Newfstatat, 0),
+            enter(1, Syscall::Getdents64, None, Base::Unreachable),
+            exit(1, Syscall::Getdents64, 0),
+            enter(1, Syscall::Newfstatat, Some(b""), Base::Dir(b"/etc".into())),
+            exit(1, Syscall::Newfstatat, 0),
+        ]);
+        assert_eq!(paths(&trace), ["/etc"]);
+        assert_eq!(trace.non_file_calls, 2);
     }
 
     #[test]
