@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::interrupt::StopRequest;
 use crate::output::OutputTarget;
 use crate::reporter::Reporter;
-use crate::run::{self, TraceSettings};
+use crate::run::{self, RunSettings, TraceSettings};
 
 /// slim: make container images small without breaking them.
 #[derive(Debug, Parser)]
@@ -54,6 +54,14 @@ pub struct TraceArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// How the traced container runs (as with `docker run`) and how the probe records it.
+/// These shape the traced run only; a built image keeps the original configuration.
+#[derive(Debug, Args)]
+pub struct RunArgs {
     /// Stop the container after SECS seconds (for servers); by default the run lasts until
     /// the container exits.
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
@@ -68,6 +76,11 @@ pub struct TraceArgs {
     #[arg(short, long = "env", value_name = "KEY=VAL", value_parser = parse_env)]
     pub env: Vec<EnvArg>,
 
+    /// Read environment variables from FILE (`KEY=VAL` lines; `#` comments), as
+    /// `docker run --env-file` (repeatable; -e wins).
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+
     /// Run as this user (`name`, `uid`, `uid:gid`) instead of the image's USER.
     #[arg(long, value_name = "USER", value_parser = parse_non_empty)]
     pub user: Option<String>,
@@ -80,12 +93,29 @@ pub struct TraceArgs {
     #[arg(long, value_name = "CMD")]
     pub entrypoint: Option<String>,
 
+    /// Connect the container to this network (`bridge`, `host`, `none`, or a network name).
+    #[arg(long, value_name = "NETWORK", value_parser = parse_non_empty)]
+    pub network: Option<String>,
+
+    /// Mount a volume or bind mount, `SRC:DEST[:OPTS]` as with `docker run -v`
+    /// (repeatable).
+    #[arg(short = 'v', long = "volume", value_name = "SRC:DEST[:OPTS]", value_parser = parse_volume)]
+    pub volumes: Vec<String>,
+
+    /// Mount a tmpfs at DEST, `DEST[:OPTS]` (repeatable).
+    #[arg(long, value_name = "DEST[:OPTS]", value_parser = parse_tmpfs)]
+    pub tmpfs: Vec<String>,
+
+    /// Add a Linux capability to the container (repeatable), e.g. NET_ADMIN.
+    #[arg(long, value_name = "CAP", value_parser = parse_non_empty)]
+    pub cap_add: Vec<String>,
+
     /// Size of the probe's ring buffer: bytes with an optional K, M or G suffix, a power of
     /// two of at least 4K.
     #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_ring_buffer_size)]
     pub ring_buffer: u32,
 
-    /// Write the trace even if the probe lost events (it is then incomplete).
+    /// Go on even if the probe lost events (the trace is then incomplete).
     #[arg(long)]
     pub allow_incomplete: bool,
 }
@@ -144,6 +174,25 @@ fn parse_non_empty(text: &str) -> Result<String, String> {
     }
 }
 
+fn parse_volume(text: &str) -> Result<String, String> {
+    let mut parts = text.split(':');
+    let (src, dest) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if src.is_empty() || !dest.starts_with('/') {
+        return Err(format!(
+            "{text:?} is not SRC:DEST[:OPTS] with an absolute DEST"
+        ));
+    }
+    Ok(text.to_string())
+}
+
+fn parse_tmpfs(text: &str) -> Result<String, String> {
+    if text.starts_with('/') {
+        Ok(text.to_string())
+    } else {
+        Err(format!("{text:?} is not DEST[:OPTS] with an absolute DEST"))
+    }
+}
+
 fn parse_workdir(text: &str) -> Result<String, String> {
     if text.starts_with('/') {
         Ok(text.to_string())
@@ -180,34 +229,89 @@ pub fn parse_ring_buffer_size(text: &str) -> Result<u32, String> {
     u32::try_from(bytes).map_err(|_| format!("{text:?} is larger than the 2G maximum"))
 }
 
-impl TraceArgs {
-    /// The settings these arguments ask for.
-    pub fn resolve(self) -> TraceSettings {
-        let env = self
-            .env
+/// Why the command line's values could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum ArgsError {
+    #[error("cannot read --env-file {path}: {source}")]
+    EnvFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("--env-file {path}, line {line}: {text:?} is not KEY=VAL")]
+    EnvFileLine {
+        path: String,
+        line: usize,
+        text: String,
+    },
+}
+
+/// Reads `docker run --env-file` files: `KEY=VAL` lines, `KEY` alone for slim's own value,
+/// blank lines and `#` comments skipped.
+fn read_env_files(files: &[PathBuf]) -> Result<Vec<EnvArg>, ArgsError> {
+    let mut out = Vec::new();
+    for file in files {
+        let path = file.display().to_string();
+        let text = std::fs::read_to_string(file).map_err(|source| ArgsError::EnvFile {
+            path: path.clone(),
+            source,
+        })?;
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim_start();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            out.push(parse_env(line).map_err(|_| ArgsError::EnvFileLine {
+                path: path.clone(),
+                line: i + 1,
+                text: line.to_string(),
+            })?);
+        }
+    }
+    Ok(out)
+}
+
+impl RunArgs {
+    /// The run settings these arguments ask for, with `args` replacing the image's CMD.
+    pub fn resolve(self, args: Vec<String>) -> Result<RunSettings, ArgsError> {
+        let mut entries = read_env_files(&self.env_file)?;
+        entries.extend(self.env);
+        let env = entries
             .into_iter()
             .filter_map(|EnvArg { key, value }| {
                 let value = value.or_else(|| std::env::var(&key).ok())?;
                 Some(format!("{key}={value}"))
             })
             .collect();
-        let output = match self.output {
-            Some(path) if path.as_os_str() != "-" => OutputTarget::File(path),
-            _ => OutputTarget::Stdout,
-        };
-        TraceSettings {
-            image: self.image,
-            args: self.args,
-            output,
+        Ok(RunSettings {
+            args,
             timeout: self.timeout,
             name: self.name,
             env,
             user: self.user,
             workdir: self.workdir,
             entrypoint: self.entrypoint,
+            network: self.network,
+            volumes: self.volumes,
+            tmpfs: self.tmpfs,
+            cap_add: self.cap_add,
             ring_buffer_bytes: self.ring_buffer,
             allow_incomplete: self.allow_incomplete,
-        }
+        })
+    }
+}
+
+impl TraceArgs {
+    /// The settings these arguments ask for.
+    pub fn resolve(self) -> Result<TraceSettings, ArgsError> {
+        let output = match self.output {
+            Some(path) if path.as_os_str() != "-" => OutputTarget::File(path),
+            _ => OutputTarget::Stdout,
+        };
+        Ok(TraceSettings {
+            image: self.image,
+            output,
+            run: self.run.resolve(self.args)?,
+        })
     }
 }
 
@@ -229,7 +333,7 @@ impl Reporter for StderrReporter {
 pub async fn execute(cli: Cli, reporter: &dyn Reporter) -> Result<(), Error> {
     match cli.command {
         Command::Trace(args) => {
-            let settings = args.resolve();
+            let settings = args.resolve()?;
             let mut stop = StopRequest::from_signals().map_err(|e| {
                 Error::Internal(format!("cannot listen for SIGINT and SIGTERM: {e}"))
             })?;
@@ -265,21 +369,21 @@ mod tests {
     #[test]
     fn options_are_slims_until_args_start_or_a_double_dash() {
         let a = parse(&["img", "--timeout", "5", "--", "--timeout", "9"]).unwrap();
-        assert_eq!(a.timeout, Some(Duration::from_secs(5)));
+        assert_eq!(a.run.timeout, Some(Duration::from_secs(5)));
         assert_eq!(a.args, ["--timeout", "9"]);
         let b = parse(&["img", "/bin/app", "--timeout", "9"]).unwrap();
-        assert_eq!(b.timeout, None);
+        assert_eq!(b.run.timeout, None);
         assert_eq!(b.args, ["/bin/app", "--timeout", "9"]);
     }
 
     #[test]
     fn defaults_are_stdout_64m_and_no_timeout() {
-        let s = parse(&["img"]).unwrap().resolve();
+        let s = parse(&["img"]).unwrap().resolve().unwrap();
         assert_eq!(s.output, OutputTarget::Stdout);
-        assert_eq!(s.ring_buffer_bytes, 64 << 20);
-        assert_eq!(s.timeout, None);
-        assert_eq!(s.name, None);
-        assert!(!s.allow_incomplete);
+        assert_eq!(s.run.ring_buffer_bytes, 64 << 20);
+        assert_eq!(s.run.timeout, None);
+        assert_eq!(s.run.name, None);
+        assert!(!s.run.allow_incomplete);
     }
 
     #[test]
@@ -311,11 +415,12 @@ mod tests {
             "img",
         ])
         .unwrap()
-        .resolve();
-        assert_eq!(s.env.len(), 3);
-        assert_eq!(s.env[0], "A=1");
-        assert_eq!(s.env[1], "B=x=y");
-        assert!(s.env[2].starts_with("PATH="));
+        .resolve()
+        .unwrap();
+        assert_eq!(s.run.env.len(), 3);
+        assert_eq!(s.run.env[0], "A=1");
+        assert_eq!(s.run.env[1], "B=x=y");
+        assert!(s.run.env[2].starts_with("PATH="));
         assert!(parse(&["-e", "=1", "img"]).is_err());
     }
 
@@ -328,6 +433,9 @@ mod tests {
             &["--name", "a b", "img"],
             &["--workdir", "rel/dir", "img"],
             &["--user", "", "img"],
+            &["-v", "relative", "img"],
+            &["-v", "/src:rel", "img"],
+            &["--tmpfs", "tmp", "img"],
             &[],
         ] {
             let err = parse(bad).unwrap_err();
@@ -336,10 +444,56 @@ mod tests {
     }
 
     #[test]
+    fn env_files_come_first_and_e_overrides_them() {
+        let dir = std::env::temp_dir().join(format!("slim-envfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("app.env");
+        std::fs::write(&file, "# comment\n\nA=from-file\nB=2\n").unwrap();
+        let file_arg = file.display().to_string();
+        let s = parse(&["--env-file", &file_arg, "-e", "A=flag", "img"])
+            .unwrap()
+            .resolve()
+            .unwrap();
+        assert_eq!(s.run.env, ["A=from-file", "B=2", "A=flag"]);
+        std::fs::write(&file, "not a valid line with spaces\n").unwrap();
+        let err = parse(&["--env-file", &file_arg, "img"])
+            .unwrap()
+            .resolve()
+            .unwrap_err();
+        assert!(err.to_string().contains("line 1"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn run_options_reach_the_settings() {
+        let s = parse(&[
+            "--network",
+            "host",
+            "-v",
+            "/data:/srv:ro",
+            "--tmpfs",
+            "/run:size=1m",
+            "--cap-add",
+            "NET_ADMIN",
+            "img",
+        ])
+        .unwrap()
+        .resolve()
+        .unwrap();
+        assert_eq!(s.run.network.as_deref(), Some("host"));
+        assert_eq!(s.run.volumes, ["/data:/srv:ro"]);
+        assert_eq!(s.run.tmpfs, ["/run:size=1m"]);
+        assert_eq!(s.run.cap_add, ["NET_ADMIN"]);
+    }
+
+    #[test]
     fn output_dash_is_stdout() {
-        let s = parse(&["-o", "-", "img"]).unwrap().resolve();
+        let s = parse(&["-o", "-", "img"]).unwrap().resolve().unwrap();
         assert_eq!(s.output, OutputTarget::Stdout);
-        let s = parse(&["--output", "t.jsonl", "img"]).unwrap().resolve();
+        let s = parse(&["--output", "t.jsonl", "img"])
+            .unwrap()
+            .resolve()
+            .unwrap();
         assert_eq!(s.output, OutputTarget::File("t.jsonl".into()));
     }
 }

@@ -7,16 +7,21 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
+use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use bollard::models::{ContainerCreateBody, HostConfig, SystemInfoCgroupDriverEnum};
 use bollard::query_parameters::{
-    CreateContainerOptions, LogsOptions, RemoveContainerOptions, StopContainerOptions,
-    WaitContainerOptions,
+    CreateContainerOptions, ImportImageOptionsBuilder, LogsOptions, RemoveContainerOptions,
+    RemoveImageOptions, StopContainerOptions, WaitContainerOptions,
 };
-use futures_util::StreamExt;
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
 
 use crate::cgroup::CgroupDriver;
 use crate::inspect::{Healthcheck, ImageInfo};
@@ -41,7 +46,27 @@ pub struct ContainerSpec {
     pub env: Vec<String>,
     pub user: Option<String>,
     pub working_dir: Option<String>,
+    /// Network mode (`bridge`, `host`, `none`, a network name); the engine's default when
+    /// unset.
+    pub network: Option<String>,
+    /// Bind mounts and volumes, as `docker run -v` takes them (`SRC:DEST[:OPTS]`).
+    pub binds: Vec<String>,
+    /// tmpfs mounts, `DEST[:OPTS]`.
+    pub tmpfs: Vec<String>,
+    /// Capabilities added to the container's set.
+    pub cap_add: Vec<String>,
 }
+
+/// How a command run inside a container ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecOutcome {
+    pub exit_code: i64,
+    /// Its output (stdout and stderr interleaved), at most the last 64 KiB.
+    pub output: String,
+}
+
+/// Output kept from a command run in a container.
+const EXEC_OUTPUT_LIMIT: usize = 64 << 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -88,6 +113,13 @@ pub enum EngineError {
     },
     #[error("the Docker engine did not report how container {container} ended")]
     NoExitStatus { container: String },
+    #[error("cannot read image archive {path}: {source}")]
+    Archive {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the Docker engine refused to load {archive}: {message}")]
+    LoadRefused { archive: String, message: String },
 }
 
 impl EngineError {
@@ -140,6 +172,31 @@ pub trait Engine: Send + Sync {
     /// Removes the container, killing it if it still runs, with its anonymous volumes.
     /// Removing a container that is gone is no error.
     fn remove_container(&self, id: &str) -> impl Future<Output = Result<(), EngineError>> + Send;
+
+    /// The container's address on its network, for probes; `None` when it has none of its
+    /// own (host networking: use the loopback address).
+    fn container_address(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<IpAddr>, EngineError>> + Send;
+
+    /// Runs `cmd` inside the running container as `user` (the container's user when
+    /// `None`) and waits for it.
+    fn exec(
+        &self,
+        id: &str,
+        cmd: &[String],
+        user: Option<&str>,
+    ) -> impl Future<Output = Result<ExecOutcome, EngineError>> + Send;
+
+    /// The image as the engine's save writes it (a tar stream).
+    fn save_image(&self, image: &str) -> BoxStream<'static, Result<Bytes, EngineError>>;
+
+    /// Loads an image archive (as `docker load` does), tagging it as the archive says.
+    fn load_image(&self, archive: &Path) -> impl Future<Output = Result<(), EngineError>> + Send;
+
+    /// Removes an image by reference; a missing image is no error.
+    fn remove_image(&self, image: &str) -> impl Future<Output = Result<(), EngineError>> + Send;
 }
 
 /// The local Docker engine.
@@ -246,6 +303,18 @@ impl Engine for DockerEngine {
             open_stdin: Some(false),
             host_config: Some(HostConfig {
                 cgroup_parent: Some(spec.cgroup_parent.clone()),
+                network_mode: spec.network.clone(),
+                binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
+                tmpfs: (!spec.tmpfs.is_empty()).then(|| {
+                    spec.tmpfs
+                        .iter()
+                        .map(|t| match t.split_once(':') {
+                            Some((dest, opts)) => (dest.to_string(), opts.to_string()),
+                            None => (t.clone(), String::new()),
+                        })
+                        .collect()
+                }),
+                cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
                 ..Default::default()
             }),
             ..Default::default()
@@ -348,6 +417,138 @@ impl Engine for DockerEngine {
             Err(e) => Err(EngineError::request("remove container", id, e)),
         }
     }
+
+    async fn container_address(&self, id: &str) -> Result<Option<IpAddr>, EngineError> {
+        let info = self
+            .docker
+            .inspect_container(id, None)
+            .await
+            .map_err(|e| EngineError::request("inspect container", id, e))?;
+        let Some(settings) = info.network_settings else {
+            return Ok(None);
+        };
+        let address = settings.networks.and_then(|networks| {
+            networks
+                .into_values()
+                .filter_map(|n| n.ip_address)
+                .find(|a| !a.is_empty())
+        });
+        Ok(address.and_then(|a| a.parse().ok()))
+    }
+
+    async fn exec(
+        &self,
+        id: &str,
+        cmd: &[String],
+        user: Option<&str>,
+    ) -> Result<ExecOutcome, EngineError> {
+        let subject = format!("{} in {id}", cmd.join(" "));
+        let created = self
+            .docker
+            .create_exec(
+                id,
+                CreateExecOptions {
+                    cmd: Some(cmd.to_vec()),
+                    user: user.map(str::to_string),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| EngineError::request("create exec", &subject, e))?;
+        let started = self
+            .docker
+            .start_exec(&created.id, Some(StartExecOptions::default()))
+            .await
+            .map_err(|e| EngineError::request("start exec", &subject, e))?;
+        let mut output = Vec::new();
+        if let StartExecResults::Attached {
+            output: mut stream, ..
+        } = started
+        {
+            while let Some(chunk) = stream.next().await {
+                let chunk =
+                    chunk.map_err(|e| EngineError::request("read exec output", &subject, e))?;
+                output.extend_from_slice(chunk.as_ref());
+                if output.len() > 2 * EXEC_OUTPUT_LIMIT {
+                    output.drain(..output.len() - EXEC_OUTPUT_LIMIT);
+                }
+            }
+        }
+        let start = output.len().saturating_sub(EXEC_OUTPUT_LIMIT);
+        let inspected = self
+            .docker
+            .inspect_exec(&created.id)
+            .await
+            .map_err(|e| EngineError::request("inspect exec", &subject, e))?;
+        Ok(ExecOutcome {
+            exit_code: inspected.exit_code.unwrap_or(-1),
+            output: String::from_utf8_lossy(&output[start..]).into_owned(),
+        })
+    }
+
+    fn save_image(&self, image: &str) -> BoxStream<'static, Result<Bytes, EngineError>> {
+        let subject = image.to_string();
+        self.docker
+            .export_image(image)
+            .map_err(move |e| EngineError::request("save image", &subject, e))
+            .boxed()
+    }
+
+    async fn load_image(&self, archive: &Path) -> Result<(), EngineError> {
+        let subject = archive.display().to_string();
+        let file = tokio::fs::File::open(archive)
+            .await
+            .map_err(|e| EngineError::Archive {
+                path: subject.clone(),
+                source: e,
+            })?;
+        let chunks = file_chunks(file);
+        let options = ImportImageOptionsBuilder::new().quiet(true).build();
+        let progress: Vec<_> = self
+            .docker
+            .import_image_stream(options, chunks, None)
+            .try_collect()
+            .await
+            .map_err(|e| EngineError::request("load image archive", &subject, e))?;
+        if let Some(detail) = progress.iter().find_map(|p| p.error_detail.as_ref()) {
+            return Err(EngineError::LoadRefused {
+                archive: subject,
+                message: detail.message.clone().unwrap_or_default(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn remove_image(&self, image: &str) -> Result<(), EngineError> {
+        let options = RemoveImageOptions {
+            force: true,
+            noprune: false,
+            ..Default::default()
+        };
+        match self.docker.remove_image(image, Some(options), None).await {
+            Ok(_) => Ok(()),
+            Err(e) if status_of(&e) == Some(404) => Ok(()),
+            Err(e) => Err(EngineError::request("remove image", image, e)),
+        }
+    }
+}
+
+/// A file as a stream of 1 MiB chunks, for request bodies.
+fn file_chunks(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    use tokio::io::AsyncReadExt;
+    futures_util::stream::try_unfold(file, |mut file| async move {
+        let mut buf = vec![0u8; 1 << 20];
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.truncate(n);
+        Ok(Some((Bytes::from(buf), file)))
+    })
 }
 
 #[cfg(test)]

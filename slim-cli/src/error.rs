@@ -17,6 +17,8 @@ pub enum Error {
     Probe(#[from] ProbeError),
     #[error(transparent)]
     Output(#[from] OutputError),
+    #[error(transparent)]
+    Args(#[from] crate::cli::ArgsError),
     #[error(
         "{lost} events were lost ({ring_buffer} with the ring buffer full, {tracking} of tasks \
          the probe could not track): the trace is incomplete\nhint: raise --ring-buffer (it was \

@@ -39,7 +39,9 @@ impl ExitCode {
                 } => ExitCode::BadInput,
                 EngineError::StartFailed { .. }
                 | EngineError::Request { .. }
-                | EngineError::NoExitStatus { .. } => ExitCode::Failure,
+                | EngineError::NoExitStatus { .. }
+                | EngineError::Archive { .. }
+                | EngineError::LoadRefused { .. } => ExitCode::Failure,
             },
             Error::Cgroup(e) if e.is_environment() => ExitCode::Environment,
             Error::Cgroup(_) => ExitCode::Failure,
@@ -52,6 +54,7 @@ impl ExitCode {
             },
             Error::Output(OutputError::Create { .. }) => ExitCode::BadInput,
             Error::Output(OutputError::Write { .. }) => ExitCode::Failure,
+            Error::Args(_) => ExitCode::BadInput,
             Error::Incomplete { .. } => ExitCode::IncompleteTrace,
             Error::Interrupted => ExitCode::Interrupted,
             Error::LeftBehind { .. } | Error::Internal(_) => ExitCode::Failure,

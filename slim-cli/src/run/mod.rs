@@ -43,9 +43,16 @@ pub const LOG_LINES: usize = 20;
 pub struct TraceSettings {
     /// The image reference as given.
     pub image: String,
+    pub output: OutputTarget,
+    pub run: RunSettings,
+}
+
+/// How to run the traced container and the probe: the image's own configuration with the
+/// user's overrides, as `docker run` takes them. They shape the traced run only.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunSettings {
     /// Replaces the image's CMD when not empty.
     pub args: Vec<String>,
-    pub output: OutputTarget,
     /// Stop the container after this long.
     pub timeout: Option<Duration>,
     /// Container name; `slim-<run id>` when not given.
@@ -55,6 +62,12 @@ pub struct TraceSettings {
     pub user: Option<String>,
     pub workdir: Option<String>,
     pub entrypoint: Option<String>,
+    pub network: Option<String>,
+    /// `-v` mounts, `SRC:DEST[:OPTS]`.
+    pub volumes: Vec<String>,
+    /// `--tmpfs` mounts, `DEST[:OPTS]`.
+    pub tmpfs: Vec<String>,
+    pub cap_add: Vec<String>,
     pub ring_buffer_bytes: u32,
     pub allow_incomplete: bool,
 }
@@ -68,6 +81,8 @@ pub enum RunEnd {
     TimedOut,
     /// The user asked slim to stop, and slim stopped it.
     Stopped,
+    /// The workload (probing) finished, and slim stopped it.
+    Driven,
 }
 
 /// What a finished run reports.
@@ -92,6 +107,7 @@ impl TraceSummary {
             RunEnd::Exited => "exited",
             RunEnd::TimedOut => "stopped after --timeout, then exited",
             RunEnd::Stopped => "stopped on request, then exited",
+            RunEnd::Driven => "stopped after probing, then exited",
         };
         let mut lines = vec![format!(
             "container {} {ended} with code {}",
@@ -122,7 +138,7 @@ pub fn new_run_id() -> Result<String, Error> {
 /// overrides applied the way `docker run` applies them.
 pub fn container_spec(
     image: &ImageInfo,
-    settings: &TraceSettings,
+    settings: &RunSettings,
     run_id: &str,
     cgroup_parent: &str,
 ) -> ContainerSpec {
@@ -139,7 +155,64 @@ pub fn container_spec(
         env: settings.env.clone(),
         user: settings.user.clone(),
         working_dir: settings.workdir.clone(),
+        network: settings.network.clone(),
+        binds: settings.volumes.clone(),
+        tmpfs: settings.tmpfs.clone(),
+        cap_add: settings.cap_add.clone(),
     }
+}
+
+/// The container of a run while it runs, for a [`Workload`] to drive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunningContainer {
+    /// Its name in the engine (unique, used to address it).
+    pub name: String,
+    pub run_id: String,
+}
+
+/// What drives the application while the probe watches: nothing (the container runs until
+/// it exits), or probes. When it finishes, the container is stopped the engine's way.
+pub trait Workload {
+    type Output: Send;
+
+    fn drive<'a, E: Engine>(
+        self,
+        engine: &'a E,
+        container: &'a RunningContainer,
+        reporter: &'a dyn Reporter,
+    ) -> impl Future<Output = Result<Self::Output, Error>> + Send + 'a;
+}
+
+/// A workload that never finishes: the container runs until it exits, `--timeout` passes
+/// or the user stops it.
+pub struct Idle;
+
+impl Workload for Idle {
+    type Output = ();
+
+    fn drive<'a, E: Engine>(
+        self,
+        _: &'a E,
+        _: &'a RunningContainer,
+        _: &'a dyn Reporter,
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'a {
+        std::future::pending()
+    }
+}
+
+/// What a finished run hands on.
+#[derive(Debug)]
+pub struct RunOutcome<T> {
+    pub run_id: String,
+    pub container: String,
+    pub end: RunEnd,
+    pub exit_code: i64,
+    pub trace: Trace,
+    pub lost: u64,
+    /// The container's last log lines, when it exited non-zero.
+    pub last_logs: Vec<String>,
+    /// The workload's result, if it finished before the container exited.
+    pub workload: Option<T>,
 }
 
 async fn interruptible<T>(
@@ -160,10 +233,35 @@ pub async fn trace(
     reporter: &dyn Reporter,
     stop: &mut StopRequest,
 ) -> Result<TraceSummary, Error> {
-    let run_id = new_run_id()?;
     let image = interruptible(stop, engine.inspect_image(&settings.image)).await??;
-    let driver = interruptible(stop, engine.cgroup_driver()).await??;
     let output = TraceOutput::open(&settings.output)?;
+    let outcome = traced_run(engine, &image, &settings.run, Idle, reporter, stop).await?;
+    output.write_all(&outcome.trace.records)?;
+    Ok(TraceSummary {
+        run_id: outcome.run_id,
+        container: outcome.container,
+        end: outcome.end,
+        exit_code: outcome.exit_code,
+        events: outcome.trace.events,
+        records: outcome.trace.records.len(),
+        unique_paths: outcome.trace.unique_paths(),
+        lost: outcome.lost,
+        last_logs: outcome.last_logs,
+    })
+}
+
+/// Runs `image` once under the probe while `workload` drives it, and returns its trace.
+/// The container, the probe and the cgroup are gone when this returns, whatever happened.
+pub async fn traced_run<E: Engine, W: Workload>(
+    engine: &E,
+    image: &ImageInfo,
+    settings: &RunSettings,
+    workload: W,
+    reporter: &dyn Reporter,
+    stop: &mut StopRequest,
+) -> Result<RunOutcome<W::Output>, Error> {
+    let run_id = new_run_id()?;
+    let driver = interruptible(stop, engine.cgroup_driver()).await??;
 
     let mut resources = RunResources::default();
     let mut abort = stop.clone();
@@ -171,15 +269,15 @@ pub async fn trace(
         tokio::select! {
             biased;
             () = abort.aborted() => Err(Error::Interrupted),
-            result = traced_run(
+            result = run_in_cgroup(
                 engine,
                 settings,
+                workload,
                 reporter,
                 stop,
                 &run_id,
-                &image,
+                image,
                 driver,
-                output,
                 &mut resources,
             ) => result,
         }
@@ -189,7 +287,7 @@ pub async fn trace(
     let released = resources.release(engine).await;
     stop.set_cleanup_hint(None);
     match run {
-        Ok(Ok(summary)) => released.map(|()| summary),
+        Ok(Ok(outcome)) => released.map(|()| outcome),
         Ok(Err(error)) => {
             if let Err(left) = released {
                 reporter.warn(&left.to_string());
@@ -214,17 +312,17 @@ pub async fn trace(
     clippy::too_many_arguments,
     reason = "the run's inputs, each used once; bundling them would only move the list"
 )]
-async fn traced_run(
-    engine: &impl Engine,
-    settings: &TraceSettings,
+async fn run_in_cgroup<E: Engine, W: Workload>(
+    engine: &E,
+    settings: &RunSettings,
+    workload: W,
     reporter: &dyn Reporter,
     stop: &mut StopRequest,
     run_id: &str,
     image: &ImageInfo,
     driver: CgroupDriver,
-    output: TraceOutput,
     resources: &mut RunResources,
-) -> Result<TraceSummary, Error> {
+) -> Result<RunOutcome<W::Output>, Error> {
     let cgroup = RunCgroup::create(run_id, driver)?;
     let (cgroup_id, cgroup_level) = (cgroup.id(), cgroup.level());
     let parent = cgroup.parent().to_string();
@@ -258,9 +356,16 @@ async fn traced_run(
     engine.start_container(&id).await?;
     reporter.step(&format!(
         "started container {} from {}",
-        spec.name, settings.image
+        spec.name, image.reference
     ));
 
+    let running = RunningContainer {
+        name: spec.name.clone(),
+        run_id: run_id.to_string(),
+    };
+    let work = workload.drive(engine, &running, reporter);
+    tokio::pin!(work);
+    let mut work_output = None;
     let mut builder = TraceBuilder::new();
     let deadline = settings.timeout.map(|t| Instant::now() + t);
     let mut end = RunEnd::Exited;
@@ -284,6 +389,12 @@ async fn traced_run(
                     });
                 }
             },
+            done = &mut work, if work_output.is_none() && end == RunEnd::Exited => {
+                work_output = Some(done?);
+                end = RunEnd::Driven;
+                reporter.step(&format!("probing done: stopping container {}", spec.name));
+                engine.stop_container(&id, STOP_GRACE).await?;
+            }
             () = sleep_until(deadline), if end == RunEnd::Exited && deadline.is_some() => {
                 end = RunEnd::TimedOut;
                 reporter.step(&format!("timeout reached: stopping container {}", spec.name));
@@ -328,7 +439,7 @@ async fn traced_run(
             });
         }
         reporter.warn(&format!(
-            "{} events were lost: the trace is incomplete; writing it anyway \
+            "{} events were lost: the trace is incomplete; going on anyway \
              (--allow-incomplete)",
             lost.total()
         ));
@@ -342,18 +453,15 @@ async fn traced_run(
     } else {
         Vec::new()
     };
-    let trace: Trace = builder.finish();
-    output.write_all(&trace.records)?;
-    Ok(TraceSummary {
+    Ok(RunOutcome {
         run_id: run_id.to_string(),
         container: spec.name,
         end,
         exit_code,
-        events: trace.events,
-        records: trace.records.len(),
-        unique_paths: trace.unique_paths(),
+        trace: builder.finish(),
         lost: lost.total(),
         last_logs,
+        workload: work_output,
     })
 }
 

@@ -12,16 +12,11 @@ use crate::interrupt::StopHandle;
 fn settings() -> TraceSettings {
     TraceSettings {
         image: "app:1".into(),
-        args: Vec::new(),
         output: OutputTarget::Stdout,
-        timeout: None,
-        name: None,
-        env: Vec::new(),
-        user: None,
-        workdir: None,
-        entrypoint: None,
-        ring_buffer_bytes: 1 << 26,
-        allow_incomplete: false,
+        run: RunSettings {
+            ring_buffer_bytes: 1 << 26,
+            ..RunSettings::default()
+        },
     }
 }
 
@@ -36,7 +31,7 @@ fn image() -> ImageInfo {
 
 #[test]
 fn the_container_runs_the_inspected_image_in_the_run_cgroup() {
-    let spec = container_spec(&image(), &settings(), "0a1b2c", "/slim-0a1b2c");
+    let spec = container_spec(&image(), &settings().run, "0a1b2c", "/slim-0a1b2c");
     assert_eq!(spec.image, "sha256:abc");
     assert_eq!(spec.name, "slim-0a1b2c");
     assert_eq!(
@@ -51,14 +46,16 @@ fn the_container_runs_the_inspected_image_in_the_run_cgroup() {
 
 #[test]
 fn args_replace_cmd_and_options_override_the_image() {
-    let s = TraceSettings {
+    let s = RunSettings {
         args: vec!["/bin/sh".into(), "-c".into(), "true".into()],
         name: Some("mine".into()),
         env: vec!["A=1".into()],
         user: Some("1000:1000".into()),
         workdir: Some("/srv".into()),
         entrypoint: Some("/bin/env".into()),
-        ..settings()
+        network: Some("host".into()),
+        cap_add: vec!["NET_ADMIN".into()],
+        ..settings().run
     };
     let spec = container_spec(&image(), &s, "0a1b2c", "/slim-0a1b2c");
     assert_eq!(spec.name, "mine");
@@ -70,6 +67,8 @@ fn args_replace_cmd_and_options_override_the_image() {
     assert_eq!(spec.env, ["A=1"]);
     assert_eq!(spec.user.as_deref(), Some("1000:1000"));
     assert_eq!(spec.working_dir.as_deref(), Some("/srv"));
+    assert_eq!(spec.network.as_deref(), Some("host"));
+    assert_eq!(spec.cap_add, ["NET_ADMIN"]);
 }
 
 #[test]
@@ -171,6 +170,40 @@ impl Engine for FakeEngine {
 
     async fn remove_container(&self, id: &str) -> Result<(), EngineError> {
         self.log(format!("remove {id}"));
+        Ok(())
+    }
+
+    async fn container_address(&self, _: &str) -> Result<Option<std::net::IpAddr>, EngineError> {
+        Ok(None)
+    }
+
+    async fn exec(
+        &self,
+        id: &str,
+        cmd: &[String],
+        _: Option<&str>,
+    ) -> Result<crate::engine::ExecOutcome, EngineError> {
+        self.log(format!("exec {id} {}", cmd.join(" ")));
+        Ok(crate::engine::ExecOutcome {
+            exit_code: 0,
+            output: String::new(),
+        })
+    }
+
+    fn save_image(
+        &self,
+        _: &str,
+    ) -> futures_util::stream::BoxStream<'static, Result<bytes::Bytes, EngineError>> {
+        Box::pin(futures_util::stream::empty())
+    }
+
+    async fn load_image(&self, archive: &Path) -> Result<(), EngineError> {
+        self.log(format!("load {}", archive.display()));
+        Ok(())
+    }
+
+    async fn remove_image(&self, image: &str) -> Result<(), EngineError> {
+        self.log(format!("remove image {image}"));
         Ok(())
     }
 }
