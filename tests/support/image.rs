@@ -46,6 +46,7 @@ pub fn ensure(recipe: &Recipe) -> Result<(String, Outcome)> {
         if exists(&docker, &tag).await? {
             return Ok((tag, Outcome::Cached));
         }
+        rootfs::sweep_dead_builds()?;
         build(&docker, recipe)
             .await
             .with_context(|| format!("building fixture image {tag}"))?;

@@ -220,6 +220,23 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// Removes the scratch directories of builds that died (a killed test run); call with
+/// the build lock held, since only its holder has live ones.
+pub(crate) fn sweep_dead_builds() -> Result<()> {
+    let tmp = cache::dir()?.join("tmp");
+    for entry in fs::read_dir(&tmp).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if ["rootfs-", "image-", "gcc-"]
+            .iter()
+            .any(|p| name.starts_with(p))
+        {
+            Workdir(entry.path()).clean();
+        }
+    }
+    Ok(())
+}
+
 /// A scratch directory under `<cache>/tmp`, removed on drop after unmounting anything a
 /// failed chroot step left mounted inside it.
 pub(crate) struct Workdir(PathBuf);

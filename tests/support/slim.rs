@@ -355,8 +355,8 @@ impl TraceCommand {
         let stderr = drain(child.stderr.take().expect("piped stderr"));
         RunningTrace {
             child,
-            stdout,
-            stderr,
+            stdout: Some(stdout),
+            stderr: Some(stderr),
             output,
             deadline: Instant::now() + self.limit,
             before,
@@ -379,8 +379,8 @@ fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
 #[derive(Debug)]
 pub struct RunningTrace {
     child: Child,
-    stdout: JoinHandle<Vec<u8>>,
-    stderr: JoinHandle<Vec<u8>>,
+    stdout: Option<JoinHandle<Vec<u8>>>,
+    stderr: Option<JoinHandle<Vec<u8>>>,
     output: Option<PathBuf>,
     deadline: Instant,
     before: Leftovers,
@@ -397,10 +397,19 @@ impl RunningTrace {
 
     /// Sends SIGINT, as Ctrl-C would.
     pub fn interrupt(&self) {
-        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
-        // SAFETY: kill(2) on our own child; no memory is involved.
-        let rc = unsafe { libc::kill(pid, libc::SIGINT) };
-        assert_eq!(rc, 0, "SIGINT to slim: {}", std::io::Error::last_os_error());
+        assert!(
+            self.send_sigint(),
+            "SIGINT to slim: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+
+    fn send_sigint(&self) -> bool {
+        let Ok(pid) = libc::pid_t::try_from(self.child.id()) else {
+            return false;
+        };
+        // SAFETY: kill(2) on our own child, not yet reaped; no memory is involved.
+        unsafe { libc::kill(pid, libc::SIGINT) == 0 }
     }
 
     /// Whether slim is still running.
@@ -418,7 +427,7 @@ impl RunningTrace {
             if Instant::now() > self.deadline {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                let stderr = self.stderr.join().unwrap_or_default();
+                let stderr = join(&mut self.stderr);
                 panic!(
                     "`{}` did not finish in time and was killed; stderr:\n{}",
                     self.command,
@@ -427,9 +436,8 @@ impl RunningTrace {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        let stdout = self.stdout.join().expect("stdout reader");
-        let stderr =
-            String::from_utf8_lossy(&self.stderr.join().expect("stderr reader")).into_owned();
+        let stdout = join(&mut self.stdout);
+        let stderr = String::from_utf8_lossy(&join(&mut self.stderr)).into_owned();
         let (data, stray_stdout) = match &self.output {
             Some(path) => {
                 let data = std::fs::read(path).unwrap_or_default();
@@ -460,13 +468,37 @@ impl RunningTrace {
             );
         }
         Trace {
-            command: self.command,
+            command: self.command.clone(),
             code: status.code(),
             records,
             lines,
             stderr,
             stray_stdout,
         }
+    }
+}
+
+fn join(reader: &mut Option<JoinHandle<Vec<u8>>>) -> Vec<u8> {
+    reader
+        .take()
+        .map(|r| r.join().unwrap_or_default())
+        .unwrap_or_default()
+}
+
+impl Drop for RunningTrace {
+    /// A test that panics while slim runs must not leave it running: interrupt it as a
+    /// user would, then kill it if it does not stop within 20 s.
+    fn drop(&mut self) {
+        if !self.is_running() {
+            return;
+        }
+        self.send_sigint();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.is_running() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
