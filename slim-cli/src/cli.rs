@@ -8,10 +8,13 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::build::{self, BuildSettings, PlanSettings};
 use crate::engine::DockerEngine;
 use crate::error::Error;
 use crate::interrupt::StopRequest;
+use crate::keep::{KeepList, KeepOptions};
 use crate::output::OutputTarget;
+use crate::probe::ContinueAfter;
 use crate::reporter::Reporter;
 use crate::run::{self, RunSettings, TraceSettings};
 
@@ -25,7 +28,72 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Build(BuildArgs),
     Trace(TraceArgs),
+}
+
+/// Make a small image that still works: run IMAGE under the eBPF probe, drive it, and
+/// rebuild it on scratch with only what it used, its closure and the default keep-lists.
+///
+/// By default each EXPOSEd TCP port is waited for and sent `GET /`, then the container is
+/// stopped the engine's way; an image with no exposed port runs until it exits (or
+/// --timeout). The new image keeps the original ENTRYPOINT, CMD, ENV, USER, WORKDIR,
+/// EXPOSE and the rest of its config, and is tagged `<repo>.slim:<tag>` unless --tag says
+/// otherwise. Needs root and a local Docker engine; never pulls.
+///
+/// Examples:
+///   slim build nginx:1.25
+///   slim build myapp:1 --exec 'python manage.py check' --keep '/app/templates/**'
+///   slim build worker:2 --timeout 30 --tag worker:2-slim --output worker.tar
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct BuildArgs {
+    /// The image to minify; it must be in the local engine.
+    pub image: String,
+
+    /// Reference of the new image [default: <repo>.slim:<tag>].
+    #[arg(short, long, value_name = "NAME", value_parser = parse_non_empty)]
+    pub tag: Option<String>,
+
+    /// Also write the new image to FILE as an archive `docker load` accepts.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Replace the image's CMD for the traced run: a JSON array, or words split as a shell
+    /// would (quotes and backslashes).
+    #[arg(long, value_name = "CMD", value_parser = parse_command_arg)]
+    pub cmd: Option<CommandLine>,
+
+    /// Run a command inside the traced container once it is ready, as the image's USER
+    /// (repeatable): a JSON array is run as it is, anything else with `sh -c`.
+    #[arg(long, value_name = "CMD", value_parser = parse_exec)]
+    pub exec: Vec<CommandLine>,
+
+    /// When to stop the traced container after probing: probe (at once), timeout:SECS,
+    /// signal (on SIGUSR1 to slim), enter (when Enter is pressed).
+    #[arg(long, value_name = "WHEN", default_value = "probe", value_parser = ContinueAfter::parse)]
+    pub continue_after: ContinueAfter,
+
+    /// How long the application may take until its exposed ports accept connections.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_timeout)]
+    pub ready_timeout: Duration,
+
+    /// Keep paths matching this glob too (repeatable; absolute, `*` within a name, `**`
+    /// across directories; a directory keeps its whole tree).
+    #[arg(long, value_name = "GLOB")]
+    pub keep: Vec<String>,
+
+    /// Read more --keep globs from FILE, one per line (`#` comments).
+    #[arg(long, value_name = "FILE")]
+    pub keep_file: Vec<PathBuf>,
+
+    /// Switch a default keep-list off (repeatable): certs, zoneinfo, users, resolver, tmp,
+    /// home, workdir.
+    #[arg(long, value_name = "LIST", value_parser = parse_keep_list)]
+    pub no_keep: Vec<KeepList>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// Run an image once under the eBPF probe and print every file its processes touch, as
@@ -193,6 +261,114 @@ fn parse_tmpfs(text: &str) -> Result<String, String> {
     }
 }
 
+fn parse_keep_list(text: &str) -> Result<KeepList, String> {
+    KeepList::from_name(text).ok_or_else(|| {
+        format!(
+            "{text:?} is not a keep-list; the lists are {}",
+            KeepList::ALL.map(KeepList::name).join(", ")
+        )
+    })
+}
+
+/// Splits a command line: a JSON array of strings as it is, otherwise words separated by
+/// white space, with single quotes, double quotes and backslashes as a shell reads them.
+pub fn parse_command(text: &str) -> Result<Vec<String>, String> {
+    if text.trim_start().starts_with('[') {
+        return serde_json::from_str::<Vec<String>>(text)
+            .map_err(|e| format!("{text:?} is not a JSON array of strings: {e}"))
+            .and_then(|v| {
+                if v.is_empty() {
+                    Err("the command is empty".into())
+                } else {
+                    Ok(v)
+                }
+            });
+    }
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err(format!("unclosed single quote in {text:?}")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\' | '$' | '`')) => word.push(c),
+                            Some(c) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                            None => return Err(format!("unclosed double quote in {text:?}")),
+                        },
+                        Some(c) => word.push(c),
+                        None => return Err(format!("unclosed double quote in {text:?}")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some(c) => word.push(c),
+                    None => return Err(format!("{text:?} ends with a backslash")),
+                }
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    if words.is_empty() {
+        return Err("the command is empty".into());
+    }
+    Ok(words)
+}
+
+/// A command as an argument vector (one option value, not several).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandLine(pub Vec<String>);
+
+fn parse_command_arg(text: &str) -> Result<CommandLine, String> {
+    parse_command(text).map(CommandLine)
+}
+
+/// An `--exec` command: a JSON array as it is, anything else through `sh -c`.
+fn parse_exec(text: &str) -> Result<CommandLine, String> {
+    if text.trim_start().starts_with('[') {
+        parse_command_arg(text)
+    } else if text.trim().is_empty() {
+        Err("the command is empty".into())
+    } else {
+        Ok(CommandLine(vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            text.to_string(),
+        ]))
+    }
+}
+
 fn parse_workdir(text: &str) -> Result<String, String> {
     if text.starts_with('/') {
         Ok(text.to_string())
@@ -234,6 +410,11 @@ pub fn parse_ring_buffer_size(text: &str) -> Result<u32, String> {
 pub enum ArgsError {
     #[error("cannot read --env-file {path}: {source}")]
     EnvFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot read --keep-file {path}: {source}")]
+    KeepFile {
         path: String,
         source: std::io::Error,
     },
@@ -300,6 +481,46 @@ impl RunArgs {
     }
 }
 
+impl BuildArgs {
+    /// The settings these arguments ask for (reads --env-file and --keep-file).
+    pub fn resolve(self) -> Result<BuildSettings, ArgsError> {
+        let mut patterns = self.keep;
+        for file in &self.keep_file {
+            let path = file.display().to_string();
+            let text = std::fs::read_to_string(file).map_err(|source| ArgsError::KeepFile {
+                path: path.clone(),
+                source,
+            })?;
+            patterns.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_string),
+            );
+        }
+        Ok(BuildSettings {
+            image: self.image,
+            tag: self.tag,
+            output: self.output,
+            run: self
+                .run
+                .resolve(self.cmd.map(|c| c.0).unwrap_or_default())?,
+            plan: PlanSettings {
+                exec: self.exec.into_iter().map(|c| c.0).collect(),
+                continue_after: self.continue_after,
+                ready_timeout: self.ready_timeout,
+            },
+            keep: KeepOptions {
+                lists: KeepList::ALL
+                    .into_iter()
+                    .filter(|l| !self.no_keep.contains(l))
+                    .collect(),
+                patterns,
+            },
+        })
+    }
+}
+
 impl TraceArgs {
     /// The settings these arguments ask for.
     pub fn resolve(self) -> Result<TraceSettings, ArgsError> {
@@ -332,6 +553,18 @@ impl Reporter for StderrReporter {
 /// Runs a parsed command line. Must be called inside a tokio runtime.
 pub async fn execute(cli: Cli, reporter: &dyn Reporter) -> Result<(), Error> {
     match cli.command {
+        Command::Build(args) => {
+            let settings = args.resolve()?;
+            let mut stop = StopRequest::from_signals().map_err(|e| {
+                Error::Internal(format!("cannot listen for SIGINT and SIGTERM: {e}"))
+            })?;
+            let engine = DockerEngine::connect().await?;
+            let summary = build::build(&engine, &settings, reporter, &mut stop).await?;
+            for line in summary.lines() {
+                reporter.step(&line);
+            }
+            Ok(())
+        }
         Command::Trace(args) => {
             let settings = args.resolve()?;
             let mut stop = StopRequest::from_signals().map_err(|e| {
@@ -353,8 +586,10 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<TraceArgs, clap::Error> {
         let cli = Cli::try_parse_from(["slim", "trace"].iter().chain(args))?;
-        let Command::Trace(args) = cli.command;
-        Ok(args)
+        match cli.command {
+            Command::Trace(args) => Ok(args),
+            Command::Build(_) => unreachable!("parsed as trace"),
+        }
     }
 
     #[test]
@@ -484,6 +719,67 @@ mod tests {
         assert_eq!(s.run.volumes, ["/data:/srv:ro"]);
         assert_eq!(s.run.tmpfs, ["/run:size=1m"]);
         assert_eq!(s.run.cap_add, ["NET_ADMIN"]);
+    }
+
+    fn parse_build(args: &[&str]) -> Result<BuildArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["slim", "build"].iter().chain(args))?;
+        match cli.command {
+            Command::Build(args) => Ok(args),
+            Command::Trace(_) => unreachable!("parsed as build"),
+        }
+    }
+
+    #[test]
+    fn commands_split_like_a_shell_or_as_json() {
+        assert_eq!(
+            parse_command(r#"python -c 'print("a b")' x\ y "q\"z""#).unwrap(),
+            ["python", "-c", "print(\"a b\")", "x y", "q\"z"]
+        );
+        assert_eq!(
+            parse_command(r#"["/app", "a b"]"#).unwrap(),
+            ["/app", "a b"]
+        );
+        assert!(parse_command("'open").is_err());
+        assert!(parse_command("  ").is_err());
+        assert_eq!(parse_exec("id -un").unwrap().0, ["/bin/sh", "-c", "id -un"]);
+        assert_eq!(parse_exec(r#"["id","-un"]"#).unwrap().0, ["id", "-un"]);
+    }
+
+    #[test]
+    fn build_options_resolve_into_settings() {
+        let s = parse_build(&[
+            "app:1",
+            "--tag",
+            "app:small",
+            "--cmd",
+            "serve --port 80",
+            "--exec",
+            "true",
+            "--continue-after",
+            "timeout:1",
+            "--keep",
+            "/srv/**",
+            "--no-keep",
+            "zoneinfo",
+            "-e",
+            "A=1",
+        ])
+        .unwrap()
+        .resolve()
+        .unwrap();
+        assert_eq!(s.tag.as_deref(), Some("app:small"));
+        assert_eq!(s.run.args, ["serve", "--port", "80"]);
+        assert_eq!(s.plan.exec, [vec!["/bin/sh", "-c", "true"]]);
+        assert_eq!(
+            s.plan.continue_after,
+            ContinueAfter::Timeout(Duration::from_secs(1))
+        );
+        assert_eq!(s.keep.patterns, ["/srv/**"]);
+        assert!(!s.keep.lists.contains(&KeepList::Zoneinfo));
+        assert!(s.keep.lists.contains(&KeepList::Certs));
+        assert_eq!(s.run.env, ["A=1"]);
+        assert!(parse_build(&["app", "--no-keep", "everything"]).is_err());
+        assert!(parse_build(&["app", "--continue-after", "never"]).is_err());
     }
 
     #[test]

@@ -19,6 +19,38 @@ pub enum Error {
     Output(#[from] OutputError),
     #[error(transparent)]
     Args(#[from] crate::cli::ArgsError),
+    #[error(transparent)]
+    NotReady(#[from] crate::probe::NotReady),
+    #[error(
+        "the container of {image} exited with code {code}{}{}\nhint: check that the image \
+         runs as it is (`docker run --rm {image}`); run options such as -e, -v and --cmd \
+         shape the traced run",
+        if *.during_probing { " while it was being probed" } else { "" },
+        logs_text(.last_logs)
+    )]
+    AppExited {
+        image: String,
+        code: i64,
+        during_probing: bool,
+        last_logs: Vec<String>,
+    },
+    #[error("cannot write {path}: {why}\nhint: pass an --output path in an existing directory")]
+    BadOutput { path: String, why: String },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Save(#[from] crate::image::save::SaveError),
+    #[error(transparent)]
+    Index(#[from] crate::image::index::IndexError),
+    #[error(transparent)]
+    Keep(#[from] crate::keep::KeepError),
+    #[error(transparent)]
+    Layer(#[from] crate::rebuild::layer::LayerError),
+    #[error(transparent)]
+    Config(#[from] crate::rebuild::archive::ConfigError),
     #[error(
         "{lost} events were lost ({ring_buffer} with the ring buffer full, {tracking} of tasks \
          the probe could not track): the trace is incomplete\nhint: raise --ring-buffer (it was \
@@ -45,4 +77,20 @@ pub enum Error {
         "internal error: {0}\nhint: this is a bug in slim; please report it with the output above"
     )]
     Internal(String),
+}
+
+/// `; its last log lines:` and the lines, for error messages (nothing when there are none).
+pub(crate) fn logs_text(lines: &[String]) -> String {
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; its last log lines:\n{}",
+            lines
+                .iter()
+                .map(|l| format!("  | {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    }
 }

@@ -54,7 +54,16 @@ impl ExitCode {
             },
             Error::Output(OutputError::Create { .. }) => ExitCode::BadInput,
             Error::Output(OutputError::Write { .. }) => ExitCode::Failure,
-            Error::Args(_) => ExitCode::BadInput,
+            Error::Args(_)
+            | Error::NotReady(_)
+            | Error::AppExited { .. }
+            | Error::BadOutput { .. }
+            | Error::Keep(_) => ExitCode::BadInput,
+            Error::Io { .. }
+            | Error::Save(_)
+            | Error::Index(_)
+            | Error::Layer(_)
+            | Error::Config(_) => ExitCode::Failure,
             Error::Incomplete { .. } => ExitCode::IncompleteTrace,
             Error::Interrupted => ExitCode::Interrupted,
             Error::LeftBehind { .. } | Error::Internal(_) => ExitCode::Failure,

@@ -5,6 +5,7 @@
 //! Lines) → `image` (the original filesystem) → `keep` (what the new image holds) →
 //! `rebuild` (the new layer and image archive).
 
+pub mod build;
 pub mod cgroup;
 pub mod cli;
 pub mod engine;
@@ -15,6 +16,7 @@ pub mod inspect;
 pub mod interrupt;
 pub mod keep;
 pub mod output;
+pub mod probe;
 pub mod rebuild;
 pub mod reporter;
 pub mod run;

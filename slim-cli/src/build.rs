@@ -1,0 +1,440 @@
+//! `slim build`: the whole pipeline, from an image in the local engine to a small image that
+//! does the same.
+//!
+//! inspect → traced run with probing → the original image saved and indexed → keep set →
+//! one new layer on scratch with the original config → loaded into the engine (and written
+//! as an archive when asked). The new image is built from the original image's content,
+//! never from the traced container's changed filesystem. Temporary files live in one work
+//! directory that is removed on every way out.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::image::index::FsIndex;
+use crate::image::save::{self, ChannelReader, SavedImage};
+use crate::inspect::ImageInfo;
+use crate::interrupt::StopRequest;
+use crate::keep::{self, ImageRuntime, KeepOptions, KeepSet};
+use crate::probe::{ProbePlan, ProbeResult, Probing};
+use crate::rebuild::archive::{self, LABEL_SOURCE_ID, LABEL_SOURCE_IMAGE, LABEL_VERSION};
+use crate::rebuild::layer::{self, LayerSummary};
+use crate::reporter::Reporter;
+use crate::run::{self, RunEnd, RunSettings};
+
+/// Everything `slim build` needs, resolved from the command line.
+#[derive(Clone, Debug)]
+pub struct BuildSettings {
+    pub image: String,
+    /// The new image's reference; `<repo>.slim:<tag>` when not given.
+    pub tag: Option<String>,
+    /// Also write the new image as an archive `docker load` accepts.
+    pub output: Option<PathBuf>,
+    pub run: RunSettings,
+    /// The probe plan; its HTTP requests and ready ports are filled from the image's
+    /// exposed ports when `None`.
+    pub plan: PlanSettings,
+    pub keep: KeepOptions,
+}
+
+/// The parts of the probe plan the user sets.
+#[derive(Clone, Debug)]
+pub struct PlanSettings {
+    pub exec: Vec<Vec<String>>,
+    pub continue_after: crate::probe::ContinueAfter,
+    pub ready_timeout: Duration,
+}
+
+/// What a build did.
+#[derive(Clone, Debug)]
+pub struct BuildSummary {
+    pub source: String,
+    pub source_id: String,
+    pub source_size: u64,
+    pub tag: String,
+    pub image_id: String,
+    pub size: u64,
+    pub layer: LayerSummary,
+    /// Kept paths (directories included).
+    pub paths_kept: usize,
+    /// Paths in the original image.
+    pub paths_total: usize,
+    pub probes: Vec<ProbeResult>,
+    pub phases: Vec<(&'static str, Duration)>,
+    pub archive: Option<PathBuf>,
+}
+
+impl BuildSummary {
+    /// The summary as short lines for the terminal.
+    pub fn lines(&self) -> Vec<String> {
+        let mb = |b: u64| format!("{:.1} MB", b as f64 / 1e6);
+        let factor = if self.size > 0 {
+            format!("{:.1}×", self.source_size as f64 / self.size as f64)
+        } else {
+            "∞".into()
+        };
+        let mut lines = vec![
+            format!("built {} ({})", self.tag, short_id(&self.image_id)),
+            format!(
+                "size: {} → {} ({factor} smaller)",
+                mb(self.source_size),
+                mb(self.size)
+            ),
+            format!(
+                "kept {} of {} paths ({} entries, {} of content)",
+                self.paths_kept,
+                self.paths_total,
+                self.layer.entries,
+                mb(self.layer.content_bytes)
+            ),
+        ];
+        let failed = self.probes.iter().filter(|p| p.failed()).count();
+        if !self.probes.is_empty() {
+            lines.push(format!(
+                "probes: {} run, {failed} failed",
+                self.probes.len()
+            ));
+            for probe in self.probes.iter().filter(|p| p.failed()) {
+                lines.push(format!("  failed: {}", probe.line()));
+            }
+        }
+        lines.push(format!(
+            "time: {}",
+            self.phases
+                .iter()
+                .map(|(name, d)| format!("{name} {:.1}s", d.as_secs_f64()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        if let Some(archive) = &self.archive {
+            lines.push(format!("archive: {}", archive.display()));
+        }
+        lines
+    }
+}
+
+fn short_id(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    &hex[..hex.len().min(12)]
+}
+
+/// `<repo>.slim:<tag>` for an image reference (`repo[:tag]`, `host:port/repo[:tag]`,
+/// `repo@digest`), or for an image id the first of its tags, or `slim/<id>:latest`.
+pub fn default_tag(image: &ImageInfo) -> String {
+    let reference = if is_id(&image.reference) {
+        match image.repo_tags.iter().find(|t| !t.contains("<none>")) {
+            Some(tag) => tag.as_str(),
+            None => return format!("slim/{}:latest", short_id(&image.id)),
+        }
+    } else {
+        image.reference.as_str()
+    };
+    let reference = reference.split('@').next().unwrap_or(reference);
+    let (repo, tag) = match reference.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (reference, "latest"),
+    };
+    format!("{repo}.slim:{tag}")
+}
+
+fn is_id(reference: &str) -> bool {
+    let hex = reference.strip_prefix("sha256:").unwrap_or(reference);
+    hex.len() >= 12 && hex.len() <= 64 && hex.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// A directory for one build's temporary files, removed when dropped.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn create() -> Result<WorkDir, Error> {
+        let id = run::new_run_id()?;
+        let dir = std::env::temp_dir().join(format!("slim-build-{id}"));
+        fs_err::create_dir_all(&dir).map_err(|e| Error::Io {
+            what: format!("creating the work directory {}", dir.display()),
+            source: e,
+        })?;
+        Ok(WorkDir(dir))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Io { what, source }
+}
+
+/// Runs the whole pipeline for `settings.image`.
+pub async fn build(
+    engine: &impl Engine,
+    settings: &BuildSettings,
+    reporter: &dyn Reporter,
+    stop: &mut StopRequest,
+) -> Result<BuildSummary, Error> {
+    let mut phases = Vec::new();
+    let mut clock = Instant::now();
+    let mut lap = |name: &'static str, phases: &mut Vec<(&'static str, Duration)>| {
+        phases.push((name, clock.elapsed()));
+        clock = Instant::now();
+    };
+
+    let image = engine.inspect_image(&settings.image).await?;
+    keep::compile_globs(settings.keep.patterns.iter().map(String::as_str))?;
+    let tag = settings.tag.clone().unwrap_or_else(|| default_tag(&image));
+    if let Some(output) = &settings.output {
+        check_output(output)?;
+    }
+    lap("inspect", &mut phases);
+
+    let plan = probe_plan(&image, settings);
+    reporter.step(&format!(
+        "tracing {} ({})",
+        settings.image,
+        if plan.is_empty() {
+            "no exposed port: running until it exits".to_string()
+        } else {
+            format!(
+                "{} HTTP probe(s), {} command(s)",
+                plan.http.len(),
+                plan.exec.len()
+            )
+        }
+    ));
+    let expects_probing = !plan.is_empty();
+    let outcome = run::traced_run(
+        engine,
+        &image,
+        &settings.run,
+        Probing { plan },
+        reporter,
+        stop,
+    )
+    .await?;
+    if outcome.exit_code != 0 && outcome.end == RunEnd::Exited {
+        return Err(Error::AppExited {
+            image: settings.image.clone(),
+            code: outcome.exit_code,
+            during_probing: expects_probing && outcome.workload.is_none(),
+            last_logs: outcome.last_logs,
+        });
+    }
+    if expects_probing && outcome.workload.is_none() && outcome.end == RunEnd::Exited {
+        reporter.warn("the container exited before probing finished; keeping what it touched");
+    }
+    let probes = outcome.workload.unwrap_or_default();
+    reporter.step(&format!(
+        "traced {} accesses to {} paths, {} events, 0 lost",
+        outcome.trace.records.len(),
+        outcome.trace.unique_paths(),
+        outcome.trace.events
+    ));
+    lap("run", &mut phases);
+
+    let work = WorkDir::create()?;
+    let saved = save_image(engine, &image, &work.0).await?;
+    lap("save", &mut phases);
+
+    let runtime = ImageRuntime {
+        env: image.env.clone(),
+        user: image.user.clone(),
+        workdir: image.working_dir.clone(),
+    };
+    let keep_options = settings.keep.clone();
+    let records = outcome.trace.records;
+    let layer_path = work.0.join("new-layer.tar");
+    let layers = saved.layers.clone();
+    let (index_len, keep_set, layer_summary) = tokio::task::spawn_blocking({
+        let layer_path = layer_path.clone();
+        move || -> Result<(usize, KeepSet, LayerSummary), Error> {
+            let index = FsIndex::from_layers(&layers)?;
+            let keep_set = keep::compute(&index, &records, &runtime, &keep_options)?;
+            let out = BufWriter::new(
+                File::create(&layer_path)
+                    .map_err(io_error(format!("creating {}", layer_path.display())))?,
+            );
+            let (summary, out) = layer::write_layer(&index, keep_set.paths(), out)?;
+            out.into_inner()
+                .map_err(|e| e.into_error())
+                .and_then(|f| f.sync_all())
+                .map_err(io_error(format!("writing {}", layer_path.display())))?;
+            Ok((index.len(), keep_set, summary))
+        }
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("the rebuild task failed: {e}")))??;
+    reporter.step(&format!(
+        "keeping {} of {} paths ({} traced paths not in the image)",
+        keep_set.len(),
+        index_len,
+        keep_set.traced_missing
+    ));
+    lap("keep+layer", &mut phases);
+
+    let labels = vec![
+        (LABEL_SOURCE_IMAGE.to_string(), settings.image.clone()),
+        (LABEL_SOURCE_ID.to_string(), image.id.clone()),
+        (
+            LABEL_VERSION.to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+    ];
+    let config = archive::new_config(&saved.config, &layer_summary, &labels)?;
+    let archive_path = settings
+        .output
+        .clone()
+        .unwrap_or_else(|| work.0.join("image.tar"));
+    let archive_summary = tokio::task::spawn_blocking({
+        let archive_path = archive_path.clone();
+        let layer_path = layer_path.clone();
+        let layer_summary = layer_summary.clone();
+        let tag = tag.clone();
+        move || -> Result<archive::ArchiveSummary, Error> {
+            let what = format!("writing the image archive {}", archive_path.display());
+            let layer = BufReader::new(
+                File::open(&layer_path)
+                    .map_err(io_error(format!("reading {}", layer_path.display())))?,
+            );
+            let out = BufWriter::new(File::create(&archive_path).map_err(io_error(what.clone()))?);
+            let (summary, mut out) =
+                archive::write_archive(out, &config, layer, &layer_summary, Some(&tag))
+                    .map_err(io_error(what.clone()))?;
+            out.flush().map_err(io_error(what))?;
+            Ok(summary)
+        }
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("the archive task failed: {e}")))??;
+    lap("rebuild", &mut phases);
+
+    engine.load_image(&archive_path).await?;
+    let loaded = engine.inspect_image(&tag).await?;
+    if loaded.id != archive_summary.image_id {
+        return Err(Error::Internal(format!(
+            "the engine tagged {tag} as {} but slim built {}",
+            loaded.id, archive_summary.image_id
+        )));
+    }
+    lap("load", &mut phases);
+
+    Ok(BuildSummary {
+        source: settings.image.clone(),
+        source_id: image.id.clone(),
+        source_size: image.size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+        tag,
+        image_id: archive_summary.image_id,
+        size: loaded
+            .size
+            .and_then(|s| u64::try_from(s).ok())
+            .unwrap_or(layer_summary.size),
+        paths_kept: keep_set.len(),
+        paths_total: index_len,
+        layer: layer_summary,
+        probes,
+        phases,
+        archive: settings.output.clone(),
+    })
+}
+
+/// Fails early (before the traced run) when the archive cannot be written.
+fn check_output(path: &Path) -> Result<(), Error> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::BadOutput {
+            path: path.display().to_string(),
+            why: format!("{} is not a directory", parent.display()),
+        });
+    }
+    Ok(())
+}
+
+fn probe_plan(image: &ImageInfo, settings: &BuildSettings) -> ProbePlan {
+    let mut plan = ProbePlan::for_ports(&crate::probe::tcp_ports(&image.exposed_ports));
+    plan.exec = settings.plan.exec.clone();
+    plan.exec_user = image.user.clone();
+    plan.continue_after = settings.plan.continue_after.clone();
+    plan.ready_timeout = settings.plan.ready_timeout;
+    plan.host_network = settings.run.network.as_deref() == Some("host");
+    plan
+}
+
+/// Saves the original image from the engine into `dir`, streaming it to disk.
+async fn save_image(
+    engine: &impl Engine,
+    image: &ImageInfo,
+    dir: &Path,
+) -> Result<SavedImage, Error> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let unpack_dir = dir.to_path_buf();
+    let unpacker =
+        tokio::task::spawn_blocking(move || save::unpack(ChannelReader::new(rx), &unpack_dir));
+    let mut stream = engine.save_image(&image.id);
+    let mut failure = None;
+    while let Some(chunk) = stream.next().await {
+        let item = chunk.map_err(|e| std::io::Error::other(e.to_string()));
+        let failed = item.is_err();
+        if let Err(e) = &item {
+            failure = Some(e.to_string());
+        }
+        if tx.send(item).await.is_err() || failed {
+            break;
+        }
+    }
+    drop(tx);
+    let saved = unpacker
+        .await
+        .map_err(|e| Error::Internal(format!("the save task failed: {e}")))?;
+    match (saved, failure) {
+        (Ok(saved), None) => Ok(saved),
+        (Err(e), None) => Err(e.into()),
+        (_, Some(message)) => Err(Error::Internal(format!(
+            "saving {} from the engine failed: {message}",
+            image.reference
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(reference: &str, tags: &[&str]) -> ImageInfo {
+        ImageInfo {
+            id: "sha256:0123456789abcdef0123".into(),
+            reference: reference.into(),
+            repo_tags: tags.iter().map(|t| (*t).to_string()).collect(),
+            ..ImageInfo::default()
+        }
+    }
+
+    #[test]
+    fn default_tags_add_slim_to_the_repository() {
+        assert_eq!(default_tag(&info("nginx:1.25", &[])), "nginx.slim:1.25");
+        assert_eq!(default_tag(&info("app", &[])), "app.slim:latest");
+        assert_eq!(
+            default_tag(&info("localhost:5000/team/app:2", &[])),
+            "localhost:5000/team/app.slim:2"
+        );
+        assert_eq!(
+            default_tag(&info("localhost:5000/app", &[])),
+            "localhost:5000/app.slim:latest"
+        );
+        assert_eq!(default_tag(&info("app@sha256:abc", &[])), "app.slim:latest");
+        assert_eq!(default_tag(&info("0123456789ab", &["web:3"])), "web.slim:3");
+        assert_eq!(
+            default_tag(&info("sha256:0123456789ab", &[])),
+            "slim/0123456789ab:latest"
+        );
+    }
+}
