@@ -47,6 +47,7 @@ impl ExitCode {
             Error::Cgroup(_) => ExitCode::Failure,
             Error::Probe(e) => match e {
                 ProbeError::Permission { .. }
+                | ProbeError::MissingCapabilities { .. }
                 | ProbeError::NoKernelBtf(_)
                 | ProbeError::Tracefs(_) => ExitCode::Environment,
                 ProbeError::RingBufferSize(_) => ExitCode::BadInput,

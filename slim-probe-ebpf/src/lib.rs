@@ -12,5 +12,5 @@ mod loader;
 pub use event::{Base, DecodeError, Event, Syscall, SyscallEnter, SyscallExit, Task};
 pub use loader::{
     DEFAULT_RING_BUFFER_BYTES, EventStream, LostEvents, Probe, ProbeConfig, ProbeError,
-    ensure_tracefs,
+    check_privileges, ensure_tracefs,
 };

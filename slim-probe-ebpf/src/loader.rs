@@ -56,6 +56,12 @@ pub enum ProbeError {
     )]
     Permission { what: String },
     #[error(
+        "slim lacks {missing} to load its eBPF probe\nhint: run slim as root (sudo), or grant \
+         its binary CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN (`setcap \
+         cap_bpf,cap_perfmon,cap_sys_admin+ep slim`)"
+    )]
+    MissingCapabilities { missing: String },
+    #[error(
         "the kernel has no BTF type information at /sys/kernel/btf/vmlinux ({0})\nhint: slim \
          needs Linux 5.8 or later built with CONFIG_DEBUG_INFO_BTF=y"
     )]
@@ -89,6 +95,41 @@ pub struct Probe {
 /// The stream of events from an attached probe.
 pub struct EventStream {
     ring: AsyncFd<RingBuf<MapData>>,
+}
+
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
+const CAP_BPF: u32 = 39;
+
+/// Checks, before anything is created, that this process may load and attach the probe:
+/// CAP_BPF (or CAP_SYS_ADMIN) to load programs and maps, CAP_PERFMON (or CAP_SYS_ADMIN) to
+/// attach tracepoints, and CAP_SYS_ADMIN for cgroup ancestry and mounting tracefs.
+pub fn check_privileges() -> Result<(), ProbeError> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let effective = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0);
+    missing_capabilities(effective).map_or(Ok(()), |missing| {
+        Err(ProbeError::MissingCapabilities { missing })
+    })
+}
+
+/// The capabilities the probe needs that `effective` lacks, named, or `None`.
+fn missing_capabilities(effective: u64) -> Option<String> {
+    let has = |cap: u32| effective & (1u64 << cap) != 0;
+    let mut missing = Vec::new();
+    if !has(CAP_SYS_ADMIN) {
+        if !has(CAP_BPF) {
+            missing.push("CAP_BPF");
+        }
+        if !has(CAP_PERFMON) {
+            missing.push("CAP_PERFMON");
+        }
+        missing.push("CAP_SYS_ADMIN");
+    }
+    (!missing.is_empty()).then(|| missing.join(", "))
 }
 
 /// Mounts tracefs at /sys/kernel/tracing if no tracefs is mounted yet.
@@ -288,4 +329,23 @@ fn drain_ring(ring: &mut RingBuf<MapData>, out: &mut Vec<Event>) -> Result<usize
         added += 1;
     }
     Ok(added)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_capabilities_are_named() {
+        assert_eq!(missing_capabilities(u64::MAX), None);
+        assert_eq!(missing_capabilities(1 << CAP_SYS_ADMIN), None);
+        assert_eq!(
+            missing_capabilities(0).as_deref(),
+            Some("CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN")
+        );
+        assert_eq!(
+            missing_capabilities((1 << CAP_BPF) | (1 << CAP_PERFMON)).as_deref(),
+            Some("CAP_SYS_ADMIN")
+        );
+    }
 }

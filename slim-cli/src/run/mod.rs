@@ -260,6 +260,7 @@ pub async fn traced_run<E: Engine, W: Workload>(
     reporter: &dyn Reporter,
     stop: &mut StopRequest,
 ) -> Result<RunOutcome<W::Output>, Error> {
+    slim_probe_ebpf::check_privileges()?;
     let run_id = new_run_id()?;
     let driver = interruptible(stop, engine.cgroup_driver()).await??;
 
