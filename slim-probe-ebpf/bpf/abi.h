@@ -142,7 +142,9 @@ struct slim_exit {
 struct slim_config {
 	slim_u64 cgroup_id;    /* cgroup v2 id of the selected cgroup; 0 selects nothing */
 	slim_u32 cgroup_level; /* its depth below the v2 root */
-	slim_u32 _pad;
+	/* Records are written without waking the reader until this many bytes wait in the
+	 * ring buffer; the reader also drains on a short timer, so nothing waits long. */
+	slim_u32 wakeup_bytes;
 };
 
 #endif

@@ -41,6 +41,7 @@ int main(void)
 	SIZE("CONFIG_SIZE", struct slim_config);
 	OFF("CONFIG_CGROUP_ID", struct slim_config, cgroup_id);
 	OFF("CONFIG_CGROUP_LEVEL", struct slim_config, cgroup_level);
+	OFF("CONFIG_WAKEUP_BYTES", struct slim_config, wakeup_bytes);
 	U32("KIND_SYS_ENTER", SLIM_KIND_SYS_ENTER);
 	U32("KIND_SYS_EXIT", SLIM_KIND_SYS_EXIT);
 	U32("KIND_FORK", SLIM_KIND_FORK);

@@ -220,9 +220,16 @@ static __always_inline void fill_header(struct slim_header *hdr, __u32 kind)
 	bpf_get_current_comm(hdr->comm, sizeof(hdr->comm));
 }
 
+/* Wakes the reader only once enough bytes wait: one wakeup per record would cost the
+ * reader more than the records themselves. */
 static __always_inline void emit(void *rec, __u64 size)
 {
-	if (bpf_ringbuf_output(&events, rec, size, 0))
+	__u32 zero = 0;
+	__u64 flags = BPF_RB_NO_WAKEUP;
+	struct slim_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	if (cfg && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg->wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_output(&events, rec, size, flags))
 		count_lost(SLIM_LOST_RINGBUF);
 }
 

@@ -90,7 +90,7 @@ pub struct Exit {
 pub struct Config {
     pub cgroup_id: u64,
     pub cgroup_level: u32,
-    pub _pad: u32,
+    pub wakeup_bytes: u32,
 }
 
 // SAFETY: plain integers with explicit padding; every bit pattern is valid.
@@ -134,7 +134,8 @@ check_layout!(Exec, layout::EXEC_SIZE,
     old_tid. = layout::EXEC_OLD_TID, filename_len. = layout::EXEC_FILENAME_LEN);
 check_layout!(Exit, layout::EXIT_SIZE, exit_code. = layout::EXIT_EXIT_CODE);
 check_layout!(Config, layout::CONFIG_SIZE,
-    cgroup_id. = layout::CONFIG_CGROUP_ID, cgroup_level. = layout::CONFIG_CGROUP_LEVEL);
+    cgroup_id. = layout::CONFIG_CGROUP_ID, cgroup_level. = layout::CONFIG_CGROUP_LEVEL,
+    wakeup_bytes. = layout::CONFIG_WAKEUP_BYTES);
 
 const _: () = assert!(COMM_LEN == layout::COMM_LEN);
 const _: () = assert!(KIND_SYS_ENTER == layout::KIND_SYS_ENTER);

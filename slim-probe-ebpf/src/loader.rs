@@ -17,6 +17,16 @@ use crate::event::{Event, Syscall};
 
 static PROBE_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/probe.bpf.o"));
 
+/// How often the reader drains the ring buffer when no wakeup came: the probe wakes it
+/// only once [`wakeup_bytes`] wait, so a trickle of events waits at most this long.
+const DRAIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// The fill level at which the probe wakes the reader: a sixteenth of the ring buffer,
+/// so a burst still leaves fifteen sixteenths of room while the reader wakes up.
+fn wakeup_bytes(ring_buffer_bytes: u32) -> u32 {
+    (ring_buffer_bytes / 16).max(1)
+}
+
 /// Default size of the ring buffer: room for a burst of several hundred thousand events
 /// while userspace catches up.
 pub const DEFAULT_RING_BUFFER_BYTES: u32 = 64 << 20;
@@ -221,7 +231,7 @@ impl Probe {
                 abi::Config {
                     cgroup_id: config.cgroup_id,
                     cgroup_level: config.cgroup_level,
-                    _pad: 0,
+                    wakeup_bytes: wakeup_bytes(size),
                 },
                 0,
             )
@@ -307,11 +317,21 @@ impl EventStream {
     /// into `out`. Returns the number of events added.
     pub async fn next_batch(&mut self, out: &mut Vec<Event>) -> Result<usize, ProbeError> {
         loop {
-            let mut guard = self.ring.readable_mut().await.map_err(ProbeError::Read)?;
-            let added = drain_ring(guard.get_inner_mut(), out)?;
-            guard.clear_ready();
-            if added > 0 {
-                return Ok(added);
+            match tokio::time::timeout(DRAIN_INTERVAL, self.ring.readable_mut()).await {
+                Ok(guard) => {
+                    let mut guard = guard.map_err(ProbeError::Read)?;
+                    let added = drain_ring(guard.get_inner_mut(), out)?;
+                    guard.clear_ready();
+                    if added > 0 {
+                        return Ok(added);
+                    }
+                }
+                Err(_) => {
+                    let added = drain_ring(self.ring.get_mut(), out)?;
+                    if added > 0 {
+                        return Ok(added);
+                    }
+                }
             }
         }
     }

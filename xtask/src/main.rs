@@ -32,7 +32,11 @@ tasks:
   fixtures [--prune] build the fixture images the tests use (cached by recipe hash);
                      --prune also removes older tags of the same fixtures
   test [ARGS...]     setup, fixtures, then `cargo test --workspace -- --test-threads=2 ARGS`
-  demo               setup, build slim and the demo image, trace it and summarise";
+  demo               setup, build slim and the demo image, trace it and summarise
+  bench probe        the probe's sustained event rate and its overhead on traced
+                     applications; results go to BENCHMARKS.md";
+
+mod bench_probe;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
         Some("fixtures") => fixtures(rest.iter().any(|a| a == "--prune")),
         Some("test") => test(&rest),
         Some("demo") => demo(),
+        Some("bench") => bench(&rest),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -60,6 +65,20 @@ fn main() -> ExitCode {
             eprintln!("error: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn bench(args: &[String]) -> Result {
+    match args.first().map(String::as_str) {
+        Some("probe") => {
+            setup()?;
+            let report = bench_probe::run()?;
+            println!("{report}");
+            bench_probe::record("probe", &report)
+        }
+        other => Err(format!(
+            "unknown benchmark {other:?}: try `cargo xtask bench probe`"
+        )),
     }
 }
 
