@@ -72,7 +72,12 @@ struct files_struct {
 	struct fdtable *fdt;
 } __attribute__((preserve_access_index));
 
+struct thread_info {
+	unsigned int status;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
+	struct thread_info thread_info;
 	struct fs_struct *fs;
 	struct files_struct *files;
 	int exit_code;
@@ -87,22 +92,35 @@ struct trace_event_raw_sched_process_exec {
 	int old_pid;
 } __attribute__((preserve_access_index));
 
-/* The fixed layout every syscall tracepoint record starts with. */
+/* The records of raw_syscalls/sys_enter and sys_exit: one program pair sees every system
+ * call and picks the traced ones by number. Two attachments rather than one per call keep
+ * attaching and detaching fast (each detach waits for an RCU grace period). */
 struct syscall_enter_ctx {
 	unsigned long long common;
-	int nr;
-	int pad;
-	/* args[0..n) follow; how many depends on the call, so they are read with
-	 * bpf_probe_read_kernel instead of directly (a direct read past the end of a short
-	 * record makes the attach fail). */
+	long id;
+	unsigned long args[6];
 };
 
 struct syscall_exit_ctx {
 	unsigned long long common;
-	int nr;
-	int pad;
+	long id;
 	long ret;
 };
+
+#if defined(__TARGET_ARCH_x86)
+/* x86-64 marks a 32-bit (compat) system call in thread_info.status; its numbers differ. */
+#define TS_COMPAT 0x0002
+static __always_inline int is_compat_syscall(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	return BPF_CORE_READ(task, thread_info.status) & TS_COMPAT;
+}
+#else
+static __always_inline int is_compat_syscall(void)
+{
+	return 0;
+}
+#endif
 
 /* Payload space: offsets into it are masked with DATA_MASK, and one more name always fits. */
 #define DATA_MASK 16383
@@ -234,7 +252,7 @@ static __always_inline void emit(void *rec, __u64 size)
 }
 
 /* Maps this architecture's syscall numbers to enum slim_syscall (0: not traced). */
-static __always_inline __u32 slim_syscall_of(int nr)
+static __always_inline __u32 slim_syscall_of(long nr)
 {
 	switch (nr) {
 #if defined(__TARGET_ARCH_x86)
@@ -350,11 +368,11 @@ static __always_inline void resolve_base(struct enter_scratch *s, struct task_st
 	s->rec.base_len = w.off - s->rec.path_len;
 }
 
-SEC("tracepoint/syscalls/sys_enter")
+SEC("tracepoint/raw_syscalls/sys_enter")
 int sys_enter(struct syscall_enter_ctx *ctx)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	__u32 sc = slim_syscall_of(ctx->nr);
+	__u32 sc = slim_syscall_of(ctx->id);
 	if (!sc)
 		return 0;
 	if (sc == SLIM_SYS_EXECVE || sc == SLIM_SYS_EXECVEAT) {
@@ -364,9 +382,12 @@ int sys_enter(struct syscall_enter_ctx *ctx)
 	} else if (!is_tracked(tid)) {
 		return 0;
 	}
+	if (is_compat_syscall())
+		return 0;
 
-	unsigned long args[6] = {};
-	bpf_probe_read_kernel(args, sizeof(args), (char *)ctx + sizeof(struct syscall_enter_ctx));
+	unsigned long args[6];
+	for (int i = 0; i < 6; i++)
+		args[i] = ctx->args[i];
 
 	__u32 zero = 0;
 	struct enter_scratch *s = bpf_map_lookup_elem(&enter_buf, &zero);
@@ -492,14 +513,14 @@ int sys_enter(struct syscall_enter_ctx *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit")
+SEC("tracepoint/raw_syscalls/sys_exit")
 int sys_exit(struct syscall_exit_ctx *ctx)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	if (!is_tracked(tid))
-		return 0;
-	__u32 sc = slim_syscall_of(ctx->nr);
+	__u32 sc = slim_syscall_of(ctx->id);
 	if (!sc)
+		return 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	if (!is_tracked(tid) || is_compat_syscall())
 		return 0;
 	__u32 zero = 0;
 	struct exit_scratch *s = bpf_map_lookup_elem(&exit_buf, &zero);

@@ -79,7 +79,8 @@ impl Syscall {
             .copied()
     }
 
-    /// The system call's name, as in `syscalls/sys_enter_<name>`.
+    /// The system call's name in the kernel (`newstat` and `newlstat` for the `stat` and
+    /// `lstat` that x86-64 programs call).
     pub fn name(self) -> &'static str {
         match self {
             Syscall::Open => "open",
@@ -101,20 +102,6 @@ impl Syscall {
             Syscall::Getdents64 => "getdents64",
             Syscall::Fchdir => "fchdir",
         }
-    }
-
-    /// Whether the call exists on this architecture (x86-64 has the legacy path calls,
-    /// arm64 only the `*at` forms).
-    pub fn exists_on_this_arch(self) -> bool {
-        !matches!(
-            self,
-            Syscall::Open
-                | Syscall::Creat
-                | Syscall::Stat
-                | Syscall::Lstat
-                | Syscall::Access
-                | Syscall::Readlink
-        ) || cfg!(target_arch = "x86_64")
     }
 }
 

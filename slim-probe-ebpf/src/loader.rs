@@ -13,7 +13,7 @@ use aya::{Btf, Ebpf, EbpfLoader};
 use tokio::io::unix::AsyncFd;
 
 use crate::abi;
-use crate::event::{Event, Syscall};
+use crate::event::Event;
 
 static PROBE_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/probe.bpf.o"));
 
@@ -165,15 +165,6 @@ pub fn ensure_tracefs() -> Result<(), ProbeError> {
     Ok(())
 }
 
-fn tracepoints() -> Vec<(&'static str, String)> {
-    let mut points = Vec::new();
-    for syscall in Syscall::all().iter().filter(|s| s.exists_on_this_arch()) {
-        points.push(("sys_enter", format!("sys_enter_{}", syscall.name())));
-        points.push(("sys_exit", format!("sys_exit_{}", syscall.name())));
-    }
-    points
-}
-
 fn is_permission(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut source = Some(error);
     while let Some(e) = source {
@@ -237,12 +228,12 @@ impl Probe {
             )
             .map_err(|e| ProbeError::Load(chain(&e)))?;
 
-        for (program, category_name) in [
-            ("sys_enter", None),
-            ("sys_exit", None),
-            ("sched_fork", Some("sched_process_fork")),
-            ("sched_exec", Some("sched_process_exec")),
-            ("sched_exit", Some("sched_process_exit")),
+        for (program, category, name) in [
+            ("sys_enter", "raw_syscalls", "sys_enter"),
+            ("sys_exit", "raw_syscalls", "sys_exit"),
+            ("sched_fork", "sched", "sched_process_fork"),
+            ("sched_exec", "sched", "sched_process_exec"),
+            ("sched_exit", "sched", "sched_process_exit"),
         ] {
             let prog: &mut TracePoint = ebpf
                 .program_mut(program)
@@ -256,27 +247,17 @@ impl Probe {
                     ProbeError::Load(format!("program `{program}`: {}", chain(&e)))
                 }
             })?;
-            let names: Vec<(&str, String)> = match category_name {
-                Some(name) => vec![("sched", name.to_string())],
-                None => tracepoints()
-                    .into_iter()
-                    .filter(|(p, _)| *p == program)
-                    .map(|(_, name)| ("syscalls", name))
-                    .collect(),
-            };
-            for (category, name) in names {
-                prog.attach(category, &name).map_err(|e| {
-                    if is_permission(&e) {
-                        ProbeError::Permission { what: chain(&e) }
-                    } else {
-                        ProbeError::Attach {
-                            category: category.to_string(),
-                            name: name.clone(),
-                            error: chain(&e),
-                        }
+            prog.attach(category, name).map_err(|e| {
+                if is_permission(&e) {
+                    ProbeError::Permission { what: chain(&e) }
+                } else {
+                    ProbeError::Attach {
+                        category: category.to_string(),
+                        name: name.to_string(),
+                        error: chain(&e),
                     }
-                })?;
-            }
+                }
+            })?;
         }
 
         let ring = RingBuf::try_from(
