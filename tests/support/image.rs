@@ -57,8 +57,11 @@ pub fn ensure(recipe: &Recipe) -> Result<(String, Outcome)> {
 /// Removes every `slim-fixture/<name>:*` tag except the recipe's current one. Returns the
 /// removed tags.
 pub fn prune_stale(recipe: &Recipe) -> Result<Vec<String>> {
-    let current = recipe.tag();
-    let repository = recipe.repository();
+    prune_repository(&recipe.repository(), &recipe.tag())
+}
+
+/// Removes every `<repository>:*` tag except `current`. Returns the removed tags.
+pub(crate) fn prune_repository(repository: &str, current: &str) -> Result<Vec<String>> {
     block_on(async {
         let docker = connect().await?;
         let filters = std::collections::HashMap::from([(
@@ -127,7 +130,8 @@ async fn build(docker: &Docker, recipe: &Recipe) -> Result<()> {
 }
 
 /// Writes the recipe's entries under `<work>/extra` and appends them to the archive in
-/// recipe order; the engine applies a later member over an earlier one.
+/// recipe order, after removing the rootfs members they replace (the engine's import
+/// refuses an archive that holds a path twice).
 fn append_entries(recipe: &Recipe, work: &Path, archive: &Path) -> Result<()> {
     if recipe.files.is_empty() {
         return Ok(());
@@ -178,6 +182,7 @@ fn append_entries(recipe: &Recipe, work: &Path, archive: &Path) -> Result<()> {
         }
         members.push(format!("./{relative}"));
     }
+    drop_replaced_members(archive, &members)?;
     rootfs::run(
         Command::new("tar")
             .args([
@@ -193,6 +198,39 @@ fn append_entries(recipe: &Recipe, work: &Path, archive: &Path) -> Result<()> {
             .arg(&extra)
             .args(&members),
         "appending the fixture's files to the image archive",
+    )
+}
+
+/// Deletes from the archive the members the recipe's entries replace (a config file of a
+/// package, say): the engine's import refuses an archive that holds a path twice.
+fn drop_replaced_members(archive: &Path, members: &[String]) -> Result<()> {
+    let listing = Command::new("tar")
+        .arg("-tf")
+        .arg(archive)
+        .output()
+        .with_context(|| format!("listing {}", archive.display()))?;
+    anyhow::ensure!(
+        listing.status.success(),
+        "tar -tf {} failed: {}",
+        archive.display(),
+        String::from_utf8_lossy(&listing.stderr)
+    );
+    let wanted: std::collections::HashSet<&str> = members.iter().map(String::as_str).collect();
+    let replaced: Vec<String> = String::from_utf8_lossy(&listing.stdout)
+        .lines()
+        .filter(|name| wanted.contains(name.trim_end_matches('/')))
+        .map(str::to_string)
+        .collect();
+    if replaced.is_empty() {
+        return Ok(());
+    }
+    rootfs::run(
+        Command::new("tar")
+            .arg("--delete")
+            .arg("-f")
+            .arg(archive)
+            .args(&replaced),
+        "removing the members the fixture's files replace",
     )
 }
 

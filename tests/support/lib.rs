@@ -6,8 +6,14 @@
 //! `/var/cache/slim-fixtures`) and the image in the engine as
 //! `slim-fixture/<name>:<recipe hash>`, so an unchanged recipe is built once per machine.
 //! Building needs root, debootstrap, gcc and a reachable Debian mirror.
+//!
+//! A fixture can also be [`Derived`]: `docker build` on top of another fixture image, for
+//! what the import path cannot express (file capabilities, hard links, users, and config
+//! fields such as VOLUME, HEALTHCHECK or ONBUILD).
 
+mod build;
 mod cache;
+mod derived;
 mod image;
 mod recipe;
 mod rootfs;
@@ -19,7 +25,13 @@ use std::sync::Mutex;
 
 use anyhow::{Result, anyhow};
 
+pub use build::{
+    BuildCommand, BuildOutcome, EngineImage, HttpAnswer, ImageEntry, ImageEntryKind, SlimImage,
+    TestContainer, docker, docker_ok, http_get, image_entries, image_tags, inspect_config,
+    run_to_end,
+};
 pub use cache::{CACHE_ENV, Lock};
+pub use derived::{DERIVED_BUILDER_VERSION, Derived};
 pub use image::{Outcome, ensure as ensure_recipe, prune_stale};
 pub use recipe::{BUILDER_VERSION, Base, Contents, DEFAULT_PATH, Entry, ImageConfig, Recipe};
 pub use slim::{
@@ -33,31 +45,90 @@ pub const PROBE_FIXTURE_SOURCE: &str = include_str!("../fixtures/probe-fixture.c
 /// Path of the test program inside the `probe` image.
 pub const PROBE_FIXTURE_PATH: &str = "/usr/local/bin/probe-fixture";
 
-/// Every built-in fixture, in build order.
-pub const FIXTURES: &[&str] = &["debian", "probe"];
+/// Every fixture the tests use, in build order (a derived fixture after its base).
+pub const FIXTURES: &[&str] = &[
+    "debian",
+    "probe",
+    "merged-usr",
+    "users",
+    "libcap",
+    "filemodes",
+    "nginx",
+    "python-base",
+    "python-app",
+    "config",
+];
 
-/// The built-in recipe called `name`.
+/// Fixtures only the benchmarks use (`cargo xtask bench build`): large, slow to build.
+pub const BENCH_FIXTURES: &[&str] = &["big"];
+
+/// The static site the `nginx` fixture serves from `/var/www/site`: (URL path, bytes).
+pub const NGINX_SITE: &[(&str, &[u8])] = &[
+    (
+        "/index.html",
+        include_bytes!("../fixtures/nginx-site/index.html"),
+    ),
+    (
+        "/about.html",
+        include_bytes!("../fixtures/nginx-site/about.html"),
+    ),
+    (
+        "/docs/guide.html",
+        include_bytes!("../fixtures/nginx-site/docs/guide.html"),
+    ),
+    (
+        "/style.css",
+        include_bytes!("../fixtures/nginx-site/style.css"),
+    ),
+    (
+        "/logo.png",
+        include_bytes!("../fixtures/nginx-site/logo.png"),
+    ),
+];
+
+/// The `python-app` fixture's application, `/app/server.py`.
+pub const PYTHON_APP_SOURCE: &str = include_str!("../fixtures/python-app/server.py");
+
+/// Debian packages of the Python fixtures (one shared rootfs).
+const PYTHON_PACKAGES: &[&str] = &["python3", "ca-certificates", "tzdata"];
+
+/// Size of the hard-linked file in the `filemodes` fixture, and its five names.
+pub const LINKED_FILE_SIZE: u64 = 20_000_000;
+
+/// The five names of the `filemodes` fixture's hard-linked file; the image's CMD uses
+/// only the first.
+pub const LINKED_FILE_NAMES: &[&str] = &[
+    "/data/links/big.bin",
+    "/data/links/big-copy.bin",
+    "/opt/links/big.bin",
+    "/srv/links/big.bin",
+    "/srv/links/other-name.bin",
+];
+
+/// The built-in recipe called `name` (fixtures imported from a rootfs).
 pub fn recipe(name: &str) -> Option<Recipe> {
     let env = vec![("PATH".to_string(), DEFAULT_PATH.to_string())];
+    let plain = |files: Vec<Entry>, packages: &[&str], config: ImageConfig| Recipe {
+        name: name.into(),
+        base: Base::bookworm_minbase(),
+        packages: packages.iter().map(|p| (*p).to_string()).collect(),
+        files,
+        config,
+    };
     match name {
         // Plain Debian bookworm, merged /usr (/bin -> usr/bin).
-        "debian" => Some(Recipe {
-            name: name.into(),
-            base: Base::bookworm_minbase(),
-            packages: Vec::new(),
-            files: Vec::new(),
-            config: ImageConfig {
+        "debian" => Some(plain(
+            Vec::new(),
+            &[],
+            ImageConfig {
                 cmd: Some(vec!["/bin/sh".into()]),
                 env,
                 ..ImageConfig::default()
             },
-        }),
+        )),
         // Debian plus probe-fixture and a few files with known shapes.
-        "probe" => Some(Recipe {
-            name: name.into(),
-            base: Base::bookworm_minbase(),
-            packages: Vec::new(),
-            files: vec![
+        "probe" => Some(plain(
+            vec![
                 Entry::File {
                     path: PROBE_FIXTURE_PATH.into(),
                     mode: 0o755,
@@ -74,7 +145,8 @@ pub fn recipe(name: &str) -> Option<Recipe> {
                 Entry::file("/data/dir/b", 0o644, "b\n"),
                 Entry::file("/data/dir/c", 0o644, "c\n"),
             ],
-            config: ImageConfig {
+            &[],
+            ImageConfig {
                 cmd: Some(vec![
                     "probe-fixture".into(),
                     "first-open".into(),
@@ -84,9 +156,173 @@ pub fn recipe(name: &str) -> Option<Recipe> {
                 working_dir: Some("/".into()),
                 ..ImageConfig::default()
             },
-        }),
+        )),
+        // Merged /usr with a shell ENTRYPOINT through the /bin -> usr/bin link.
+        "merged-usr" => Some(plain(
+            vec![Entry::file(
+                "/etc/hostname-marker",
+                0o644,
+                "marker read through /bin/sh\n",
+            )],
+            &[],
+            ImageConfig {
+                entrypoint: Some(vec![
+                    "/bin/sh".into(),
+                    "-c".into(),
+                    "echo ok; cat /etc/hostname-marker".into(),
+                ]),
+                env,
+                ..ImageConfig::default()
+            },
+        )),
+        // Debian with setcap/getcap, the base of `filemodes`.
+        "libcap" => Some(plain(
+            Vec::new(),
+            &["libcap2-bin"],
+            ImageConfig {
+                cmd: Some(vec!["/bin/sh".into()]),
+                env,
+                ..ImageConfig::default()
+            },
+        )),
+        // Debian's nginx serving a small static site; the master runs as root, the
+        // workers as www-data (Debian's nginx.conf).
+        "nginx" => {
+            let mut files = vec![
+                Entry::dir("/var/www/site", 0o755),
+                Entry::dir("/var/www/site/docs", 0o755),
+                Entry::file(
+                    "/etc/nginx/sites-available/default",
+                    0o644,
+                    include_str!("../fixtures/nginx-site/site.conf"),
+                ),
+            ];
+            files.extend(
+                NGINX_SITE.iter().map(|(path, bytes)| {
+                    Entry::file(&format!("/var/www/site{path}"), 0o644, *bytes)
+                }),
+            );
+            Some(plain(
+                files,
+                &["nginx"],
+                ImageConfig {
+                    entrypoint: Some(vec!["/usr/sbin/nginx".into()]),
+                    cmd: Some(vec!["-g".into(), "daemon off;".into()]),
+                    env,
+                    exposed_ports: vec!["80/tcp".into()],
+                    ..ImageConfig::default()
+                },
+            ))
+        }
+        // Debian's python3 with the CA store and the time zone database, no application:
+        // the base of `config` and `big`.
+        "python-base" => Some(plain(
+            Vec::new(),
+            PYTHON_PACKAGES,
+            ImageConfig {
+                cmd: Some(vec!["python3".into(), "--version".into()]),
+                env,
+                ..ImageConfig::default()
+            },
+        )),
+        // An http.server application whose /tls and /time pages need the CA store and
+        // zoneinfo, which its home page never touches.
+        "python-app" => Some(plain(
+            vec![
+                Entry::dir("/app", 0o755),
+                Entry::file("/app/server.py", 0o644, PYTHON_APP_SOURCE),
+            ],
+            PYTHON_PACKAGES,
+            ImageConfig {
+                cmd: Some(vec!["python3".into(), "/app/server.py".into()]),
+                env,
+                working_dir: Some("/app".into()),
+                exposed_ports: vec!["8000/tcp".into()],
+                ..ImageConfig::default()
+            },
+        )),
         _ => None,
     }
+}
+
+/// The built-in derived fixture called `name` (`docker build` on another fixture).
+pub fn derived(name: &str) -> Option<Derived> {
+    let make = |from: &str, dockerfile: &str| Derived {
+        name: name.into(),
+        from: from.into(),
+        dockerfile: dockerfile.into(),
+    };
+    match name {
+        // One 20 MB file under five names (hard links), a copy of cat with a file
+        // capability and a setuid copy of id; runs as uid 1000 so both matter. (Its CMD
+        // does not print the link count: fuse-overlayfs reports only the names looked up
+        // so far, so `stat -c %h` varies; the tests read the layers instead.)
+        "filemodes" => Some(make(
+            "libcap",
+            r#"RUN set -e; \
+    mkdir -p /data/links /opt/links /srv/links; \
+    head -c 20000000 /dev/urandom > /data/links/big.bin; \
+    ln /data/links/big.bin /data/links/big-copy.bin; \
+    ln /data/links/big.bin /opt/links/big.bin; \
+    ln /data/links/big.bin /srv/links/big.bin; \
+    ln /data/links/big.bin /srv/links/other-name.bin; \
+    cp /usr/bin/cat /usr/local/bin/capcat; \
+    setcap cap_net_bind_service+ep /usr/local/bin/capcat; \
+    cp /usr/bin/id /usr/local/bin/suid-id; \
+    chmod 4755 /usr/local/bin/suid-id
+USER 1000
+CMD ["/bin/sh", "-c", "stat -c '%s %n' /data/links/big.bin && capcat /proc/self/status | grep '^CapEff' && suid-id -u && id -u"]"#,
+        )),
+        // A non-root USER by name, with a home directory.
+        "users" => Some(make(
+            "debian",
+            r#"RUN useradd --uid 1000 --user-group --create-home --shell /bin/sh app
+USER app
+CMD ["/bin/sh", "-c", "id -un; id -gn; echo \"home=$HOME\"; touch \"$HOME/written\" && echo home-writable"]"#,
+        )),
+        // Every config field an image can carry, on Python's http.server.
+        "config" => Some(make(
+            "python-base",
+            r#"ENV GREETING="hello world" APP_MODE=production
+WORKDIR /srv/www
+RUN echo '<h1>config fixture</h1>' > index.html
+USER 1000:1000
+EXPOSE 8080/tcp 5353/udp
+VOLUME ["/srv/data", "/var/cache/app"]
+LABEL org.opencontainers.image.title="slim config fixture" com.example.team="slim"
+STOPSIGNAL SIGINT
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/')"]
+SHELL ["/bin/bash", "-c"]
+ONBUILD RUN echo built on the config fixture
+ENTRYPOINT ["python3", "-m", "http.server"]
+CMD ["8080"]"#,
+        )),
+        // About 1 GB of pseudo-random files (200 directories of 50 files of 100 kB) on
+        // Debian's python3; its command reads them all, so the slim image keeps them.
+        "big" => Some(make(
+            "python-base",
+            r#"RUN python3 -c "import os, random; r = random.Random(20240101); [os.makedirs('/data/d%03d' % d) for d in range(200)]; [open('/data/d%03d/f%02d.bin' % (d, f), 'wb').write(r.randbytes(100000)) for d in range(200) for f in range(50)]"
+CMD ["/bin/sh", "-c", "find /data -type f -exec cat {} + > /dev/null && echo read all"]"#,
+        )),
+        _ => None,
+    }
+}
+
+/// The tag fixture `name` has (or will have once built), without building anything.
+pub fn fixture_tag(name: &str) -> Result<String> {
+    if let Some(recipe) = recipe(name) {
+        return Ok(recipe.tag());
+    }
+    let derived = derived(name).ok_or_else(|| unknown(name))?;
+    Ok(derived.tag_on(&fixture_tag(&derived.from)?))
+}
+
+fn unknown(name: &str) -> anyhow::Error {
+    anyhow!(
+        "no fixture called {name:?}; known: {}, {}",
+        FIXTURES.join(", "),
+        BENCH_FIXTURES.join(", ")
+    )
 }
 
 /// The tag of fixture `name`, building it if the engine lacks it. Panics with the reason
@@ -112,15 +348,30 @@ pub fn ensure_image(name: &str) -> Result<(String, Outcome)> {
     {
         return Ok((tag.clone(), Outcome::Cached));
     }
-    let recipe = recipe(name)
-        .ok_or_else(|| anyhow!("no fixture called {name:?}; known: {}", FIXTURES.join(", ")))?;
-    let (tag, outcome) = image::ensure(&recipe)?;
+    let (tag, outcome) = if let Some(recipe) = recipe(name) {
+        image::ensure(&recipe)?
+    } else {
+        let derived = derived(name).ok_or_else(|| unknown(name))?;
+        let (base, _) = ensure_image(&derived.from)?;
+        derived::ensure(&derived, &base)?
+    };
     KNOWN
         .lock()
         .expect("fixture memo poisoned")
         .get_or_insert_with(HashMap::new)
         .insert(name.to_string(), tag.clone());
     Ok((tag, outcome))
+}
+
+/// Removes every `slim-fixture/<name>:*` tag except fixture `name`'s current one.
+/// Returns the removed tags.
+pub fn prune_fixture(name: &str) -> Result<Vec<String>> {
+    let current = fixture_tag(name)?;
+    let repository = current
+        .rsplit_once(':')
+        .map(|(repo, _)| repo.to_string())
+        .unwrap_or_default();
+    image::prune_repository(&repository, &current)
 }
 
 /// `probe-fixture` compiled for the host (the same binary the `probe` image holds), for

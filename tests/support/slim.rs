@@ -586,7 +586,7 @@ fn cgroup_run_id(path: &Path) -> Option<String> {
 }
 
 /// The run id slim announces on stderr (`slim: run <id>: …`), if it got that far.
-fn announced_run_id(stderr: &str) -> Option<String> {
+pub(crate) fn announced_run_id(stderr: &str) -> Option<String> {
     let mut words = stderr.split_whitespace();
     while let Some(word) = words.next() {
         if word == "run" {
@@ -601,7 +601,7 @@ fn announced_run_id(stderr: &str) -> Option<String> {
 
 /// Whether a `slim` process other than `except` is alive (someone else tracing on this
 /// machine), in which case new cgroups that cannot be tied to a run are not blamed on ours.
-fn other_slim_alive(except: Option<u32>) -> bool {
+pub(crate) fn other_slim_alive(except: Option<u32>) -> bool {
     std::fs::read_dir("/proc")
         .into_iter()
         .flatten()

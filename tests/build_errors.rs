@@ -1,0 +1,192 @@
+//! `slim build` on bad input and a hostile environment: each failure is one clear
+//! `error:` line with a `hint:`, the documented exit code (2 bad input, 3 environment),
+//! and nothing left behind — no container, no `slim-*` cgroup of that run, no work
+//! directory in its TMPDIR, no new image tag.
+//!
+//! Needs root, the Docker engine and a kernel with BTF and bpf_loop (every test is named
+//! `root_engine_…`); the privilege test also needs `setpriv` (util-linux).
+
+use slim_fixtures::{BuildCommand, BuildOutcome, image, image_tags};
+
+/// Runs `command` (which must carry a `--tag`), expects exit `code` with one error line
+/// and a hint, and checks that nothing stayed behind, the tag included.
+fn expect_failure(command: BuildCommand, source: &str, code: i32) -> BuildOutcome {
+    let tag = command
+        .chosen_tag()
+        .expect("failure tests use their own tag")
+        .to_string();
+    let default_tag = match source.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => format!("{repo}.slim:{tag}"),
+        _ => format!("{source}.slim:latest"),
+    };
+    let had_default = image_tags().contains(&default_tag);
+    let outcome = command.run();
+    assert_eq!(
+        outcome.code,
+        Some(code),
+        "`{}` exit code; stderr:\n{}",
+        outcome.command,
+        outcome.stderr
+    );
+    outcome.assert_nothing_left();
+    let errors = outcome.error_lines();
+    assert_eq!(
+        errors.len(),
+        1,
+        "exactly one error line expected:\n{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome.stderr.lines().any(|l| l.starts_with("hint: ")),
+        "no hint:\n{}",
+        outcome.stderr
+    );
+    assert!(
+        !outcome.stderr.contains("panicked"),
+        "slim panicked:\n{}",
+        outcome.stderr
+    );
+    let tags = image_tags();
+    assert!(!tags.contains(&tag), "a failed build left the tag {tag}");
+    assert!(
+        had_default || !tags.contains(&default_tag),
+        "a failed build left the tag {default_tag}"
+    );
+    outcome
+}
+
+fn error_line(outcome: &BuildOutcome) -> &str {
+    outcome.error_lines()[0]
+}
+
+#[test]
+fn root_engine_missing_image_exits_2_naming_it() {
+    let missing = format!("slim-fixture/no-such-image:missing-{}", std::process::id());
+    let outcome = expect_failure(
+        BuildCommand::new(&missing).unique_tag("errors"),
+        &missing,
+        2,
+    );
+    assert!(
+        error_line(&outcome).contains(&missing),
+        "the error must name the image:\n{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn root_engine_unreachable_engine_exits_3_naming_the_socket() {
+    let source = image("debian");
+    let outcome = expect_failure(
+        BuildCommand::new(&source)
+            .unique_tag("errors")
+            .env("DOCKER_HOST", "unix:///nonexistent.sock"),
+        &source,
+        3,
+    );
+    assert!(
+        error_line(&outcome).contains("/nonexistent.sock"),
+        "the error must name the engine address:\n{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn root_engine_without_capabilities_exits_3_naming_the_missing_ones() {
+    let source = image("debian");
+    let outcome = expect_failure(
+        BuildCommand::new(&source).unique_tag("errors").wrapped_in([
+            "setpriv",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+        ]),
+        &source,
+        3,
+    );
+    for cap in ["CAP_BPF", "CAP_PERFMON", "CAP_SYS_ADMIN"] {
+        assert!(
+            error_line(&outcome).contains(cap),
+            "the error must name {cap}:\n{}",
+            outcome.stderr
+        );
+    }
+    assert!(
+        !outcome.stderr.contains("started container"),
+        "the capability check must come before the container:\n{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn root_engine_container_exiting_non_zero_exits_2_with_its_last_log_lines() {
+    let source = image("debian");
+    let outcome = expect_failure(
+        BuildCommand::new(&source).unique_tag("errors").option(
+            "--cmd",
+            r#"["sh", "-c", "echo starting up; echo 'fatal: no config file' >&2; exit 3"]"#,
+        ),
+        &source,
+        2,
+    );
+    assert!(
+        error_line(&outcome).contains("code 3"),
+        "the error must give the exit code:\n{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome.stderr.contains("starting up") && outcome.stderr.contains("fatal: no config file"),
+        "the container's last log lines must be shown:\n{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn root_engine_application_never_ready_exits_2_with_its_last_log_lines() {
+    let source = image("config");
+    let outcome = expect_failure(
+        BuildCommand::new(&source)
+            .unique_tag("errors")
+            .option("--entrypoint", "python3")
+            .option(
+                "--cmd",
+                r#"["-c", "import time; print('warming caches', flush=True); time.sleep(300)"]"#,
+            )
+            .option("--ready-timeout", "2"),
+        &source,
+        2,
+    );
+    assert!(
+        error_line(&outcome).contains("8080"),
+        "the error must name the port:\n{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome.stderr.contains("warming caches"),
+        "the container's last log lines must be shown:\n{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn root_engine_invalid_keep_glob_exits_2_before_any_container() {
+    let source = image("debian");
+    for (glob, why) in [("/a/[", "unclosed"), ("relative/*", "absolute")] {
+        let outcome = expect_failure(
+            BuildCommand::new(&source)
+                .unique_tag("errors")
+                .option("--keep", glob),
+            &source,
+            2,
+        );
+        assert!(
+            error_line(&outcome).contains(glob) && error_line(&outcome).contains(why),
+            "the error must name the pattern {glob:?} and say what is wrong ({why}):\n{}",
+            outcome.stderr
+        );
+        assert!(
+            !outcome.stderr.contains("started container") && !outcome.stderr.contains(" run "),
+            "no container may start for an invalid glob:\n{}",
+            outcome.stderr
+        );
+    }
+}

@@ -1,0 +1,114 @@
+//! The image `slim build` writes, as the engine sees it: the same input gives the same
+//! image id and layer digest, and every config field of the original survives (the labels
+//! gain `slim.source.image`, `slim.source.id` and `slim.version`).
+//!
+//! Needs root, the Docker engine and a kernel with BTF and bpf_loop (every test is named
+//! `root_engine_…`).
+
+use std::time::Duration;
+
+use serde_json::Value;
+use slim_fixtures::{BuildCommand, EngineImage, TestContainer, image};
+
+#[test]
+fn root_engine_two_builds_of_the_same_image_give_the_same_image_id() {
+    // A server with worker processes and an HTTP probe: the traced run has more room to
+    // vary than a one-shot command.
+    let original = image("nginx");
+    let first = BuildCommand::new(&original)
+        .unique_tag("determinism")
+        .run()
+        .image();
+    let second = BuildCommand::new(&original)
+        .unique_tag("determinism")
+        .run()
+        .image();
+    assert_ne!(first.tag, second.tag);
+    assert_eq!(
+        second.engine.layers, first.engine.layers,
+        "the layer digest changed between two identical builds"
+    );
+    assert_eq!(
+        second.engine.id, first.engine.id,
+        "the image id changed between two identical builds"
+    );
+}
+
+/// Every field the config fixture sets (ENTRYPOINT, CMD, ENV, WORKDIR, USER, EXPOSE,
+/// VOLUME, LABEL, STOPSIGNAL, HEALTHCHECK, SHELL, ONBUILD).
+const SET_FIELDS: &[&str] = &[
+    "Entrypoint",
+    "Cmd",
+    "Env",
+    "WorkingDir",
+    "User",
+    "ExposedPorts",
+    "Volumes",
+    "Labels",
+    "StopSignal",
+    "Healthcheck",
+    "Shell",
+    "OnBuild",
+];
+
+#[test]
+fn root_engine_every_config_field_survives() {
+    let original = image("config");
+    let before = EngineImage::inspect(&original);
+    for field in SET_FIELDS {
+        assert!(
+            !before.config[*field].is_null(),
+            "the config fixture does not set {field}: {}",
+            before.config
+        );
+    }
+    let build = BuildCommand::new(&original).unique_tag("config").run();
+    let slim = build.image();
+
+    // Labels: the original ones plus slim's own.
+    let mut labels = before.config["Labels"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    labels.insert("slim.source.image".into(), Value::from(original.as_str()));
+    labels.insert("slim.source.id".into(), Value::from(before.id.as_str()));
+    let got_labels = slim.engine.config["Labels"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let version = got_labels
+        .get("slim.version")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    assert!(!version.is_empty(), "no slim.version label: {got_labels:?}");
+    labels.insert("slim.version".into(), Value::from(version));
+    assert_eq!(Value::Object(got_labels), Value::Object(labels), "Labels");
+
+    // Everything else in Config is the original's, field by field.
+    let fields = |config: &Value| -> Vec<String> {
+        config
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let mut all = fields(&before.config);
+    all.extend(fields(&slim.engine.config));
+    all.sort();
+    all.dedup();
+    for field in all.iter().filter(|f| *f != "Labels") {
+        assert_eq!(
+            slim.engine.config[field.as_str()],
+            before.config[field.as_str()],
+            "Config.{field} differs"
+        );
+    }
+
+    // And the slim image still serves (python3 -m http.server as uid 1000).
+    let theirs = TestContainer::start(&original, &[], &[]);
+    let ours = TestContainer::start(&slim.tag, &[], &[]);
+    let expected = theirs.get(8080, "/", Duration::from_secs(30));
+    let got = ours.get(8080, "/", Duration::from_secs(30));
+    assert_eq!(expected.status, 200);
+    assert_eq!((got.status, got.body), (expected.status, expected.body));
+}
