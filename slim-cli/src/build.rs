@@ -20,6 +20,7 @@ use crate::image::index::FsIndex;
 use crate::image::save::{self, ChannelReader, SavedImage};
 use crate::inspect::ImageInfo;
 use crate::interrupt::StopRequest;
+use crate::keep::profile::{self, Profile};
 use crate::keep::{self, ImageRuntime, KeepOptions, KeepSet};
 use crate::probe::{ProbePlan, ProbeResult, Probing};
 use crate::rebuild::archive::{self, LABEL_SOURCE_ID, LABEL_SOURCE_IMAGE, LABEL_VERSION};
@@ -40,6 +41,14 @@ pub struct BuildSettings {
     /// exposed ports when `None`.
     pub plan: PlanSettings,
     pub keep: KeepOptions,
+    pub profiles: ProfileChoice,
+}
+
+/// Which profiles apply: those named, and (unless off) the built-in ones detected.
+#[derive(Clone, Debug)]
+pub struct ProfileChoice {
+    pub named: Vec<Profile>,
+    pub auto: bool,
 }
 
 /// The parts of the probe plan the user sets.
@@ -248,14 +257,22 @@ pub async fn build(
         user: image.user.clone(),
         workdir: image.working_dir.clone(),
     };
-    let keep_options = settings.keep.clone();
+    let mut keep_options = settings.keep.clone();
+    let profiles = settings.profiles.clone();
+    let env = image.env.clone();
     let records = outcome.trace.records;
     let layer_path = work.0.join("new-layer.tar");
     let layers = saved.layers.clone();
-    let (index_len, keep_set, layer_summary) = tokio::task::spawn_blocking({
+    let (index_len, keep_set, layer_summary, profile_lines) = tokio::task::spawn_blocking({
         let layer_path = layer_path.clone();
-        move || -> Result<(usize, KeepSet, LayerSummary), Error> {
+        move || -> Result<(usize, KeepSet, LayerSummary, Vec<String>), Error> {
+            let mut reporter_lines = Vec::new();
             let index = FsIndex::from_layers(&layers)?;
+            let chosen = profile::choose(&profiles.named, profiles.auto, &index, &env, &records)?;
+            for (profile, why) in &chosen {
+                reporter_lines.push(format!("profile {}: {why}", profile.name));
+            }
+            keep_options.profiles = chosen.into_iter().map(|(p, _)| p).collect();
             let keep_set = keep::compute(&index, &records, &runtime, &keep_options)?;
             let out = BufWriter::new(
                 File::create(&layer_path)
@@ -266,11 +283,14 @@ pub async fn build(
                 .map_err(|e| e.into_error())
                 .and_then(|f| f.sync_all())
                 .map_err(io_error(format!("writing {}", layer_path.display())))?;
-            Ok((index.len(), keep_set, summary))
+            Ok((index.len(), keep_set, summary, reporter_lines))
         }
     })
     .await
     .map_err(|e| Error::Internal(format!("the rebuild task failed: {e}")))??;
+    for line in &profile_lines {
+        reporter.step(line);
+    }
     reporter.step(&format!(
         "keeping {} of {} paths ({} traced paths not in the image)",
         keep_set.len(),

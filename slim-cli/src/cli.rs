@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::build::{self, BuildSettings, PlanSettings};
+use crate::build::{self, BuildSettings, PlanSettings, ProfileChoice};
 use crate::engine::DockerEngine;
 use crate::error::Error;
 use crate::interrupt::StopRequest;
+use crate::keep::profile;
 use crate::keep::{KeepList, KeepOptions};
 use crate::output::OutputTarget;
 use crate::probe::ContinueAfter;
@@ -28,8 +29,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    Build(BuildArgs),
-    Trace(TraceArgs),
+    Build(Box<BuildArgs>),
+    Trace(Box<TraceArgs>),
 }
 
 /// Make a small image that still works: run IMAGE under the eBPF probe, drive it, and
@@ -91,6 +92,21 @@ pub struct BuildArgs {
     /// home, workdir.
     #[arg(long, value_name = "LIST", value_parser = parse_keep_list)]
     pub no_keep: Vec<KeepList>,
+
+    /// Apply a profile: a built-in one by name (python, django, flask, node, java, nginx,
+    /// postgresql) or a TOML file (repeatable). Built-in profiles are also chosen
+    /// automatically from what the image holds and what was traced.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub profile: Vec<String>,
+
+    /// Apply only the profiles named with --profile (and base).
+    #[arg(long)]
+    pub no_auto_profile: bool,
+
+    /// Keep whole packages (Python distributions, Node modules, Ruby gems) of which a file
+    /// was used (`used`), or only the traced files and their closure (`none`).
+    #[arg(long, value_name = "used|none", default_value = "used", value_parser = ["used", "none"])]
+    pub keep_packages: String,
 
     #[command(flatten)]
     pub run: RunArgs,
@@ -413,6 +429,8 @@ pub enum ArgsError {
         path: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Profile(#[from] profile::ProfileError),
     #[error("cannot read --keep-file {path}: {source}")]
     KeepFile {
         path: String,
@@ -516,6 +534,16 @@ impl BuildArgs {
                     .filter(|l| !self.no_keep.contains(l))
                     .collect(),
                 patterns,
+                profiles: Vec::new(),
+                packages: self.keep_packages == "used",
+            },
+            profiles: ProfileChoice {
+                named: self
+                    .profile
+                    .iter()
+                    .map(|p| profile::load(p))
+                    .collect::<Result<_, _>>()?,
+                auto: !self.no_auto_profile,
             },
         })
     }
@@ -587,7 +615,7 @@ mod tests {
     fn parse(args: &[&str]) -> Result<TraceArgs, clap::Error> {
         let cli = Cli::try_parse_from(["slim", "trace"].iter().chain(args))?;
         match cli.command {
-            Command::Trace(args) => Ok(args),
+            Command::Trace(args) => Ok(*args),
             Command::Build(_) => unreachable!("parsed as trace"),
         }
     }
@@ -724,7 +752,7 @@ mod tests {
     fn parse_build(args: &[&str]) -> Result<BuildArgs, clap::Error> {
         let cli = Cli::try_parse_from(["slim", "build"].iter().chain(args))?;
         match cli.command {
-            Command::Build(args) => Ok(args),
+            Command::Build(args) => Ok(*args),
             Command::Trace(_) => unreachable!("parsed as build"),
         }
     }

@@ -48,6 +48,8 @@ pub enum Error {
     #[error(transparent)]
     Keep(#[from] crate::keep::KeepError),
     #[error(transparent)]
+    Profile(#[from] crate::keep::profile::ProfileError),
+    #[error(transparent)]
     Layer(#[from] crate::rebuild::layer::LayerError),
     #[error(transparent)]
     Config(#[from] crate::rebuild::archive::ConfigError),

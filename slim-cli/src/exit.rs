@@ -59,7 +59,8 @@ impl ExitCode {
             | Error::NotReady(_)
             | Error::AppExited { .. }
             | Error::BadOutput { .. }
-            | Error::Keep(_) => ExitCode::BadInput,
+            | Error::Keep(_)
+            | Error::Profile(_) => ExitCode::BadInput,
             Error::Io { .. }
             | Error::Save(_)
             | Error::Index(_)

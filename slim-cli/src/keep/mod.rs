@@ -11,11 +11,12 @@
 //! Pure: it reads the image index and the trace, never the engine or the kernel.
 
 pub mod elf;
+pub mod profile;
 pub mod resolve;
+mod rules;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io::Read;
-use std::os::unix::ffi::OsStrExt;
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Serialize;
@@ -53,6 +54,8 @@ pub enum Reason {
     KeepList { list: KeepList },
     /// A `--keep` pattern.
     UserGlob { pattern: String },
+    /// A rule of a profile.
+    Profile { profile: String, rule: String },
 }
 
 /// The default keep-lists, each of which can be switched off.
@@ -174,11 +177,16 @@ impl ImageRuntime {
 /// Options of the keep set.
 #[derive(Clone, Debug)]
 pub struct KeepOptions {
-    /// Keep-lists in force.
+    /// Keep-lists allowed (`--no-keep` removes some); with profiles, a list applies when a
+    /// profile turns it on too.
     pub lists: Vec<KeepList>,
     /// The user's `--keep` patterns (absolute globs; a pattern naming a directory keeps
     /// the whole tree below it).
     pub patterns: Vec<String>,
+    /// Profiles whose rules apply.
+    pub profiles: Vec<profile::Profile>,
+    /// Whether package rules apply (`--keep-packages used`), or only what was traced.
+    pub packages: bool,
 }
 
 impl Default for KeepOptions {
@@ -186,6 +194,8 @@ impl Default for KeepOptions {
         KeepOptions {
             lists: KeepList::ALL.to_vec(),
             patterns: Vec::new(),
+            profiles: Vec::new(),
+            packages: true,
         }
     }
 }
@@ -229,9 +239,7 @@ fn glob(pattern: &str) -> Result<Glob, KeepError> {
         })
 }
 
-fn as_path(bytes: &[u8]) -> &std::path::Path {
-    std::path::Path::new(std::ffi::OsStr::from_bytes(bytes))
-}
+use profile::as_path;
 
 fn display(path: &[u8]) -> String {
     String::from_utf8_lossy(path).into_owned()
@@ -317,8 +325,37 @@ pub fn compute(
         }
     }
 
-    for &list in &options.lists {
+    // What the application used: the trace and its closure, before any rule adds more.
+    builder.close();
+    let used: std::collections::BTreeSet<Vec<u8>> = builder
+        .set
+        .paths
+        .keys()
+        .filter(|p| index.get(p).is_some_and(|n| !matches!(n.kind, NodeKind::Dir)))
+        .cloned()
+        .collect();
+
+    let lists: Vec<KeepList> = if options.profiles.is_empty() {
+        options.lists.clone()
+    } else {
+        options
+            .lists
+            .iter()
+            .copied()
+            .filter(|l| options.profiles.iter().any(|p| p.lists.contains(l)))
+            .collect()
+    };
+    for list in lists {
         builder.add_list(list)?;
+    }
+    for profile in &options.profiles {
+        rules::Apply {
+            builder: &mut builder,
+            profile,
+            used: &used,
+            packages: options.packages,
+        }
+        .run()?;
     }
 
     for (pattern, matcher) in &user_globs {
@@ -934,7 +971,7 @@ mod tests {
     fn no_lists() -> KeepOptions {
         KeepOptions {
             lists: Vec::new(),
-            patterns: Vec::new(),
+            ..KeepOptions::default()
         }
     }
 
@@ -1055,6 +1092,7 @@ mod tests {
                 .filter(|l| *l != KeepList::Zoneinfo)
                 .collect(),
             patterns: Vec::new(),
+            ..KeepOptions::default()
         };
         let set = compute(&f.index, &[], &ImageRuntime::default(), &options).unwrap();
         assert!(!set.contains(b"/usr/share/zoneinfo/Europe/Paris"));
@@ -1069,6 +1107,7 @@ mod tests {
         let options = KeepOptions {
             lists: Vec::new(),
             patterns: vec!["/etc/unus*".into(), "/app".into()],
+            ..KeepOptions::default()
         };
         let set = compute(&f.index, &[], &ImageRuntime::default(), &options).unwrap();
         assert!(set.contains(b"/etc/unused"));
@@ -1084,6 +1123,7 @@ mod tests {
         let bad = KeepOptions {
             lists: Vec::new(),
             patterns: vec!["/a/[".into()],
+            ..KeepOptions::default()
         };
         assert!(matches!(
             compute(&index, &[], &ImageRuntime::default(), &bad),
@@ -1092,6 +1132,7 @@ mod tests {
         let rel = KeepOptions {
             lists: Vec::new(),
             patterns: vec!["etc/*".into()],
+            ..KeepOptions::default()
         };
         assert!(matches!(
             compute(&index, &[], &ImageRuntime::default(), &rel),

@@ -1,0 +1,550 @@
+//! Applying profiles to a keep set: their globs, the directories of used apps, whole
+//! packages of which a file was used, locations relative to a used file, and Python's
+//! source/bytecode pairs.
+//!
+//! "Used" means kept for the trace or its closure before any profile rule ran, so a
+//! keep-list or another profile never makes a package count as used.
+
+use std::collections::{BTreeSet, HashSet};
+
+use globset::{GlobMatcher, GlobSet};
+
+use super::profile::{Ecosystem, Profile, as_path, relative_globs};
+use super::{Builder, KeepError, Reason, compile_globs};
+use crate::image::index::{NodeKind, join, split_parent};
+use crate::trace::path::normalize;
+
+const SITE_DIRS: [&[u8]; 2] = [b"site-packages", b"dist-packages"];
+
+/// What the rules of one profile read and keep.
+pub(super) struct Apply<'b, 'a> {
+    pub builder: &'b mut Builder<'a>,
+    pub profile: &'b Profile,
+    /// Files used by the application (sorted).
+    pub used: &'b BTreeSet<Vec<u8>>,
+    pub packages: bool,
+}
+
+impl Apply<'_, '_> {
+    fn reason(&self, rule: &str) -> Reason {
+        Reason::Profile {
+            profile: self.profile.name.clone(),
+            rule: rule.to_string(),
+        }
+    }
+
+    /// Applies every rule of the profile.
+    pub fn run(&mut self) -> Result<(), KeepError> {
+        let excludes = self.profile.excludes()?;
+        self.keep_globs()?;
+        for rule in self.profile.when_used.clone() {
+            self.when_used(&rule.trigger, &rule.root, &rule.keep, &rule.exclude, &excludes)?;
+        }
+        for rule in self.profile.dirs_of_used.clone() {
+            self.dirs_of_used(&rule.markers, &rule.keep, &rule.exclude, &excludes)?;
+        }
+        if self.packages {
+            for eco in self.profile.packages.clone() {
+                match eco {
+                    Ecosystem::Python => self.python_packages(&excludes),
+                    Ecosystem::Node => self.node_packages(&excludes),
+                    Ecosystem::Ruby => self.ruby_gems(&excludes),
+                }
+            }
+        }
+        if self.profile.python_bytecode_pairs {
+            self.bytecode_pairs();
+        }
+        Ok(())
+    }
+
+    fn keep_globs(&mut self) -> Result<(), KeepError> {
+        if self.profile.keep.is_empty() {
+            return Ok(());
+        }
+        let set = compile_globs(self.profile.keep.iter().map(String::as_str))?;
+        let matched: Vec<Vec<u8>> = self
+            .builder
+            .index
+            .iter()
+            .filter(|(p, _)| set.is_match(as_path(p)))
+            .map(|(p, _)| p.clone())
+            .collect();
+        let reason = self.reason("keep");
+        for path in matched {
+            self.builder.add(&path, reason.clone(), false);
+            self.builder.add(&path, reason.clone(), true);
+        }
+        Ok(())
+    }
+
+    /// Keeps what matches `keep` (relative to `root`) below every directory `root`.
+    fn keep_below(
+        &mut self,
+        root: &[u8],
+        keep: &[GlobMatcher],
+        exclude: &[GlobMatcher],
+        profile_excludes: &GlobSet,
+        reason: &Reason,
+    ) {
+        let prefix_len = if root == b"/" { 0 } else { root.len() };
+        let matched: Vec<Vec<u8>> = self
+            .builder
+            .index
+            .descendants(root)
+            .filter(|(p, _)| {
+                let rel = as_path(&p[prefix_len..]);
+                keep.iter().any(|g| g.is_match(rel))
+                    && !exclude.iter().any(|g| g.is_match(rel))
+                    && !profile_excludes.is_match(as_path(p))
+            })
+            .map(|(p, _)| p.clone())
+            .collect();
+        for path in matched {
+            self.builder.add(&path, reason.clone(), false);
+        }
+    }
+
+    fn when_used(
+        &mut self,
+        trigger: &str,
+        root: &str,
+        keep: &[String],
+        exclude: &[String],
+        excludes: &GlobSet,
+    ) -> Result<(), KeepError> {
+        let trigger_set = compile_globs([trigger])?;
+        let keep = relative_globs(keep)?;
+        let exclude = relative_globs(exclude)?;
+        let roots: BTreeSet<Vec<u8>> = self
+            .used
+            .iter()
+            .filter(|p| trigger_set.is_match(as_path(p)))
+            .map(|p| {
+                let dir = split_parent(p).0;
+                normalize(&join(&dir, root.as_bytes()))
+            })
+            .collect();
+        let reason = self.reason(&format!("when {trigger} is used"));
+        for root in roots {
+            self.keep_below(&root, &keep, &exclude, excludes, &reason);
+        }
+        Ok(())
+    }
+
+    fn dirs_of_used(
+        &mut self,
+        markers: &[String],
+        keep: &[String],
+        exclude: &[String],
+        excludes: &GlobSet,
+    ) -> Result<(), KeepError> {
+        let keep = relative_globs(keep)?;
+        let exclude = relative_globs(exclude)?;
+        let mut dirs = BTreeSet::new();
+        let mut seen = HashSet::new();
+        for path in self.used {
+            let mut dir = split_parent(path).0;
+            while dir != b"/" && seen.insert(dir.clone()) {
+                let is_kind = markers.iter().any(|m| {
+                    self.builder
+                        .index
+                        .get(&join(&dir, m.as_bytes()))
+                        .is_some_and(|n| !matches!(n.kind, NodeKind::Dir))
+                });
+                if is_kind {
+                    dirs.insert(dir.clone());
+                }
+                dir = split_parent(&dir).0;
+            }
+        }
+        let reason = self.reason(&format!("directory with {} that was used", markers.join(" or ")));
+        for dir in dirs {
+            self.keep_below(&dir, &keep, &exclude, excludes, &reason);
+        }
+        Ok(())
+    }
+
+    fn keep_tree(&mut self, root: &[u8], excludes: &GlobSet, reason: &Reason) {
+        if excludes.is_match(as_path(root)) {
+            return;
+        }
+        self.builder.add(root, reason.clone(), false);
+        let below: Vec<Vec<u8>> = self
+            .builder
+            .index
+            .descendants(root)
+            .filter(|(p, _)| !excludes.is_match(as_path(p)))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for path in below {
+            self.builder.add(&path, reason.clone(), false);
+        }
+    }
+
+    fn used_under(&self, dir: &[u8]) -> bool {
+        let mut prefix = dir.to_vec();
+        prefix.push(b'/');
+        self.used
+            .range(prefix.clone()..)
+            .next()
+            .is_some_and(|p| p.starts_with(&prefix))
+    }
+
+    /// Python distributions in every used `site-packages`/`dist-packages`: a distribution
+    /// of which any file was used is kept whole (its RECORD, its top-level packages, its
+    /// metadata), and the directory's `.pth` files with it.
+    fn python_packages(&mut self, excludes: &GlobSet) {
+        let sites: Vec<Vec<u8>> = self
+            .builder
+            .index
+            .iter()
+            .filter(|(p, n)| {
+                matches!(n.kind, NodeKind::Dir)
+                    && SITE_DIRS.contains(&split_parent(p).1.as_slice())
+            })
+            .map(|(p, _)| p.clone())
+            .collect();
+        for site in sites {
+            if !self.used_under(&site) {
+                continue;
+            }
+            let reason = self.reason(&format!(
+                "python package used in {}",
+                String::from_utf8_lossy(&site)
+            ));
+            let children: Vec<(Vec<u8>, bool)> = self
+                .builder
+                .index
+                .children(&site)
+                .map(|(p, n)| (p.clone(), matches!(n.kind, NodeKind::Dir)))
+                .collect();
+            for (child, _) in children.iter().filter(|(p, _)| p.ends_with(b".pth")) {
+                self.builder.add(child, reason.clone(), true);
+            }
+            let mut covered: HashSet<Vec<u8>> = HashSet::new();
+            for (meta, _) in children.iter().filter(|(p, is_dir)| {
+                *is_dir && (p.ends_with(b".dist-info") || p.ends_with(b".egg-info"))
+            }) {
+                let files = self.distribution_files(&site, meta);
+                let tops: BTreeSet<Vec<u8>> = files
+                    .iter()
+                    .filter_map(|f| f.strip_prefix(site.as_slice()))
+                    .filter_map(|rel| rel.split(|&b| b == b'/').nth(1).map(<[u8]>::to_vec))
+                    .filter(|top| !top.is_empty())
+                    .collect();
+                let top_paths: Vec<Vec<u8>> = tops.iter().map(|t| join(&site, t)).collect();
+                let used = self.used_under(meta)
+                    || top_paths
+                        .iter()
+                        .any(|t| self.used.contains(t) || self.used_under(t));
+                covered.extend(top_paths.iter().cloned());
+                if !used {
+                    continue;
+                }
+                self.keep_tree(meta, excludes, &reason);
+                for top in &top_paths {
+                    self.keep_tree(top, excludes, &reason);
+                }
+                for file in files {
+                    if !excludes.is_match(as_path(&file)) && self.builder.index.get(&file).is_some() {
+                        self.builder.add(&file, reason.clone(), false);
+                    }
+                }
+            }
+            // Packages without metadata (vendored or copied in): kept whole when used.
+            for (child, is_dir) in &children {
+                if *is_dir && !covered.contains(child) && self.used_under(child) {
+                    self.keep_tree(child, excludes, &reason);
+                }
+            }
+        }
+    }
+
+    /// The files of a distribution: its RECORD (dist-info) or installed-files.txt and
+    /// top_level.txt (egg-info), as absolute paths.
+    fn distribution_files(&self, site: &[u8], meta: &[u8]) -> Vec<Vec<u8>> {
+        let read = |name: &[u8]| -> Option<Vec<u8>> {
+            let node = self.builder.index.get(&join(meta, name))?;
+            self.builder.index.read_to_vec(node, 16 << 20).ok()
+        };
+        let mut files = Vec::new();
+        if let Some(record) = read(b"RECORD") {
+            for line in record.split(|&b| b == b'\n') {
+                let path = line.split(|&b| b == b',').next().unwrap_or_default();
+                if !path.is_empty() {
+                    files.push(normalize(&join(site, path)));
+                }
+            }
+        }
+        if let Some(installed) = read(b"installed-files.txt") {
+            for line in installed.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                files.push(normalize(&join(meta, line)));
+            }
+        }
+        if let Some(tops) = read(b"top_level.txt") {
+            for top in tops.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                for candidate in [top.to_vec(), [top, b".py"].concat()] {
+                    let path = join(site, &candidate);
+                    if self.builder.index.get(&path).is_some() {
+                        files.push(path);
+                    }
+                }
+            }
+        }
+        files
+    }
+
+    /// `node_modules/NAME` and `node_modules/@SCOPE/NAME` of which a file was used, kept
+    /// whole but for their own nested `node_modules` (kept when used themselves).
+    fn node_packages(&mut self, excludes: &GlobSet) {
+        let marker: &[u8] = b"/node_modules/";
+        let mut roots = BTreeSet::new();
+        for path in self.used {
+            let mut from = 0;
+            while let Some(at) = find(&path[from..], marker) {
+                let start = from + at + marker.len();
+                let rest = &path[start..];
+                let mut parts = rest.split(|&b| b == b'/');
+                let first = parts.next().unwrap_or_default();
+                let len = if first.starts_with(b"@") {
+                    first.len() + 1 + parts.next().map_or(0, <[u8]>::len)
+                } else {
+                    first.len()
+                };
+                if len > 0 && start + len < path.len() {
+                    roots.insert(path[..start + len].to_vec());
+                }
+                from = start;
+            }
+        }
+        let reason = self.reason("node package used");
+        for root in roots {
+            let nested = [root.as_slice(), b"/node_modules/"].concat();
+            // A package's own dependencies count only when they are used themselves.
+            let below: Vec<Vec<u8>> = self
+                .builder
+                .index
+                .descendants(&root)
+                .filter(|(p, _)| !p.starts_with(&nested) && !excludes.is_match(as_path(p)))
+                .map(|(p, _)| p.clone())
+                .collect();
+            self.builder.add(&root, reason.clone(), false);
+            for p in below {
+                self.builder.add(&p, reason.clone(), false);
+            }
+        }
+    }
+
+    /// `…/gems/NAME-VERSION/` of which a file was used, with its gemspec.
+    fn ruby_gems(&mut self, excludes: &GlobSet) {
+        let marker: &[u8] = b"/gems/";
+        let mut gems = BTreeSet::new();
+        for path in self.used {
+            if let Some(at) = rfind(path, marker) {
+                let start = at + marker.len();
+                let name_len = path[start..].iter().position(|&b| b == b'/');
+                if let Some(len) = name_len {
+                    let home = path[..at].to_vec();
+                    if self.builder.index.get(&join(&home, b"specifications")).is_some() {
+                        gems.insert((home, path[start..start + len].to_vec()));
+                    }
+                }
+            }
+        }
+        for (home, name) in gems {
+            let reason = self.reason("ruby gem used");
+            self.keep_tree(&join(&join(&home, b"gems"), &name), excludes, &reason);
+            let spec = join(&join(&home, b"specifications"), &[name.as_slice(), b".gemspec"].concat());
+            if self.builder.index.get(&spec).is_some() {
+                self.builder.add(&spec, reason, false);
+            }
+        }
+    }
+
+    /// A kept `X.py` keeps `__pycache__/X.*.pyc` and a kept `__pycache__/X.TAG.pyc` keeps
+    /// `X.py`, where the image has them.
+    fn bytecode_pairs(&mut self) {
+        let kept: Vec<Vec<u8>> = self.builder.set.paths.keys().cloned().collect();
+        let reason = self.reason("python source and bytecode together");
+        for path in kept {
+            let (dir, name) = split_parent(&path);
+            if let Some(stem) = name.strip_suffix(b".py") {
+                let cache = join(&dir, b"__pycache__");
+                let mut prefix = join(&cache, stem);
+                prefix.push(b'.');
+                let pycs: Vec<Vec<u8>> = self
+                    .builder
+                    .index
+                    .children(&cache)
+                    .filter(|(p, _)| p.starts_with(&prefix) && p.ends_with(b".pyc"))
+                    .map(|(p, _)| p.clone())
+                    .collect();
+                for pyc in pycs {
+                    self.builder.add(&pyc, reason.clone(), false);
+                }
+            } else if name.ends_with(b".pyc") && dir.ends_with(b"/__pycache__") {
+                let stem = name.split(|&b| b == b'.').next().unwrap_or_default();
+                let source = join(&split_parent(&dir).0, &[stem, b".py"].concat());
+                if self.builder.index.get(&source).is_some() {
+                    self.builder.add(&source, reason.clone(), false);
+                }
+            }
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).rposition(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::profile::load;
+    use super::super::{ImageRuntime, KeepOptions, KeepSet, compute};
+    use crate::image::index::FsIndex;
+    use crate::trace::{AccessKind, CallResult, TraceRecord};
+    use slim_probe_ebpf::Syscall;
+
+    const SITE: &str = "usr/local/lib/python3.11/site-packages";
+
+    fn index(name: &str, files: &[(&str, &str)]) -> (FsIndex, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("slim-rules-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let layer = dir.join("layer.tar");
+        let mut b = tar::Builder::new(std::fs::File::create(&layer).unwrap());
+        for (path, content) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_mode(0o644);
+            h.set_size(content.len() as u64);
+            b.append_data(&mut h, path, content.as_bytes()).unwrap();
+        }
+        b.finish().unwrap();
+        drop(b);
+        (FsIndex::from_layers(&[layer]).unwrap(), dir)
+    }
+
+    fn used(path: &str) -> TraceRecord {
+        TraceRecord {
+            path: path.as_bytes().to_vec(),
+            kind: AccessKind::Open,
+            syscall: Syscall::Openat,
+            result: CallResult::Ok,
+            pid: 1,
+            tid: 1,
+            comm: "app".into(),
+            nofollow: false,
+            write: false,
+            incomplete: None,
+        }
+    }
+
+    fn project() -> Vec<(String, &'static str)> {
+        let record = "django/__init__.py,sha256=x,1\n\
+                      django/contrib/admin/apps.py,,\n\
+                      django/contrib/admin/templates/admin/base.html,,\n\
+                      django/conf/locale/fr/LC_MESSAGES/django.mo,,\n\
+                      ../../../bin/django-admin,,\n\
+                      Django-4.2.dist-info/METADATA,,\n";
+        let mut files: Vec<(String, &str)> = vec![
+            ("usr/lib/python3.11/os.py".into(), ""),
+            ("usr/lib/python3.11/numbers.py".into(), ""),
+            ("usr/lib/python3.11/__pycache__/numbers.cpython-311.pyc".into(), ""),
+            ("usr/lib/python3.11/test/test_os.py".into(), ""),
+            ("usr/local/bin/django-admin".into(), "#!/usr/bin/python3.11\n"),
+            (format!("{SITE}/django/__init__.py"), ""),
+            (format!("{SITE}/django/contrib/admin/apps.py"), ""),
+            (format!("{SITE}/django/contrib/admin/templates/admin/base.html"), ""),
+            (format!("{SITE}/django/conf/locale/fr/LC_MESSAGES/django.mo"), ""),
+            (format!("{SITE}/Django-4.2.dist-info/METADATA"), ""),
+            (format!("{SITE}/unused/__init__.py"), ""),
+            (format!("{SITE}/unused-1.0.dist-info/RECORD"), "unused/__init__.py,,\n"),
+            (format!("{SITE}/distutils-precedence.pth"), ""),
+            ("app/blog/apps.py".into(), ""),
+            ("app/blog/views.py".into(), ""),
+            ("app/blog/templates/blog/post.html".into(), ""),
+            ("app/blog/locale/fr/LC_MESSAGES/django.mo".into(), ""),
+            ("app/node_modules/express/index.js".into(), ""),
+            ("app/node_modules/express/package.json".into(), ""),
+            ("app/node_modules/express/node_modules/dep/index.js".into(), ""),
+            ("app/node_modules/@scope/pkg/index.js".into(), ""),
+            ("app/node_modules/@scope/pkg/README.md".into(), ""),
+            ("app/node_modules/unused/index.js".into(), ""),
+        ];
+        files.push((format!("{SITE}/Django-4.2.dist-info/RECORD"), Box::leak(record.to_string().into_boxed_str())));
+        files
+    }
+
+    fn keep_with(name: &str, profiles: &[&str], packages: bool) -> KeepSet {
+        let files = project();
+        let refs: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), *c)).collect();
+        let (index, dir) = index(name, &refs);
+        let records = [
+            used("/usr/lib/python3.11/os.py"),
+            used(&format!("/{SITE}/django/__init__.py")),
+            used("/app/blog/views.py"),
+            used("/app/node_modules/express/index.js"),
+            used("/app/node_modules/@scope/pkg/index.js"),
+        ];
+        let options = KeepOptions {
+            lists: Vec::new(),
+            profiles: profiles.iter().map(|p| load(p).unwrap()).collect(),
+            packages,
+            ..KeepOptions::default()
+        };
+        let set = compute(&index, &records, &ImageRuntime::default(), &options).unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+        set
+    }
+
+    fn has(set: &KeepSet, path: &str) -> bool {
+        set.contains(path.as_bytes())
+    }
+
+    #[test]
+    fn django_profile_keeps_the_used_distribution_the_stdlib_and_app_dirs() {
+        let set = keep_with("django", &["django"], true);
+        assert!(has(&set, "/usr/lib/python3.11/numbers.py"), "stdlib kept once python runs");
+        assert!(has(&set, "/usr/lib/python3.11/__pycache__/numbers.cpython-311.pyc"));
+        assert!(!has(&set, "/usr/lib/python3.11/test/test_os.py"), "stdlib tests excluded");
+        for path in [
+            "django/contrib/admin/templates/admin/base.html",
+            "django/conf/locale/fr/LC_MESSAGES/django.mo",
+            "Django-4.2.dist-info/METADATA",
+            "distutils-precedence.pth",
+        ] {
+            assert!(has(&set, &format!("/{SITE}/{path}")), "{path}");
+        }
+        assert!(has(&set, "/usr/local/bin/django-admin"), "console script from RECORD");
+        assert!(!has(&set, &format!("/{SITE}/unused/__init__.py")), "unused distribution");
+        assert!(has(&set, "/app/blog/templates/blog/post.html"), "template of a used app");
+        assert!(has(&set, "/app/blog/locale/fr/LC_MESSAGES/django.mo"));
+        let reasons = set.reasons(b"/app/blog/templates/blog/post.html").unwrap();
+        assert!(reasons.iter().any(|r| matches!(r, super::super::Reason::Profile { profile, .. } if profile == "django")));
+    }
+
+    #[test]
+    fn without_profiles_or_packages_only_the_trace_is_kept() {
+        let none = keep_with("none", &[], true);
+        assert!(!has(&none, &format!("/{SITE}/django/contrib/admin/templates/admin/base.html")));
+        assert!(!has(&none, "/app/blog/templates/blog/post.html"));
+        let no_packages = keep_with("nopkg", &["django"], false);
+        assert!(!has(&no_packages, &format!("/{SITE}/django/conf/locale/fr/LC_MESSAGES/django.mo")));
+        assert!(has(&no_packages, "/app/blog/templates/blog/post.html"), "app dirs still apply");
+    }
+
+    #[test]
+    fn node_profile_keeps_used_packages_but_not_their_unused_dependencies() {
+        let set = keep_with("node", &["node"], true);
+        assert!(has(&set, "/app/node_modules/express/package.json"));
+        assert!(has(&set, "/app/node_modules/@scope/pkg/index.js"));
+        assert!(!has(&set, "/app/node_modules/@scope/pkg/README.md"), "excluded docs");
+        assert!(!has(&set, "/app/node_modules/express/node_modules/dep/index.js"));
+        assert!(!has(&set, "/app/node_modules/unused/index.js"));
+    }
+}
