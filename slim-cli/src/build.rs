@@ -22,11 +22,11 @@ use crate::inspect::ImageInfo;
 use crate::interrupt::StopRequest;
 use crate::keep::profile::{self, Profile};
 use crate::keep::{self, ImageRuntime, KeepOptions, KeepSet};
-use crate::probe::{ProbePlan, ProbeResult, Probing};
+use crate::probe::{Discovery, HttpProbe, ProbePlan, ProbeResult, Probing};
 use crate::rebuild::archive::{self, LABEL_SOURCE_ID, LABEL_SOURCE_IMAGE, LABEL_VERSION};
 use crate::rebuild::layer::{self, LayerSummary};
 use crate::reporter::Reporter;
-use crate::run::{self, RunEnd, RunSettings};
+use crate::run::{self, Idle, RunEnd, RunSettings};
 
 /// Everything `slim build` needs, resolved from the command line.
 #[derive(Clone, Debug)]
@@ -57,7 +57,20 @@ pub struct PlanSettings {
     pub exec: Vec<Vec<String>>,
     pub continue_after: crate::probe::ContinueAfter,
     pub ready_timeout: Duration,
+    /// `--probe` and `--probe-file` requests, sent before the crawl.
+    pub probes: Vec<HttpProbe>,
+    /// The crawl and the OpenAPI document.
+    pub discovery: Discovery,
+    /// `--host-exec` scripts.
+    pub host_exec: Vec<String>,
+    /// `--run` argument vectors: one more traced container each.
+    pub run: Vec<Vec<String>>,
+    /// Any failed probe fails the build (`--strict`).
+    pub strict: bool,
 }
+
+/// How long a `--run` container may run when `--timeout` does not say.
+const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// What a build did.
 #[derive(Clone, Debug)]
@@ -73,7 +86,11 @@ pub struct BuildSummary {
     pub paths_kept: usize,
     /// Paths in the original image.
     pub paths_total: usize,
+    /// Every probe's result: the traced run's (HTTP, exec, host-exec), then `--run`'s.
     pub probes: Vec<ProbeResult>,
+    /// The probe plan as executed (every request made, in order): replay it against the
+    /// new image to compare. `None` when the application exited before probing finished.
+    pub executed_plan: Option<ProbePlan>,
     pub phases: Vec<(&'static str, Duration)>,
     pub archive: Option<PathBuf>,
 }
@@ -212,18 +229,27 @@ pub async fn build(
             "no exposed port: running until it exits".to_string()
         } else {
             format!(
-                "{} HTTP probe(s), {} command(s)",
+                "{} port(s), {}{} HTTP probe(s), {} command(s)",
+                plan.ready_ports.len(),
+                match plan.discovery.as_ref().and_then(|d| d.crawl.as_ref()) {
+                    Some(limits) => format!("crawl to depth {}, ", limits.depth),
+                    None => String::new(),
+                },
                 plan.http.len(),
-                plan.exec.len()
+                plan.exec.len() + plan.host_exec.len() + plan.run.len()
             )
         }
     ));
     let expects_probing = !plan.is_empty();
+    let extra_runs = plan.run.clone();
     let outcome = run::traced_run(
         engine,
         &image,
         &settings.run,
-        Probing { plan },
+        Probing {
+            plan,
+            image: settings.image.clone(),
+        },
         reporter,
         stop,
     )
@@ -239,13 +265,36 @@ pub async fn build(
     if expects_probing && outcome.workload.is_none() && outcome.end == RunEnd::Exited {
         reporter.warn("the container exited before probing finished; keeping what it touched");
     }
-    let probes = outcome.workload.unwrap_or_default();
+    let (executed_plan, mut probes) = match outcome.workload {
+        Some(report) => (Some(report.plan), report.results),
+        None => (None, Vec::new()),
+    };
     reporter.step(&format!(
         "traced {} accesses to {} paths, {} events, 0 lost",
         outcome.trace.records.len(),
         outcome.trace.unique_paths(),
         outcome.trace.events
     ));
+    let mut records = outcome.trace.records;
+    for (i, args) in extra_runs.iter().enumerate() {
+        let (result, trace) = extra_run(engine, &image, settings, i, args, reporter, stop).await?;
+        reporter.step(&format!("probe: {}", result.line()));
+        probes.push(result);
+        records.extend(trace);
+    }
+    if settings.plan.strict {
+        let failed: Vec<String> = probes
+            .iter()
+            .filter(|p| p.failed())
+            .map(ProbeResult::line)
+            .collect();
+        if !failed.is_empty() {
+            return Err(Error::ProbeFailed {
+                total: probes.len(),
+                failed,
+            });
+        }
+    }
     lap("run", &mut phases);
 
     let work = WorkDir::create()?;
@@ -260,7 +309,6 @@ pub async fn build(
     let mut keep_options = settings.keep.clone();
     let profiles = settings.profiles.clone();
     let env = image.env.clone();
-    let records = outcome.trace.records;
     let layer_path = work.0.join("new-layer.tar");
     let layers = saved.layers.clone();
     let (index_len, keep_set, layer_summary, profile_lines) = tokio::task::spawn_blocking({
@@ -359,6 +407,7 @@ pub async fn build(
         paths_total: index_len,
         layer: layer_summary,
         probes,
+        executed_plan,
         phases,
         archive: settings.output.clone(),
     })
@@ -379,14 +428,78 @@ fn check_output(path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// The probe plan: wait for every exposed TCP port (and those the user's probes name),
+/// send the user's probes, crawl, run the commands.
 fn probe_plan(image: &ImageInfo, settings: &BuildSettings) -> ProbePlan {
-    let mut plan = ProbePlan::for_ports(&crate::probe::tcp_ports(&image.exposed_ports));
+    let mut ports = crate::probe::tcp_ports(&image.exposed_ports);
+    ports.extend(settings.plan.probes.iter().filter_map(|p| p.port));
+    ports.sort_unstable();
+    ports.dedup();
+    let mut plan = ProbePlan::for_ports(&ports);
+    plan.http = settings.plan.probes.clone();
+    plan.discovery = Some(settings.plan.discovery.clone());
+    plan.host_exec = settings.plan.host_exec.clone();
+    plan.run = settings.plan.run.clone();
     plan.exec = settings.plan.exec.clone();
     plan.exec_user = image.user.clone();
     plan.continue_after = settings.plan.continue_after.clone();
     plan.ready_timeout = settings.plan.ready_timeout;
     plan.host_network = settings.run.network.as_deref() == Some("host");
     plan
+}
+
+/// One `--run` container: the image with `args` as its CMD, traced like the main run
+/// until it exits (or `--timeout`, five minutes by default). Engine errors (a command not
+/// in the image) are the probe's failure, not the build's.
+async fn extra_run(
+    engine: &impl Engine,
+    image: &ImageInfo,
+    settings: &BuildSettings,
+    index: usize,
+    args: &[String],
+    reporter: &dyn Reporter,
+    stop: &mut StopRequest,
+) -> Result<(ProbeResult, Vec<crate::trace::TraceRecord>), Error> {
+    let run_settings = RunSettings {
+        args: args.to_vec(),
+        name: settings
+            .run
+            .name
+            .as_ref()
+            .map(|name| format!("{name}-run{}", index + 1)),
+        timeout: Some(settings.run.timeout.unwrap_or(RUN_TIMEOUT)),
+        ..settings.run.clone()
+    };
+    reporter.step(&format!(
+        "run: {} (a further traced container)",
+        args.join(" ")
+    ));
+    let started = Instant::now();
+    let outcome = run::traced_run(engine, image, &run_settings, Idle, reporter, stop).await;
+    let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let result = |exit_code, output: Vec<String>, error| ProbeResult::Run {
+        args: args.to_vec(),
+        exit_code,
+        output: output.join("\n"),
+        error,
+        millis,
+    };
+    match outcome {
+        Ok(outcome) => {
+            let error = (outcome.end == RunEnd::TimedOut).then(|| {
+                format!(
+                    "still running after {:?}: stopped (--timeout)",
+                    run_settings.timeout.unwrap_or(RUN_TIMEOUT)
+                )
+            });
+            Ok((
+                result(Some(outcome.exit_code), outcome.last_logs, error),
+                outcome.trace.records,
+            ))
+        }
+        Err(Error::Engine(e)) => Ok((result(None, Vec::new(), Some(e.to_string())), Vec::new())),
+        Err(other) => Err(other),
+    }
 }
 
 /// Saves the original image from the engine into `dir`, streaming it to disk.

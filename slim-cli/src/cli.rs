@@ -15,7 +15,7 @@ use crate::interrupt::StopRequest;
 use crate::keep::profile;
 use crate::keep::{KeepList, KeepOptions};
 use crate::output::OutputTarget;
-use crate::probe::ContinueAfter;
+use crate::probe::{ContinueAfter, CrawlLimits, Discovery, HttpProbe, openapi, spec};
 use crate::reporter::Reporter;
 use crate::run::{self, RunSettings, TraceSettings};
 
@@ -36,9 +36,10 @@ pub enum Command {
 /// Make a small image that still works: run IMAGE under the eBPF probe, drive it, and
 /// rebuild it on scratch with only what it used, its closure and the default keep-lists.
 ///
-/// By default each EXPOSEd TCP port is waited for and sent `GET /`, then the container is
-/// stopped the engine's way; an image with no exposed port runs until it exits (or
-/// --timeout). The new image keeps the original ENTRYPOINT, CMD, ENV, USER, WORKDIR,
+/// By default each EXPOSEd TCP port is waited for (until it answers) and each that speaks
+/// HTTP or HTTPS is crawled: its links, robots.txt, sitemaps, a missing page, and the GET
+/// operations of an OpenAPI document it serves; then the container is stopped the engine's
+/// way. An image with no exposed port runs until it exits (or --timeout). The new image keeps the original ENTRYPOINT, CMD, ENV, USER, WORKDIR,
 /// EXPOSE and the rest of its config, and is tagged `<repo>.slim:<tag>` unless --tag says
 /// otherwise. Needs root and a local Docker engine; never pulls.
 ///
@@ -46,6 +47,7 @@ pub enum Command {
 ///   slim build nginx:1.25
 ///   slim build myapp:1 --exec 'python manage.py check' --keep '/app/templates/**'
 ///   slim build worker:2 --timeout 30 --tag worker:2-slim --output worker.tar
+///   slim build api:3 --probe 'POST /api/items {"a":1}' --host-exec ./e2e.sh --strict
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct BuildArgs {
@@ -75,9 +77,67 @@ pub struct BuildArgs {
     #[arg(long, value_name = "WHEN", default_value = "probe", value_parser = ContinueAfter::parse)]
     pub continue_after: ContinueAfter,
 
-    /// How long the application may take until its exposed ports accept connections.
+    /// How long the application may take until its exposed ports answer.
     #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_timeout)]
     pub ready_timeout: Duration,
+
+    /// Send this HTTP request once the application is ready, before the crawl
+    /// (repeatable): `METHOD TARGET [HEADER]... [BODY]`, e.g. `GET /health`,
+    /// `POST /api/items {"a":1}`, `POST :8080/login 'X-Token: t' user=x`. TARGET is /path
+    /// (on the first HTTP port), :PORT/path or https://:PORT/path.
+    #[arg(long, value_name = "REQUEST", value_parser = parse_probe_arg)]
+    pub probe: Vec<HttpProbe>,
+
+    /// Read more probes from FILE, TOML or YAML (repeatable): a list `probes` (`[[probe]]`
+    /// in TOML) with method, path, and optionally port, scheme, headers, body or json,
+    /// expect (the status that counts as success).
+    #[arg(long, value_name = "FILE")]
+    pub probe_file: Vec<PathBuf>,
+
+    /// Probe the GET operations of this OpenAPI document (JSON or YAML) [default: the
+    /// document the application serves at /openapi.json or another usual path, if any].
+    #[arg(long, value_name = "FILE")]
+    pub openapi: Option<PathBuf>,
+
+    /// Do not crawl: send only `GET /` to each HTTP port (and --probe, --openapi).
+    #[arg(long)]
+    pub no_crawl: bool,
+
+    /// How many links deep the crawl follows pages from `/` (pages a sitemap lists are one
+    /// deep; what a page needs to render is fetched at its page's depth).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub crawl_depth: u32,
+
+    /// At most N crawl requests in all (pages and what they load).
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub crawl_pages: usize,
+
+    /// Send no new crawl request after SECS seconds.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_timeout)]
+    pub crawl_time: Duration,
+
+    /// Ask for pages in this language (`Accept-Language`, repeatable): the crawl asks in the
+    /// first, then fetches its HTML pages again in each of the others.
+    #[arg(long, value_name = "LANG", value_parser = parse_non_empty)]
+    pub accept_language: Vec<String>,
+
+    /// Run SCRIPT on the host with `sh -c` once the application is ready (repeatable), to
+    /// drive it with your own tests: SLIM_TARGET holds host:port of each exposed port
+    /// (space-separated), SLIM_URLS a base URL of each HTTP one, SLIM_CONTAINER the
+    /// container's name and SLIM_IMAGE the image.
+    #[arg(long, value_name = "SCRIPT", value_parser = parse_non_empty)]
+    pub host_exec: Vec<String>,
+
+    /// After the main run, run one more container of the image with ARGS replacing its
+    /// CMD (repeatable), traced the same way, e.g. `python manage.py check`: a JSON array,
+    /// or words split as a shell would.
+    #[arg(long = "run", value_name = "ARGS", value_parser = parse_command_arg)]
+    pub run_extra: Vec<CommandLine>,
+
+    /// Fail (exit code 5, before building) when any probe fails: an HTTP error or 5xx
+    /// answer (or not the `expect`ed status), a command that exits non-zero.
+    #[arg(long)]
+    pub strict: bool,
 
     /// Keep paths matching this glob too (repeatable; absolute, `*` within a name, `**`
     /// across directories; a directory keeps its whole tree).
@@ -385,6 +445,10 @@ fn parse_exec(text: &str) -> Result<CommandLine, String> {
     }
 }
 
+fn parse_probe_arg(text: &str) -> Result<HttpProbe, String> {
+    spec::parse_probe(text)
+}
+
 fn parse_workdir(text: &str) -> Result<String, String> {
     if text.starts_with('/') {
         Ok(text.to_string())
@@ -436,6 +500,10 @@ pub enum ArgsError {
         path: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    ProbeFile(#[from] spec::ProbeFileError),
+    #[error(transparent)]
+    OpenApi(#[from] openapi::OpenApiError),
     #[error("--env-file {path}, line {line}: {text:?} is not KEY=VAL")]
     EnvFileLine {
         path: String,
@@ -516,6 +584,11 @@ impl BuildArgs {
                     .map(str::to_string),
             );
         }
+        let mut probes = self.probe;
+        for file in &self.probe_file {
+            probes.extend(spec::read_probe_file(file)?);
+        }
+        let document = self.openapi.as_deref().map(openapi::read).transpose()?;
         Ok(BuildSettings {
             image: self.image,
             tag: self.tag,
@@ -527,6 +600,21 @@ impl BuildArgs {
                 exec: self.exec.into_iter().map(|c| c.0).collect(),
                 continue_after: self.continue_after,
                 ready_timeout: self.ready_timeout,
+                probes,
+                discovery: Discovery {
+                    crawl: (!self.no_crawl).then(|| CrawlLimits {
+                        depth: self.crawl_depth,
+                        pages: self.crawl_pages,
+                        time: self.crawl_time,
+                        ..CrawlLimits::default()
+                    }),
+                    find_openapi: !self.no_crawl && document.is_none(),
+                    openapi: document,
+                    accept_language: self.accept_language,
+                },
+                host_exec: self.host_exec,
+                run: self.run_extra.into_iter().map(|c| c.0).collect(),
+                strict: self.strict,
             },
             keep: KeepOptions {
                 lists: KeepList::ALL
@@ -808,6 +896,71 @@ mod tests {
         assert_eq!(s.run.env, ["A=1"]);
         assert!(parse_build(&["app", "--no-keep", "everything"]).is_err());
         assert!(parse_build(&["app", "--continue-after", "never"]).is_err());
+    }
+
+    #[test]
+    fn probe_options_resolve_into_the_plan_settings() {
+        let dir = std::env::temp_dir().join(format!("slim-cli-probe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("probes.yaml");
+        std::fs::write(&file, "probes:\n  - {path: /from-file, expect: 204}\n").unwrap();
+        let file = file.display().to_string();
+        let s = parse_build(&[
+            "app:1",
+            "--probe",
+            "POST /api/items {\"a\":1}",
+            "--probe-file",
+            &file,
+            "--crawl-depth",
+            "2",
+            "--crawl-pages",
+            "50",
+            "--crawl-time",
+            "9",
+            "--accept-language",
+            "fr",
+            "--host-exec",
+            "./e2e.sh",
+            "--run",
+            "python manage.py check",
+            "--strict",
+        ])
+        .unwrap()
+        .resolve()
+        .unwrap();
+        let plan = &s.plan;
+        assert_eq!(plan.probes.len(), 2);
+        assert_eq!(plan.probes[0].body.as_deref(), Some("{\"a\":1}"));
+        assert_eq!(plan.probes[1].expect_status, Some(204));
+        let crawl = plan.discovery.crawl.as_ref().unwrap();
+        assert_eq!((crawl.depth, crawl.pages), (2, 50));
+        assert_eq!(crawl.time, Duration::from_secs(9));
+        assert!(plan.discovery.find_openapi);
+        assert_eq!(plan.discovery.accept_language, ["fr"]);
+        assert_eq!(plan.host_exec, ["./e2e.sh"]);
+        assert_eq!(plan.run, [vec!["python", "manage.py", "check"]]);
+        assert!(plan.strict);
+
+        let off = parse_build(&["app:1", "--no-crawl"])
+            .unwrap()
+            .resolve()
+            .unwrap();
+        assert_eq!(off.plan.discovery.crawl, None);
+        assert!(!off.plan.discovery.find_openapi);
+        assert!(!off.plan.strict);
+        let defaults = parse_build(&["app:1"]).unwrap().resolve().unwrap();
+        assert_eq!(defaults.plan.discovery.crawl, Some(CrawlLimits::default()));
+
+        assert!(parse_build(&["app", "--probe", "GET nowhere"]).is_err());
+        let missing = parse_build(&["app", "--openapi", "/nonexistent/api.json"])
+            .unwrap()
+            .resolve()
+            .unwrap_err();
+        assert!(
+            missing.to_string().contains("/nonexistent/api.json"),
+            "{missing}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

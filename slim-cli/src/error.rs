@@ -64,6 +64,18 @@ pub enum Error {
         tracking: u64,
         ring_buffer_bytes: u32,
     },
+    #[error(
+        "{} of {total} probes failed (--strict):\n{}\nhint: fix the application or the probe \
+         (`expect` in a --probe-file accepts another status), or build without --strict, \
+         which only reports failed probes",
+        .failed.len(),
+        .failed.iter().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+    )]
+    ProbeFailed {
+        /// One line for each failed probe.
+        failed: Vec<String>,
+        total: usize,
+    },
     #[error("interrupted: the run ended before its trace was complete")]
     Interrupted,
     #[error(

@@ -20,6 +20,9 @@ pub enum ExitCode {
     Environment = 3,
     /// Events were lost and `--allow-incomplete` was not given.
     IncompleteTrace = 4,
+    /// A probe failed (a 5xx answer, an unexpected status, a failing command) and
+    /// `--strict` was given.
+    ProbeFailed = 5,
     /// Stopped by a signal before the run began.
     Interrupted = 130,
 }
@@ -67,6 +70,7 @@ impl ExitCode {
             | Error::Layer(_)
             | Error::Config(_) => ExitCode::Failure,
             Error::Incomplete { .. } => ExitCode::IncompleteTrace,
+            Error::ProbeFailed { .. } => ExitCode::ProbeFailed,
             Error::Interrupted => ExitCode::Interrupted,
             Error::LeftBehind { .. } | Error::Internal(_) => ExitCode::Failure,
         }
@@ -101,6 +105,12 @@ mod tests {
             ring_buffer_bytes: 4096,
         };
         assert_eq!(ExitCode::of(&lost).code(), 4);
+        let failed = Error::ProbeFailed {
+            failed: vec!["GET :80/ → 502 (0 bytes, 1 ms)".into()],
+            total: 3,
+        };
+        assert_eq!(ExitCode::of(&failed).code(), 5);
+        assert!(failed.to_string().starts_with("1 of 3 probes failed"));
         assert_eq!(
             ExitCode::of(&Error::Cgroup(CgroupError::NoCgroupV2)).code(),
             3

@@ -1,30 +1,46 @@
 //! The probe plan and the workload that carries it out while the probe watches: wait until
-//! the application is ready (its exposed TCP ports accept connections), send the HTTP
-//! requests, run the commands, then hold the container as `--continue-after` says.
+//! the application is ready (each exposed TCP port answers; HTTP, HTTPS or other is learned
+//! on the way), send the user's HTTP probes, crawl the site (links, sitemaps, an OpenAPI
+//! document), run the commands in the container and the user's scripts on the host, then
+//! hold the container as `--continue-after` says.
 //!
-//! Every probe's result is recorded, so the same plan can be replayed against the new image.
+//! Every probe's result is recorded, and the plan as it was executed (every request made,
+//! crawled ones included, in order; no discovery left) is a serde value: running it again
+//! against the new image replays the same probes ([`ProbeReport::plan`]).
 
+pub mod commands;
+pub mod crawl;
 pub mod http;
+pub mod links;
+pub mod openapi;
+pub mod ready;
+pub mod sitemap;
+pub mod spec;
+pub mod tls;
+pub mod url;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::reporter::Reporter;
 use crate::run::{LOG_LINES, RunningContainer, Workload};
 
-pub use http::HttpAnswer;
+pub use crawl::CrawlSummary;
+pub use http::{HttpAnswer, Scheme};
+use ready::PortKind;
 
 /// When the traced container is stopped once the probes are done.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ContinueAfter {
     /// At once.
     Probe,
     /// After this long more (for work the application does by itself).
-    Timeout(Duration),
+    Timeout(#[serde(with = "duration_ms")] Duration),
     /// When slim receives SIGUSR1 (from the user's own test driver).
     Signal,
     /// When the user presses Enter (to drive the application by hand).
@@ -51,59 +67,196 @@ impl ContinueAfter {
     }
 }
 
+/// Why a request is in the plan.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum FoundBy {
+    /// `--probe` or `--probe-file`.
+    #[default]
+    User,
+    /// One of the crawl's starting requests (`/`, `HEAD /`, robots.txt, sitemap.xml, the
+    /// not-found page, the usual OpenAPI paths).
+    Start,
+    /// A page linked from another.
+    Link { from: String },
+    /// A stylesheet, script, image or font another page or stylesheet needs.
+    Resource { from: String },
+    /// Where a redirect pointed.
+    Redirect { from: String },
+    /// Listed in robots.txt or a sitemap.
+    Sitemap { from: String },
+    /// A GET operation of an OpenAPI document.
+    OpenApi { operation: String },
+    /// A page fetched again in another `--accept-language`.
+    Language { language: String },
+}
+
 /// One HTTP request of the plan.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpProbe {
-    pub port: u16,
+    /// `None`: the first exposed port that answers HTTP. Always set in an executed plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// `None`: what the port was found to speak. Always set in an executed plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<Scheme>,
     pub method: String,
+    /// Path and query, percent-encoded.
     pub path: String,
+    /// Sent in addition to slim's defaults (User-Agent, Accept, `Accept-Encoding: gzip,
+    /// br`), replacing a default of the same name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Any other status is a failure; without it, 5xx is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_status: Option<u16>,
+    #[serde(default)]
+    pub found_by: FoundBy,
+}
+
+impl HttpProbe {
+    /// `GET :80/path` for messages.
+    pub fn label(&self) -> String {
+        let scheme = match self.scheme {
+            Some(Scheme::Https) => "https ",
+            _ => "",
+        };
+        match self.port {
+            Some(port) => format!("{} {scheme}:{port}{}", self.method, self.path),
+            None => format!("{} {scheme}{}", self.method, self.path),
+        }
+    }
+}
+
+/// The bounds of a crawl.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrawlLimits {
+    /// How many links deep from `/` (the pages a sitemap lists are one deep).
+    pub depth: u32,
+    /// At most this many requests in all (pages and the resources they load).
+    pub pages: usize,
+    /// No new request after this long.
+    #[serde(with = "duration_ms")]
+    pub time: Duration,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for CrawlLimits {
+    fn default() -> Self {
+        CrawlLimits {
+            depth: 5,
+            pages: 500,
+            time: Duration::from_secs(60),
+            concurrency: 4,
+        }
+    }
+}
+
+/// How the plan finds requests by itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Discovery {
+    /// `None` (`--no-crawl`): only `GET /` on each HTTP port.
+    pub crawl: Option<CrawlLimits>,
+    /// An OpenAPI document (`--openapi FILE`) whose GET operations are probed on the first
+    /// HTTP port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openapi: Option<serde_json::Value>,
+    /// Look for an OpenAPI document at the usual paths (`/openapi.json` …).
+    pub find_openapi: bool,
+    /// `Accept-Language` values: the crawl uses the first, and fetches its HTML pages again
+    /// in each of the others.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accept_language: Vec<String>,
+}
+
+impl Default for Discovery {
+    fn default() -> Self {
+        Discovery {
+            crawl: Some(CrawlLimits::default()),
+            openapi: None,
+            find_openapi: true,
+            accept_language: Vec::new(),
+        }
+    }
 }
 
 /// What to do with the running application.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbePlan {
-    /// TCP ports that must accept connections before probing starts.
+    /// TCP ports that must answer before probing starts.
     pub ready_ports: Vec<u16>,
     /// How long the application may take to become ready.
+    #[serde(with = "duration_ms")]
     pub ready_timeout: Duration,
-    pub http: Vec<HttpProbe>,
-    /// Commands run inside the container, each as an argument vector.
-    pub exec: Vec<Vec<String>>,
-    /// The user commands run as (the image's USER).
-    pub exec_user: Option<String>,
     /// Use the loopback address rather than the container's (host networking).
     pub host_network: bool,
+    /// Requests sent as they are, in order, before discovery.
+    #[serde(default)]
+    pub http: Vec<HttpProbe>,
+    /// `None` in an executed plan: what discovery found is in `http` then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<Discovery>,
+    /// Commands run inside the container, each as an argument vector.
+    #[serde(default)]
+    pub exec: Vec<Vec<String>>,
+    /// The user commands run as (the image's USER).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec_user: Option<String>,
+    /// Scripts run on the host with `sh -c` (`--host-exec`).
+    #[serde(default)]
+    pub host_exec: Vec<String>,
+    /// Further containers of the image, each with these arguments, each its own traced
+    /// run after the main one (`--run`). Run by the build, not by [`Probing`].
+    #[serde(default)]
+    pub run: Vec<Vec<String>>,
     pub continue_after: ContinueAfter,
+    #[serde(with = "duration_ms")]
     pub request_timeout: Duration,
 }
 
 impl ProbePlan {
-    /// The default plan for an image: `GET /` on every exposed TCP port, once they all
-    /// accept connections.
+    /// The default plan for an image: wait for every exposed TCP port, then crawl each
+    /// that speaks HTTP.
     pub fn for_ports(ports: &[u16]) -> ProbePlan {
         ProbePlan {
             ready_ports: ports.to_vec(),
             ready_timeout: Duration::from_secs(60),
-            http: ports
-                .iter()
-                .map(|&port| HttpProbe {
-                    port,
-                    method: "GET".into(),
-                    path: "/".into(),
-                })
-                .collect(),
+            host_network: false,
+            http: Vec::new(),
+            discovery: Some(Discovery::default()),
             exec: Vec::new(),
             exec_user: None,
-            host_network: false,
+            host_exec: Vec::new(),
+            run: Vec::new(),
             continue_after: ContinueAfter::Probe,
             request_timeout: Duration::from_secs(30),
         }
     }
 
-    /// Whether the plan has anything to do; an empty plan lets the container run until it
-    /// exits by itself.
+    /// Whether the plan has anything to do while the container runs; an empty plan lets
+    /// the container run until it exits by itself.
     pub fn is_empty(&self) -> bool {
-        self.ready_ports.is_empty() && self.http.is_empty() && self.exec.is_empty()
+        self.ready_ports.is_empty()
+            && self.http.is_empty()
+            && self.exec.is_empty()
+            && self.host_exec.is_empty()
+    }
+
+    /// This plan as it was executed: `http` replaced by the requests actually made, no
+    /// discovery, no waiting for a signal or a key at the end.
+    pub fn executed(&self, http: Vec<HttpProbe>) -> ProbePlan {
+        ProbePlan {
+            http,
+            discovery: None,
+            continue_after: match self.continue_after {
+                ContinueAfter::Timeout(d) => ContinueAfter::Timeout(d),
+                _ => ContinueAfter::Probe,
+            },
+            ..self.clone()
+        }
     }
 }
 
@@ -123,31 +276,71 @@ pub fn tcp_ports(exposed: &[String]) -> Vec<u16> {
 }
 
 /// What one probe got.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "probe", rename_all = "snake_case")]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "most results are HTTP ones; boxing them would only add indirection"
+)]
 pub enum ProbeResult {
     Http {
         #[serde(flatten)]
         request: HttpProbe,
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         answer: Option<HttpAnswer>,
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// A command inside the traced container (`--exec`).
     Exec {
         command: Vec<String>,
         exit_code: Option<i64>,
         output: String,
         error: Option<String>,
+        #[serde(default)]
+        millis: u64,
+    },
+    /// A script on the host (`--host-exec`).
+    HostExec {
+        script: String,
+        exit_code: Option<i64>,
+        output: String,
+        error: Option<String>,
+        #[serde(default)]
+        millis: u64,
+    },
+    /// A further container of the image (`--run`); `output` is its last log lines.
+    Run {
+        args: Vec<String>,
+        exit_code: Option<i64>,
+        output: String,
+        error: Option<String>,
+        #[serde(default)]
+        millis: u64,
     },
 }
 
 impl ProbeResult {
-    /// Whether this probe failed: a connection error, a 5xx answer, a non-zero exit.
+    /// Whether this probe failed: a connection error, a 5xx answer (or any other than the
+    /// expected status), a command that failed to run or exited non-zero.
     pub fn failed(&self) -> bool {
         match self {
-            ProbeResult::Http { answer, .. } => answer.as_ref().is_none_or(|a| a.status >= 500),
+            ProbeResult::Http {
+                request,
+                answer,
+                error,
+            } => match (answer, request.expect_status) {
+                (None, _) => true,
+                (Some(a), Some(expected)) => a.status != expected,
+                (Some(a), None) => error.is_some() || a.status >= 500,
+            },
             ProbeResult::Exec {
+                exit_code, error, ..
+            }
+            | ProbeResult::HostExec {
+                exit_code, error, ..
+            }
+            | ProbeResult::Run {
                 exit_code, error, ..
             } => error.is_some() || *exit_code != Some(0),
         }
@@ -155,21 +348,35 @@ impl ProbeResult {
 
     /// One line for the terminal.
     pub fn line(&self) -> String {
+        let ended =
+            |exit_code: &Option<i64>, error: &Option<String>, millis: u64| match (exit_code, error)
+            {
+                (_, Some(e)) => format!("failed: {e}"),
+                (Some(code), None) => format!("exit {code} ({millis} ms)"),
+                (None, None) => "killed by a signal".to_string(),
+            };
         match self {
             ProbeResult::Http {
                 request,
                 answer,
                 error,
             } => match (answer, error) {
-                (Some(a), _) => format!(
-                    "{} :{}{} → {} ({} bytes, {} ms)",
-                    request.method, request.port, request.path, a.status, a.body_bytes, a.millis
-                ),
+                (Some(a), _) => {
+                    let expected = match request.expect_status {
+                        Some(e) if e != a.status => format!(" (expected {e})"),
+                        _ => String::new(),
+                    };
+                    format!(
+                        "{} → {}{expected} ({} bytes, {} ms)",
+                        request.label(),
+                        a.status,
+                        a.body_bytes,
+                        a.millis
+                    )
+                }
                 (None, e) => format!(
-                    "{} :{}{} → failed: {}",
-                    request.method,
-                    request.port,
-                    request.path,
+                    "{} → failed: {}",
+                    request.label(),
                     e.as_deref().unwrap_or("no answer")
                 ),
             },
@@ -177,125 +384,332 @@ impl ProbeResult {
                 command,
                 exit_code,
                 error,
+                millis,
                 ..
-            } => match (exit_code, error) {
-                (_, Some(e)) => format!("exec {} → failed: {e}", command.join(" ")),
-                (Some(code), None) => format!("exec {} → exit {code}", command.join(" ")),
-                (None, None) => format!("exec {} → no exit code", command.join(" ")),
-            },
+            } => format!(
+                "exec {} → {}",
+                command.join(" "),
+                ended(exit_code, error, *millis)
+            ),
+            ProbeResult::HostExec {
+                script,
+                exit_code,
+                error,
+                millis,
+                ..
+            } => format!("host-exec {script} → {}", ended(exit_code, error, *millis)),
+            ProbeResult::Run {
+                args,
+                exit_code,
+                error,
+                millis,
+                ..
+            } => format!(
+                "run {} → {}",
+                args.join(" "),
+                ended(exit_code, error, *millis)
+            ),
         }
     }
 }
 
-/// The probing workload of a traced run.
+/// What a port was found to speak.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortReport {
+    pub port: u16,
+    /// `http`, `https` or `other`.
+    pub speaks: String,
+}
+
+/// What probing did: the plan as executed (replayable), and every probe's result in the
+/// order of the plan: HTTP requests, then `exec`, then `host_exec` (then `run`, added by
+/// the build).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeReport {
+    pub plan: ProbePlan,
+    pub results: Vec<ProbeResult>,
+    #[serde(default)]
+    pub ports: Vec<PortReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crawl: Option<CrawlSummary>,
+}
+
+impl ProbeReport {
+    /// The results that failed.
+    pub fn failures(&self) -> impl Iterator<Item = &ProbeResult> {
+        self.results.iter().filter(|r| r.failed())
+    }
+}
+
+/// The probing workload of a traced run. `image` is the reference the user named (the
+/// scripts of `--host-exec` get it as `SLIM_IMAGE`).
 pub struct Probing {
     pub plan: ProbePlan,
+    pub image: String,
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "the application never became ready: port {port} did not accept connections within \
-     {timeout:?}{}\nhint: raise --ready-timeout, or check that the image listens on its \
-     EXPOSEd ports (`--network host` if it binds to 127.0.0.1 only)",
+    "the application never became ready: port {port} did not answer within {timeout:?} \
+     (last attempt: {last}){}\nhint: raise --ready-timeout, or check that the image listens \
+     on its EXPOSEd ports (`--network host` if it binds to 127.0.0.1 only)",
     crate::error::logs_text(.last_logs)
 )]
 pub struct NotReady {
     pub port: u16,
     pub timeout: Duration,
+    /// What the last attempt saw.
+    pub last: String,
     pub last_logs: Vec<String>,
 }
 
 impl Workload for Probing {
-    type Output = Vec<ProbeResult>;
+    type Output = ProbeReport;
 
     async fn drive<'a, E: Engine>(
         self,
         engine: &'a E,
         container: &'a RunningContainer,
         reporter: &'a dyn Reporter,
-    ) -> Result<Vec<ProbeResult>, Error> {
-        {
-            let plan = self.plan;
-            if plan.is_empty() {
-                // Nothing to drive: the application runs until it exits by itself.
-                return std::future::pending().await;
+    ) -> Result<ProbeReport, Error> {
+        let plan = self.plan;
+        if plan.is_empty() {
+            // Nothing to drive: the application runs until it exits by itself.
+            return std::future::pending().await;
+        }
+        let addr = if plan.host_network {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            engine
+                .container_address(&container.name)
+                .await?
+                .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        };
+        let ports = wait_ready(engine, container, &plan, addr).await?;
+        if !ports.is_empty() {
+            reporter.step(&format!(
+                "ready: {addr} answers on {}",
+                ports
+                    .iter()
+                    .map(|p| format!("{} ({})", p.port, p.speaks))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let http_ports: Vec<(u16, Scheme)> = ports
+            .iter()
+            .filter_map(|p| match p.speaks.as_str() {
+                "http" => Some((p.port, Scheme::Http)),
+                "https" => Some((p.port, Scheme::Https)),
+                _ => None,
+            })
+            .collect();
+        let mut sent = Vec::new();
+        let mut results = Vec::new();
+        let languages = plan
+            .discovery
+            .as_ref()
+            .map(|d| d.accept_language.clone())
+            .unwrap_or_default();
+        for probe in &plan.http {
+            let result =
+                user_probe(probe, addr, &http_ports, &languages, plan.request_timeout).await;
+            reporter.step(&format!("probe: {}", result.line()));
+            if let ProbeResult::Http { request, .. } = &result {
+                sent.push(request.clone());
             }
-            let addr = if plan.host_network {
-                IpAddr::V4(Ipv4Addr::LOCALHOST)
-            } else {
-                engine
-                    .container_address(&container.name)
-                    .await?
-                    .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
-            };
-            wait_ready(engine, container, &plan, addr).await?;
-            if !plan.ready_ports.is_empty() {
-                reporter.step(&format!(
-                    "ready: {} accepts connections on {}",
+            results.push(result);
+        }
+        let mut crawl_summary = None;
+        if let Some(discovery) = &plan.discovery {
+            if !http_ports.is_empty() {
+                let crawl = crawl::Crawl::new(
                     addr,
-                    plan.ready_ports
-                        .iter()
-                        .map(u16::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
-            let mut results = Vec::new();
-            for probe in &plan.http {
-                let answer = http::request(
-                    addr,
-                    probe.port,
-                    &probe.method,
-                    &probe.path,
+                    http_ports.clone(),
+                    discovery,
                     plan.request_timeout,
-                )
-                .await;
-                let result = ProbeResult::Http {
-                    request: probe.clone(),
-                    error: answer.as_ref().err().map(ToString::to_string),
-                    answer: answer.ok(),
-                };
-                reporter.step(&format!("probe: {}", result.line()));
-                results.push(result);
+                    reporter,
+                );
+                let (crawled, summary) = crawl.run().await;
+                let failed = crawled.iter().filter(|r| r.failed()).count();
+                reporter.step(&format!(
+                    "crawl: {} request(s), {} HTML page(s), {} OpenAPI operation(s), {failed} \
+                     failed",
+                    summary.requests, summary.pages, summary.operations
+                ));
+                if let Some(why) = &summary.stopped {
+                    reporter.warn(&format!("the crawl stopped early: {why}"));
+                }
+                for result in crawled {
+                    if let ProbeResult::Http { request, .. } = &result {
+                        sent.push(request.clone());
+                    }
+                    results.push(result);
+                }
+                crawl_summary = Some(summary);
             }
-            for command in &plan.exec {
-                let result = match engine
-                    .exec(&container.name, command, plan.exec_user.as_deref())
-                    .await
-                {
-                    Ok(outcome) => ProbeResult::Exec {
-                        command: command.clone(),
-                        exit_code: Some(outcome.exit_code),
+        }
+        for command in &plan.exec {
+            let started = Instant::now();
+            let outcome = engine
+                .exec(&container.name, command, plan.exec_user.as_deref())
+                .await;
+            let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let result = match outcome {
+                Ok(outcome) => ProbeResult::Exec {
+                    command: command.clone(),
+                    exit_code: Some(outcome.exit_code),
+                    output: outcome.output,
+                    error: None,
+                    millis,
+                },
+                Err(e) => ProbeResult::Exec {
+                    command: command.clone(),
+                    exit_code: None,
+                    output: String::new(),
+                    error: Some(e.to_string()),
+                    millis,
+                },
+            };
+            reporter.step(&format!("probe: {}", result.line()));
+            results.push(result);
+        }
+        if !plan.host_exec.is_empty() {
+            let env = host_env(addr, &ports, &container.name, &self.image);
+            for script in &plan.host_exec {
+                reporter.step(&format!("host-exec: {script}"));
+                let result = match commands::host_exec(script, &env).await {
+                    Ok(outcome) => ProbeResult::HostExec {
+                        script: script.clone(),
+                        exit_code: outcome.exit_code,
                         output: outcome.output,
                         error: None,
+                        millis: outcome.millis,
                     },
-                    Err(e) => ProbeResult::Exec {
-                        command: command.clone(),
+                    Err(e) => ProbeResult::HostExec {
+                        script: script.clone(),
                         exit_code: None,
                         output: String::new(),
-                        error: Some(e.to_string()),
+                        error: Some(format!("cannot run /bin/sh: {e}")),
+                        millis: 0,
                     },
                 };
                 reporter.step(&format!("probe: {}", result.line()));
                 results.push(result);
             }
-            hold(&plan.continue_after, reporter).await?;
-            Ok(results)
         }
+        hold(&plan.continue_after, reporter).await?;
+        Ok(ProbeReport {
+            plan: plan.executed(sent),
+            results,
+            ports,
+            crawl: crawl_summary,
+        })
     }
 }
 
+/// Sends one of the user's requests (on the first HTTP port when it names none).
+async fn user_probe(
+    probe: &HttpProbe,
+    addr: IpAddr,
+    http_ports: &[(u16, Scheme)],
+    languages: &[String],
+    timeout: Duration,
+) -> ProbeResult {
+    let mut request = probe.clone();
+    let Some(port) = probe.port.or(http_ports.first().map(|(p, _)| *p)) else {
+        return ProbeResult::Http {
+            request,
+            answer: None,
+            error: Some("no exposed port answers HTTP; name one, as in `GET :8080/path`".into()),
+        };
+    };
+    let scheme = probe.scheme.unwrap_or_else(|| {
+        http_ports
+            .iter()
+            .find(|(p, _)| *p == port)
+            .map_or(Scheme::Http, |(_, s)| *s)
+    });
+    request.port = Some(port);
+    request.scheme = Some(scheme);
+    if let Some(language) = languages.first() {
+        if !request
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("accept-language"))
+        {
+            request
+                .headers
+                .push(("Accept-Language".into(), language.clone()));
+        }
+    }
+    let outgoing = http::Outgoing {
+        method: &request.method,
+        target: &request.path,
+        headers: &request.headers,
+        body: request.body.as_deref(),
+    };
+    let endpoint = http::Endpoint { addr, port, scheme };
+    match http::send(endpoint, outgoing, timeout).await {
+        Ok(exchange) => ProbeResult::Http {
+            request,
+            answer: Some(exchange.answer),
+            error: None,
+        },
+        Err(e) => ProbeResult::Http {
+            request,
+            answer: None,
+            error: Some(e.to_string()),
+        },
+    }
+}
+
+/// The environment of `--host-exec` scripts: `SLIM_TARGET` (`host:port` of each exposed
+/// port, space-separated), `SLIM_URLS` (a base URL for each port that speaks HTTP),
+/// `SLIM_CONTAINER` and `SLIM_IMAGE`.
+fn host_env(
+    addr: IpAddr,
+    ports: &[PortReport],
+    container: &str,
+    image: &str,
+) -> Vec<(String, String)> {
+    let authority = |port: u16| match addr {
+        IpAddr::V4(a) => format!("{a}:{port}"),
+        IpAddr::V6(a) => format!("[{a}]:{port}"),
+    };
+    let targets: Vec<String> = ports.iter().map(|p| authority(p.port)).collect();
+    let urls: Vec<String> = ports
+        .iter()
+        .filter(|p| p.speaks != "other")
+        .map(|p| format!("{}://{}", p.speaks, authority(p.port)))
+        .collect();
+    vec![
+        ("SLIM_TARGET".into(), targets.join(" ")),
+        ("SLIM_URLS".into(), urls.join(" ")),
+        ("SLIM_CONTAINER".into(), container.to_string()),
+        ("SLIM_IMAGE".into(), image.to_string()),
+    ]
+}
+
+/// Waits for every ready port in turn, within the plan's one deadline.
 async fn wait_ready<E: Engine>(
     engine: &E,
     container: &RunningContainer,
     plan: &ProbePlan,
     addr: IpAddr,
-) -> Result<(), Error> {
+) -> Result<Vec<PortReport>, Error> {
     let deadline = Instant::now() + plan.ready_timeout;
+    let mut out = Vec::new();
     for &port in &plan.ready_ports {
-        let mut pause = Duration::from_millis(20);
-        while !http::accepts(addr, port).await {
-            if Instant::now() >= deadline {
+        match ready::wait_for_port(addr, port, deadline).await {
+            Ok(kind) => out.push(PortReport {
+                port,
+                speaks: match kind {
+                    PortKind::Http(scheme) => scheme.as_str().to_string(),
+                    PortKind::Other => "other".to_string(),
+                },
+            }),
+            Err(last) => {
                 let last_logs = engine
                     .container_logs(&container.name, LOG_LINES)
                     .await
@@ -303,14 +717,13 @@ async fn wait_ready<E: Engine>(
                 return Err(Error::NotReady(NotReady {
                     port,
                     timeout: plan.ready_timeout,
+                    last,
                     last_logs,
                 }));
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(500));
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 async fn hold(continue_after: &ContinueAfter, reporter: &dyn Reporter) -> Result<(), Error> {
@@ -346,65 +759,20 @@ async fn hold(continue_after: &ContinueAfter, reporter: &dyn Reporter) -> Result
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Durations as whole milliseconds in serialized plans.
+mod duration_ms {
+    use std::time::Duration;
 
-    #[test]
-    fn continue_after_values() {
-        assert_eq!(ContinueAfter::parse("probe"), Ok(ContinueAfter::Probe));
-        assert_eq!(
-            ContinueAfter::parse("timeout:2.5"),
-            Ok(ContinueAfter::Timeout(Duration::from_millis(2500)))
-        );
-        assert_eq!(ContinueAfter::parse("signal"), Ok(ContinueAfter::Signal));
-        assert_eq!(ContinueAfter::parse("enter"), Ok(ContinueAfter::Enter));
-        assert!(ContinueAfter::parse("timeout:-1").is_err());
-        assert!(ContinueAfter::parse("later").is_err());
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
 
-    #[test]
-    fn only_tcp_ports_are_probed() {
-        let ports = tcp_ports(&[
-            "80/tcp".into(),
-            "53/udp".into(),
-            "8080".into(),
-            "80/tcp".into(),
-        ]);
-        assert_eq!(ports, [80, 8080]);
-        assert!(ProbePlan::for_ports(&[]).is_empty());
-        assert_eq!(ProbePlan::for_ports(&[80]).http[0].path, "/");
-    }
-
-    #[test]
-    fn failures_are_errors_5xx_and_non_zero_exits() {
-        let request = HttpProbe {
-            port: 80,
-            method: "GET".into(),
-            path: "/".into(),
-        };
-        let answer = |status| HttpAnswer {
-            status,
-            content_type: None,
-            body_bytes: 0,
-            body_digest: String::new(),
-            millis: 1,
-        };
-        let http = |a: Result<HttpAnswer, String>| ProbeResult::Http {
-            request: request.clone(),
-            error: a.as_ref().err().cloned(),
-            answer: a.ok(),
-        };
-        assert!(!http(Ok(answer(404))).failed());
-        assert!(http(Ok(answer(502))).failed());
-        assert!(http(Err("refused".into())).failed());
-        let exec = |code| ProbeResult::Exec {
-            command: vec!["true".into()],
-            exit_code: code,
-            output: String::new(),
-            error: None,
-        };
-        assert!(!exec(Some(0)).failed());
-        assert!(exec(Some(1)).failed());
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
     }
 }
+
+#[cfg(test)]
+mod tests;
