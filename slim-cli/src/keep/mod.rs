@@ -331,7 +331,11 @@ pub fn compute(
         .set
         .paths
         .keys()
-        .filter(|p| index.get(p).is_some_and(|n| !matches!(n.kind, NodeKind::Dir)))
+        .filter(|p| {
+            index
+                .get(p)
+                .is_some_and(|n| !matches!(n.kind, NodeKind::Dir))
+        })
         .cloned()
         .collect();
 

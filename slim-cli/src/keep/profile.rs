@@ -29,7 +29,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("node", include_str!("../../../profiles/node.toml")),
     ("java", include_str!("../../../profiles/java.toml")),
     ("nginx", include_str!("../../../profiles/nginx.toml")),
-    ("postgresql", include_str!("../../../profiles/postgresql.toml")),
+    (
+        "postgresql",
+        include_str!("../../../profiles/postgresql.toml"),
+    ),
 ];
 
 /// A profile as written in TOML.
@@ -177,10 +180,7 @@ fn parse(name: &str, text: &str) -> Result<ProfileFile, ProfileError> {
 
 /// Every built-in profile, resolved.
 pub fn builtin() -> Result<Vec<Profile>, ProfileError> {
-    BUILTIN
-        .iter()
-        .map(|(name, _)| load(name))
-        .collect()
+    BUILTIN.iter().map(|(name, _)| load(name)).collect()
 }
 
 /// Loads a built-in profile by name, or a profile file by path.
@@ -192,14 +192,21 @@ pub fn load(name_or_path: &str) -> Result<Profile, ProfileError> {
             path: name_or_path.to_string(),
             error: e.to_string(),
         })?;
-        (parse(name_or_path, &text)?, Source::File(name_or_path.to_string()))
+        (
+            parse(name_or_path, &text)?,
+            Source::File(name_or_path.to_string()),
+        )
     } else {
         return Err(ProfileError::Unknown(name_or_path.to_string()));
     };
     resolve(file, source, &mut Vec::new())
 }
 
-fn resolve(file: ProfileFile, source: Source, chain: &mut Vec<String>) -> Result<Profile, ProfileError> {
+fn resolve(
+    file: ProfileFile,
+    source: Source,
+    chain: &mut Vec<String>,
+) -> Result<Profile, ProfileError> {
     if chain.contains(&file.name) {
         return Err(ProfileError::Cycle(file.name));
     }
@@ -218,13 +225,12 @@ fn resolve(file: ProfileFile, source: Source, chain: &mut Vec<String>) -> Result
         detect: file.detect.clone(),
     };
     for parent in &file.extends {
-        let (_, text) = BUILTIN
-            .iter()
-            .find(|(n, _)| n == parent)
-            .ok_or_else(|| ProfileError::UnknownParent {
+        let (_, text) = BUILTIN.iter().find(|(n, _)| n == parent).ok_or_else(|| {
+            ProfileError::UnknownParent {
                 name: file.name.clone(),
                 missing: parent.clone(),
-            })?;
+            }
+        })?;
         let parent = resolve(parse(parent, text)?, Source::Builtin, chain)?;
         profile.lists.extend(parent.lists);
         profile.keep.extend(parent.keep);
@@ -356,10 +362,12 @@ pub fn choose(
             if seen.contains(&profile.name) {
                 continue;
             }
-            let why = profile.detect(index, env, records).map_err(|source| ProfileError::Glob {
-                name: profile.name.clone(),
-                source,
-            })?;
+            let why = profile
+                .detect(index, env, records)
+                .map_err(|source| ProfileError::Glob {
+                    name: profile.name.clone(),
+                    source,
+                })?;
             if let Some(why) = why {
                 seen.insert(profile.name.clone());
                 chosen.push((profile, why));
@@ -378,7 +386,10 @@ mod tests {
         let profiles = builtin().unwrap();
         assert_eq!(profiles.len(), BUILTIN.len());
         let django = profiles.iter().find(|p| p.name == "django").unwrap();
-        assert!(django.packages.contains(&Ecosystem::Python), "django extends python");
+        assert!(
+            django.packages.contains(&Ecosystem::Python),
+            "django extends python"
+        );
         assert!(!django.dirs_of_used.is_empty());
         let base = profiles.iter().find(|p| p.name == "base").unwrap();
         assert_eq!(base.lists.len(), KeepList::ALL.len());
@@ -393,7 +404,10 @@ mod tests {
             Source::Builtin,
             &mut Vec::new(),
         );
-        assert!(matches!(bad_parent, Err(ProfileError::UnknownParent { .. })));
+        assert!(matches!(
+            bad_parent,
+            Err(ProfileError::UnknownParent { .. })
+        ));
         let bad_glob = resolve(
             parse("x", "name = \"x\"\nkeep = [\"/a/[\"]\n").unwrap(),
             Source::Builtin,
@@ -406,6 +420,9 @@ mod tests {
             &mut Vec::new(),
         );
         assert!(matches!(bad_list, Err(ProfileError::UnknownList { .. })));
-        assert!(matches!(load("no-such-profile"), Err(ProfileError::Unknown(_))));
+        assert!(matches!(
+            load("no-such-profile"),
+            Err(ProfileError::Unknown(_))
+        ));
     }
 }

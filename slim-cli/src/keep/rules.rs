@@ -38,7 +38,13 @@ impl Apply<'_, '_> {
         let excludes = self.profile.excludes()?;
         self.keep_globs()?;
         for rule in self.profile.when_used.clone() {
-            self.when_used(&rule.trigger, &rule.root, &rule.keep, &rule.exclude, &excludes)?;
+            self.when_used(
+                &rule.trigger,
+                &rule.root,
+                &rule.keep,
+                &rule.exclude,
+                &excludes,
+            )?;
         }
         for rule in self.profile.dirs_of_used.clone() {
             self.dirs_of_used(&rule.markers, &rule.keep, &rule.exclude, &excludes)?;
@@ -158,7 +164,10 @@ impl Apply<'_, '_> {
                 dir = split_parent(&dir).0;
             }
         }
-        let reason = self.reason(&format!("directory with {} that was used", markers.join(" or ")));
+        let reason = self.reason(&format!(
+            "directory with {} that was used",
+            markers.join(" or ")
+        ));
         for dir in dirs {
             self.keep_below(&dir, &keep, &exclude, excludes, &reason);
         }
@@ -200,8 +209,7 @@ impl Apply<'_, '_> {
             .index
             .iter()
             .filter(|(p, n)| {
-                matches!(n.kind, NodeKind::Dir)
-                    && SITE_DIRS.contains(&split_parent(p).1.as_slice())
+                matches!(n.kind, NodeKind::Dir) && SITE_DIRS.contains(&split_parent(p).1.as_slice())
             })
             .map(|(p, _)| p.clone())
             .collect();
@@ -247,7 +255,8 @@ impl Apply<'_, '_> {
                     self.keep_tree(top, excludes, &reason);
                 }
                 for file in files {
-                    if !excludes.is_match(as_path(&file)) && self.builder.index.get(&file).is_some() {
+                    if !excludes.is_match(as_path(&file)) && self.builder.index.get(&file).is_some()
+                    {
                         self.builder.add(&file, reason.clone(), false);
                     }
                 }
@@ -346,7 +355,12 @@ impl Apply<'_, '_> {
                 let name_len = path[start..].iter().position(|&b| b == b'/');
                 if let Some(len) = name_len {
                     let home = path[..at].to_vec();
-                    if self.builder.index.get(&join(&home, b"specifications")).is_some() {
+                    if self
+                        .builder
+                        .index
+                        .get(&join(&home, b"specifications"))
+                        .is_some()
+                    {
                         gems.insert((home, path[start..start + len].to_vec()));
                     }
                 }
@@ -355,7 +369,10 @@ impl Apply<'_, '_> {
         for (home, name) in gems {
             let reason = self.reason("ruby gem used");
             self.keep_tree(&join(&join(&home, b"gems"), &name), excludes, &reason);
-            let spec = join(&join(&home, b"specifications"), &[name.as_slice(), b".gemspec"].concat());
+            let spec = join(
+                &join(&home, b"specifications"),
+                &[name.as_slice(), b".gemspec"].concat(),
+            );
             if self.builder.index.get(&spec).is_some() {
                 self.builder.add(&spec, reason, false);
             }
@@ -454,16 +471,31 @@ mod tests {
         let mut files: Vec<(String, &str)> = vec![
             ("usr/lib/python3.11/os.py".into(), ""),
             ("usr/lib/python3.11/numbers.py".into(), ""),
-            ("usr/lib/python3.11/__pycache__/numbers.cpython-311.pyc".into(), ""),
+            (
+                "usr/lib/python3.11/__pycache__/numbers.cpython-311.pyc".into(),
+                "",
+            ),
             ("usr/lib/python3.11/test/test_os.py".into(), ""),
-            ("usr/local/bin/django-admin".into(), "#!/usr/bin/python3.11\n"),
+            (
+                "usr/local/bin/django-admin".into(),
+                "#!/usr/bin/python3.11\n",
+            ),
             (format!("{SITE}/django/__init__.py"), ""),
             (format!("{SITE}/django/contrib/admin/apps.py"), ""),
-            (format!("{SITE}/django/contrib/admin/templates/admin/base.html"), ""),
-            (format!("{SITE}/django/conf/locale/fr/LC_MESSAGES/django.mo"), ""),
+            (
+                format!("{SITE}/django/contrib/admin/templates/admin/base.html"),
+                "",
+            ),
+            (
+                format!("{SITE}/django/conf/locale/fr/LC_MESSAGES/django.mo"),
+                "",
+            ),
             (format!("{SITE}/Django-4.2.dist-info/METADATA"), ""),
             (format!("{SITE}/unused/__init__.py"), ""),
-            (format!("{SITE}/unused-1.0.dist-info/RECORD"), "unused/__init__.py,,\n"),
+            (
+                format!("{SITE}/unused-1.0.dist-info/RECORD"),
+                "unused/__init__.py,,\n",
+            ),
             (format!("{SITE}/distutils-precedence.pth"), ""),
             ("app/blog/apps.py".into(), ""),
             ("app/blog/views.py".into(), ""),
@@ -471,12 +503,18 @@ mod tests {
             ("app/blog/locale/fr/LC_MESSAGES/django.mo".into(), ""),
             ("app/node_modules/express/index.js".into(), ""),
             ("app/node_modules/express/package.json".into(), ""),
-            ("app/node_modules/express/node_modules/dep/index.js".into(), ""),
+            (
+                "app/node_modules/express/node_modules/dep/index.js".into(),
+                "",
+            ),
             ("app/node_modules/@scope/pkg/index.js".into(), ""),
             ("app/node_modules/@scope/pkg/README.md".into(), ""),
             ("app/node_modules/unused/index.js".into(), ""),
         ];
-        files.push((format!("{SITE}/Django-4.2.dist-info/RECORD"), Box::leak(record.to_string().into_boxed_str())));
+        files.push((
+            format!("{SITE}/Django-4.2.dist-info/RECORD"),
+            Box::leak(record.to_string().into_boxed_str()),
+        ));
         files
     }
 
@@ -509,9 +547,18 @@ mod tests {
     #[test]
     fn django_profile_keeps_the_used_distribution_the_stdlib_and_app_dirs() {
         let set = keep_with("django", &["django"], true);
-        assert!(has(&set, "/usr/lib/python3.11/numbers.py"), "stdlib kept once python runs");
-        assert!(has(&set, "/usr/lib/python3.11/__pycache__/numbers.cpython-311.pyc"));
-        assert!(!has(&set, "/usr/lib/python3.11/test/test_os.py"), "stdlib tests excluded");
+        assert!(
+            has(&set, "/usr/lib/python3.11/numbers.py"),
+            "stdlib kept once python runs"
+        );
+        assert!(has(
+            &set,
+            "/usr/lib/python3.11/__pycache__/numbers.cpython-311.pyc"
+        ));
+        assert!(
+            !has(&set, "/usr/lib/python3.11/test/test_os.py"),
+            "stdlib tests excluded"
+        );
         for path in [
             "django/contrib/admin/templates/admin/base.html",
             "django/conf/locale/fr/LC_MESSAGES/django.mo",
@@ -520,22 +567,42 @@ mod tests {
         ] {
             assert!(has(&set, &format!("/{SITE}/{path}")), "{path}");
         }
-        assert!(has(&set, "/usr/local/bin/django-admin"), "console script from RECORD");
-        assert!(!has(&set, &format!("/{SITE}/unused/__init__.py")), "unused distribution");
-        assert!(has(&set, "/app/blog/templates/blog/post.html"), "template of a used app");
+        assert!(
+            has(&set, "/usr/local/bin/django-admin"),
+            "console script from RECORD"
+        );
+        assert!(
+            !has(&set, &format!("/{SITE}/unused/__init__.py")),
+            "unused distribution"
+        );
+        assert!(
+            has(&set, "/app/blog/templates/blog/post.html"),
+            "template of a used app"
+        );
         assert!(has(&set, "/app/blog/locale/fr/LC_MESSAGES/django.mo"));
         let reasons = set.reasons(b"/app/blog/templates/blog/post.html").unwrap();
-        assert!(reasons.iter().any(|r| matches!(r, super::super::Reason::Profile { profile, .. } if profile == "django")));
+        assert!(reasons.iter().any(
+            |r| matches!(r, super::super::Reason::Profile { profile, .. } if profile == "django")
+        ));
     }
 
     #[test]
     fn without_profiles_or_packages_only_the_trace_is_kept() {
         let none = keep_with("none", &[], true);
-        assert!(!has(&none, &format!("/{SITE}/django/contrib/admin/templates/admin/base.html")));
+        assert!(!has(
+            &none,
+            &format!("/{SITE}/django/contrib/admin/templates/admin/base.html")
+        ));
         assert!(!has(&none, "/app/blog/templates/blog/post.html"));
         let no_packages = keep_with("nopkg", &["django"], false);
-        assert!(!has(&no_packages, &format!("/{SITE}/django/conf/locale/fr/LC_MESSAGES/django.mo")));
-        assert!(has(&no_packages, "/app/blog/templates/blog/post.html"), "app dirs still apply");
+        assert!(!has(
+            &no_packages,
+            &format!("/{SITE}/django/conf/locale/fr/LC_MESSAGES/django.mo")
+        ));
+        assert!(
+            has(&no_packages, "/app/blog/templates/blog/post.html"),
+            "app dirs still apply"
+        );
     }
 
     #[test]
@@ -543,8 +610,14 @@ mod tests {
         let set = keep_with("node", &["node"], true);
         assert!(has(&set, "/app/node_modules/express/package.json"));
         assert!(has(&set, "/app/node_modules/@scope/pkg/index.js"));
-        assert!(!has(&set, "/app/node_modules/@scope/pkg/README.md"), "excluded docs");
-        assert!(!has(&set, "/app/node_modules/express/node_modules/dep/index.js"));
+        assert!(
+            !has(&set, "/app/node_modules/@scope/pkg/README.md"),
+            "excluded docs"
+        );
+        assert!(!has(
+            &set,
+            "/app/node_modules/express/node_modules/dep/index.js"
+        ));
         assert!(!has(&set, "/app/node_modules/unused/index.js"));
     }
 }
