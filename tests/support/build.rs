@@ -120,6 +120,7 @@ pub struct BuildCommand {
     tag: Option<String>,
     env: Vec<(String, String)>,
     wrapper: Vec<String>,
+    binary: Option<PathBuf>,
     limit: Duration,
 }
 
@@ -132,6 +133,7 @@ impl BuildCommand {
             tag: None,
             env: Vec::new(),
             wrapper: Vec::new(),
+            binary: None,
             limit: Duration::from_secs(300),
         }
     }
@@ -180,6 +182,12 @@ impl BuildCommand {
         self
     }
 
+    /// Run this `slim` binary instead of [`slim_bin`]'s (benchmarks use a release build).
+    pub fn binary(mut self, path: &Path) -> Self {
+        self.binary = Some(path.to_path_buf());
+        self
+    }
+
     /// Kill slim and fail if it has not exited after this long (default 300 s).
     pub fn limit(mut self, limit: Duration) -> Self {
         self.limit = limit;
@@ -199,7 +207,7 @@ impl BuildCommand {
         reason = "the child is reaped with wait4(2), which also gives its peak memory"
     )]
     pub fn run(self) -> BuildOutcome {
-        let bin = slim_bin();
+        let bin = self.binary.as_deref().unwrap_or_else(|| slim_bin());
         let _lock = Lock::acquire("trace").unwrap_or_else(|e| panic!("{e:#}"));
         let tmpdir = std::env::temp_dir().join(unique("slim-test-tmpdir"));
         let _ = std::fs::remove_dir_all(&tmpdir);

@@ -34,8 +34,12 @@ tasks:
   test [ARGS...]     setup, fixtures, then `cargo test --workspace -- --test-threads=2 ARGS`
   demo               setup, build slim and the demo image, trace it and summarise
   bench probe        the probe's sustained event rate and its overhead on traced
-                     applications; results go to BENCHMARKS.md";
+                     applications; results go to BENCHMARKS.md
+  bench build [FIXTURE...]
+                     `slim build` wall time by phase, rebuild cost against
+                     `docker save`, peak memory on a 1 GB image; to BENCHMARKS.md";
 
+mod bench_build;
 mod bench_probe;
 
 type Result<T = ()> = std::result::Result<T, String>;
@@ -76,8 +80,14 @@ fn bench(args: &[String]) -> Result {
             println!("{report}");
             bench_probe::record("probe", &report)
         }
+        Some("build") => {
+            setup()?;
+            let report = bench_build::run(&args[1..])?;
+            println!("{report}");
+            bench_probe::record("build", &report)
+        }
         other => Err(format!(
-            "unknown benchmark {other:?}: try `cargo xtask bench probe`"
+            "unknown benchmark {other:?}: try `cargo xtask bench probe` or `bench build`"
         )),
     }
 }
@@ -144,8 +154,7 @@ fn fixtures(prune: bool) -> Result {
             started.elapsed().as_secs_f64()
         );
         if prune {
-            let recipe = slim_fixtures::recipe(name).ok_or("unknown fixture")?;
-            for old in slim_fixtures::prune_stale(&recipe).map_err(|e| format!("{e:#}"))? {
+            for old in slim_fixtures::prune_fixture(name).map_err(|e| format!("{e:#}"))? {
                 eprintln!("fixture {name}: removed stale {old}");
             }
         }

@@ -1,0 +1,333 @@
+//! `cargo xtask bench build`: what `slim build` costs, measured with the release build of
+//! `slim` on the fixture images the acceptance tests use plus `big` (about 1 GB of files on
+//! Debian's python3).
+//!
+//! - Wall time per fixture, by the phases slim reports on its `time:` line (inspect, run,
+//!   save, keep+layer, rebuild, load).
+//! - The rebuild cost — every phase after the traced run: save, keep+layer, rebuild, load —
+//!   against `docker save IMAGE > /dev/null` of the same image (target: at most 1.5×).
+//! - slim's peak resident memory (getrusage of the child), the target being under 200 MB
+//!   while minifying the ≥ 1 GB image.
+//!
+//! Results are printed and written to the `build` section of BENCHMARKS.md, with the load
+//! average around the run and any other `slim` or `cargo` process seen, so a busy
+//! machine shows in the figures' context.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use slim_fixtures::{BuildCommand, Outcome};
+
+use crate::Result;
+
+/// The images measured, smallest first; `big` is the memory benchmark.
+const IMAGES: &[&str] = &[
+    "merged-usr",
+    "users",
+    "filemodes",
+    "nginx",
+    "python-app",
+    "config",
+    "big",
+];
+
+/// The phases that rebuild the image once the traced run is over.
+const REBUILD_PHASES: &[&str] = &["save", "keep+layer", "rebuild", "load"];
+
+/// Peak memory allowed while minifying `big`.
+const MEMORY_TARGET_MB: f64 = 200.0;
+
+/// The rebuild phases may take this many times a plain `docker save`.
+const SAVE_RATIO_TARGET: f64 = 1.5;
+
+struct Row {
+    image: String,
+    fixture: String,
+    source_mb: f64,
+    slim_mb: f64,
+    phases: Vec<(String, f64)>,
+    wall: f64,
+    docker_save: f64,
+    max_rss_mb: f64,
+}
+
+impl Row {
+    fn phase(&self, name: &str) -> f64 {
+        self.phases
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(0.0, |(_, s)| *s)
+    }
+
+    fn rebuild(&self) -> f64 {
+        REBUILD_PHASES.iter().map(|p| self.phase(p)).sum()
+    }
+}
+
+/// Runs the benchmark (`args`: optional fixture names to limit it to) and returns the
+/// report in Markdown.
+pub fn run(args: &[String]) -> Result<String> {
+    let images: Vec<&str> = if args.is_empty() {
+        IMAGES.to_vec()
+    } else {
+        args.iter().map(String::as_str).collect()
+    };
+    let slim = release_slim()?;
+    let load_before = load_average();
+    let others_before = other_processes();
+
+    let mut fixture_lines = Vec::new();
+    let mut rows = Vec::new();
+    for name in &images {
+        let started = Instant::now();
+        let (tag, outcome) = slim_fixtures::ensure_image(name).map_err(|e| format!("{e:#}"))?;
+        let how = match outcome {
+            Outcome::Cached => "cached".to_string(),
+            Outcome::Built => format!("built in {:.1} s", started.elapsed().as_secs_f64()),
+        };
+        eprintln!("bench: fixture {name}: {tag} ({how})");
+        fixture_lines.push(format!("`{name}` {how}"));
+
+        eprintln!("bench: slim build {tag}");
+        let build = BuildCommand::new(&tag)
+            .binary(&slim)
+            .unique_tag(&format!("bench-{name}"))
+            .limit(std::time::Duration::from_secs(1800))
+            .run();
+        if build.code != Some(0) {
+            return Err(format!(
+                "slim build {tag} failed ({:?}):\n{}",
+                build.code, build.stderr
+            ));
+        }
+        let slim_image = build.image();
+        let source = slim_fixtures::EngineImage::inspect(&tag);
+        let docker_save = time_docker_save(&tag)?;
+        let row = Row {
+            image: tag.clone(),
+            fixture: (*name).to_string(),
+            source_mb: source.size as f64 / 1e6,
+            slim_mb: slim_image.engine.size as f64 / 1e6,
+            phases: build.phases(),
+            wall: build.wall.as_secs_f64(),
+            docker_save,
+            max_rss_mb: build.max_rss_kib as f64 * 1024.0 / 1e6,
+        };
+        eprintln!(
+            "bench: {name}: {:.1} s total, rebuild phases {:.1} s, docker save {:.1} s, peak RSS {:.0} MB",
+            row.wall,
+            row.rebuild(),
+            row.docker_save,
+            row.max_rss_mb
+        );
+        rows.push(row);
+    }
+
+    let load_after = load_average();
+    let others_after = other_processes();
+    Ok(report(
+        &rows,
+        &fixture_lines,
+        (&load_before, &load_after),
+        (&others_before, &others_after),
+    ))
+}
+
+fn report(
+    rows: &[Row],
+    fixtures: &[String],
+    load: (&str, &str),
+    others: (&[String], &[String]),
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "`slim build` with the release binary, default options, one run per image; times \
+         from slim's own `time:` line (0.1 s resolution), wall time of the whole command, \
+         peak RSS from getrusage of the slim process.\n"
+    );
+    let _ = writeln!(
+        out,
+        "Load average (1, 5, 15 min) before: {}; after: {}.",
+        load.0, load.1
+    );
+    let mut busy: Vec<&String> = others.0.iter().chain(others.1).collect();
+    busy.sort();
+    busy.dedup();
+    if busy.is_empty() {
+        let _ = writeln!(out, "No other slim or cargo process was seen running.\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "The machine was shared: other processes seen during the run: {}.\n",
+            busy.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let _ = writeln!(out, "Fixtures: {}.\n", fixtures.join(", "));
+
+    let _ = writeln!(out, "### Wall time by phase\n");
+    let _ = writeln!(
+        out,
+        "| image | size → slim | inspect | run | save | keep+layer | rebuild | load | total |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} → {:.1} MB | {:.1} s | {:.1} s | {:.1} s | {:.1} s | {:.1} s | {:.1} s | {:.1} s |",
+            r.fixture,
+            r.source_mb,
+            r.slim_mb,
+            r.phase("inspect"),
+            r.phase("run"),
+            r.phase("save"),
+            r.phase("keep+layer"),
+            r.phase("rebuild"),
+            r.phase("load"),
+            r.wall
+        );
+    }
+
+    let _ = writeln!(
+        out,
+        "\n### Rebuild cost against `docker save` (target ≤ {SAVE_RATIO_TARGET}×)\n"
+    );
+    let _ = writeln!(
+        out,
+        "Rebuild phases = save + keep+layer + rebuild + load (all of slim's work after the \
+         traced run); `docker save IMAGE > /dev/null` timed right after the build.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| image | rebuild phases | docker save | ratio | within target |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    for r in rows {
+        let ratio = r.rebuild() / r.docker_save.max(0.001);
+        let _ = writeln!(
+            out,
+            "| {} | {:.1} s | {:.2} s | {:.1}× | {} |",
+            r.fixture,
+            r.rebuild(),
+            r.docker_save,
+            ratio,
+            if ratio <= SAVE_RATIO_TARGET {
+                "yes"
+            } else {
+                "no"
+            }
+        );
+    }
+
+    let _ = writeln!(
+        out,
+        "\n### Peak memory (target < {MEMORY_TARGET_MB:.0} MB on a ≥ 1 GB image)\n"
+    );
+    let _ = writeln!(out, "| image | size | peak RSS | within target |");
+    let _ = writeln!(out, "|---|---|---|---|");
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} MB | {:.0} MB | {} |",
+            r.fixture,
+            r.source_mb,
+            r.max_rss_mb,
+            if r.max_rss_mb < MEMORY_TARGET_MB {
+                "yes"
+            } else {
+                "no"
+            }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nImages: {}.",
+        rows.iter()
+            .map(|r| format!("`{}`", r.image))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    out
+}
+
+/// `$SLIM_BIN` if set, else `target/release/slim` built now.
+fn release_slim() -> Result<PathBuf> {
+    if let Some(bin) = std::env::var_os(slim_fixtures::SLIM_BIN_ENV) {
+        eprintln!(
+            "bench: using {} from ${}",
+            PathBuf::from(&bin).display(),
+            slim_fixtures::SLIM_BIN_ENV
+        );
+        return Ok(PathBuf::from(bin));
+    }
+    crate::run(crate::cargo().args(["build", "--release", "-p", "slim-cli", "--bin", "slim"]))?;
+    let bin = workspace_root().join("target/release/slim");
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!("{} is missing after the build", bin.display()))
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// Seconds `docker save IMAGE > /dev/null` takes.
+fn time_docker_save(image: &str) -> Result<f64> {
+    let null = File::create("/dev/null").map_err(|e| format!("opening /dev/null: {e}"))?;
+    let started = Instant::now();
+    let status = Command::new("docker")
+        .args(["save", image])
+        .stdout(Stdio::from(null))
+        .status()
+        .map_err(|e| format!("running docker save: {e}"))?;
+    if !status.success() {
+        return Err(format!("docker save {image} failed ({status})"));
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(", "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Names of other processes that make a benchmark noisy (slim, cargo, rustc, clang),
+/// leaving out this process and its ancestors (the `cargo xtask` that started it).
+fn other_processes() -> Vec<String> {
+    let mut ours = vec![std::process::id()];
+    while let Some(parent) = parent_of(*ours.last().unwrap_or(&1)).filter(|p| *p > 1) {
+        ours.push(parent);
+    }
+    let mut seen: Vec<String> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| !ours.contains(pid))
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).ok())
+        .map(|comm| comm.trim().to_string())
+        .filter(|comm| ["slim", "cargo", "rustc", "clang"].contains(&comm.as_str()))
+        .collect();
+    seen.sort();
+    seen.dedup();
+    seen
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces: read after its end.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(1)?.parse().ok()
+}
