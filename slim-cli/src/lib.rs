@@ -21,3 +21,4 @@ pub mod rebuild;
 pub mod reporter;
 pub mod run;
 pub mod trace;
+pub mod verify;

@@ -56,6 +56,8 @@ pub enum Reason {
     UserGlob { pattern: String },
     /// A rule of a profile.
     Profile { profile: String, rule: String },
+    /// The new image's verification run missed it in this round, and repair added it.
+    Repaired { round: u32 },
 }
 
 /// The default keep-lists, each of which can be switched off.
@@ -384,6 +386,24 @@ pub fn compute(
 
 /// Paths sharing one content (a hard-link group), by the content's place in its layer.
 type HardLinkGroups = HashMap<(usize, u64), Vec<Vec<u8>>>;
+
+/// Adds files a verification run found missing to a computed keep set, with everything
+/// on their way and their closure, each with the reason "repaired in round `round`".
+pub fn add_repaired(
+    index: &FsIndex,
+    set: KeepSet,
+    paths: &[(Vec<u8>, bool)],
+    round: u32,
+    image: &ImageRuntime,
+) -> KeepSet {
+    let mut builder = Builder::new(index, image);
+    builder.set = set;
+    for (path, follow) in paths {
+        builder.add(path, Reason::Repaired { round }, *follow);
+    }
+    builder.close();
+    builder.set
+}
 
 struct Builder<'a> {
     index: &'a FsIndex,
@@ -1142,6 +1162,31 @@ mod tests {
             compute(&index, &[], &ImageRuntime::default(), &rel),
             Err(KeepError::RelativePattern(_))
         ));
+    }
+
+    #[test]
+    fn repaired_paths_come_with_their_closure_and_reason() {
+        let Some(f) = host_fixture("repair") else {
+            return;
+        };
+        let set = compute(&f.index, &[], &ImageRuntime::default(), &no_lists()).unwrap();
+        assert!(!set.contains(b"/usr/bin/dash"));
+        let set = add_repaired(
+            &f.index,
+            set,
+            &[(b"/bin/sh".to_vec(), true)],
+            2,
+            &ImageRuntime::default(),
+        );
+        assert!(set.contains(b"/usr/bin/dash"));
+        assert!(
+            set.contains(b"/usr/lib/x86_64-linux-gnu/libc.so.6"),
+            "closure of the repaired file"
+        );
+        assert_eq!(
+            set.reasons(b"/usr/bin/dash").unwrap()[0],
+            Reason::Repaired { round: 2 }
+        );
     }
 
     #[test]

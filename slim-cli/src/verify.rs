@@ -1,0 +1,372 @@
+//! The verify stage: does the new image behave like the original under the same probes?
+//!
+//! Compares the probe results of the original run with those of the same plan replayed on
+//! the new image, probe by probe (HTTP status, content type, body; command exit codes and
+//! output), and finds the files the new image missed: accesses that failed in its run on
+//! paths the original image has. Pure: the runs themselves are the build's.
+//!
+//! Dynamic pages differ from request to request (CSRF tokens, times, nonces); bodies are
+//! compared exactly first, then normalised: every run of digits becomes `0` and every long
+//! token mixing letters and digits becomes `~`. A template or translation gone missing
+//! still changes the words, so it is still caught.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::image::index::FsIndex;
+use crate::keep::KeepSet;
+use crate::keep::resolve::resolve;
+use crate::probe::{HttpAnswer, ProbeResult};
+use crate::trace::{CallResult, TraceRecord};
+
+/// A token at least this long, of letters and digits both, is taken as a per-request value.
+const TOKEN_LEN: usize = 16;
+
+/// How one probe differs between the original image and the new one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    /// The probe, as `GET :80/admin/`, `exec …`.
+    pub probe: String,
+    /// What the original answered.
+    pub original: String,
+    /// What the new image answered.
+    pub slim: String,
+}
+
+/// One line describing a probe's outcome, for comparisons and reports.
+fn outcome(result: &ProbeResult) -> String {
+    match result {
+        ProbeResult::Http { answer, error, .. } => match (answer, error) {
+            (Some(a), _) => format!(
+                "{} {} ({} bytes)",
+                a.status,
+                a.content_type.as_deref().unwrap_or("no content type"),
+                a.body_bytes
+            ),
+            (None, e) => format!("no answer: {}", e.as_deref().unwrap_or("unknown error")),
+        },
+        ProbeResult::Exec {
+            exit_code, error, ..
+        }
+        | ProbeResult::HostExec {
+            exit_code, error, ..
+        }
+        | ProbeResult::Run {
+            exit_code, error, ..
+        } => match (exit_code, error) {
+            (_, Some(e)) => format!("failed: {e}"),
+            (Some(code), None) => format!("exit {code}"),
+            (None, None) => "killed by a signal".into(),
+        },
+    }
+}
+
+fn label(result: &ProbeResult) -> String {
+    let line = result.line();
+    line.split(" → ").next().unwrap_or(&line).to_string()
+}
+
+/// Replaces what changes from one request to the next: digit runs and long tokens.
+pub fn normalise(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if word.is_empty() {
+            return;
+        }
+        let letters = word.chars().any(|c| c.is_ascii_alphabetic());
+        let digits = word.chars().any(|c| c.is_ascii_digit());
+        if word.len() >= TOKEN_LEN && letters && digits {
+            out.push('~');
+        } else {
+            let mut in_digits = false;
+            for c in word.chars() {
+                if c.is_ascii_digit() {
+                    if !in_digits {
+                        out.push('0');
+                    }
+                    in_digits = true;
+                } else {
+                    out.push(c);
+                    in_digits = false;
+                }
+            }
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+fn main_type(content_type: Option<&str>) -> Option<String> {
+    content_type.map(|t| t.split(';').next().unwrap_or(t).trim().to_ascii_lowercase())
+}
+
+fn same_answer(original: &HttpAnswer, slim: &HttpAnswer) -> bool {
+    if original.status != slim.status
+        || main_type(original.content_type.as_deref()) != main_type(slim.content_type.as_deref())
+    {
+        return false;
+    }
+    if original.body_digest == slim.body_digest {
+        return true;
+    }
+    match (&original.body_text, &slim.body_text) {
+        (Some(a), Some(b)) => normalise(a) == normalise(b),
+        // A binary body that changed is a difference; one that the original did not keep
+        // as text (too large) is compared by length only.
+        _ => {
+            original.body_text.is_none()
+                && slim.body_text.is_none()
+                && original.body_bytes == slim.body_bytes
+                && !is_binary_type(original)
+        }
+    }
+}
+
+fn is_binary_type(answer: &HttpAnswer) -> bool {
+    !answer
+        .content_type
+        .as_deref()
+        .is_some_and(crate::probe::http::is_textual)
+}
+
+/// Whether two results of the same probe agree.
+pub fn same(original: &ProbeResult, slim: &ProbeResult) -> bool {
+    match (original, slim) {
+        (
+            ProbeResult::Http {
+                answer: Some(a), ..
+            },
+            ProbeResult::Http {
+                answer: Some(b), ..
+            },
+        ) => same_answer(a, b),
+        // Both failed to answer (the original too): nothing the new image broke.
+        (ProbeResult::Http { answer: None, .. }, ProbeResult::Http { answer: None, .. }) => true,
+        (ProbeResult::Http { .. }, ProbeResult::Http { .. }) => false,
+        (
+            ProbeResult::Exec {
+                exit_code: a,
+                output: oa,
+                ..
+            },
+            ProbeResult::Exec {
+                exit_code: b,
+                output: ob,
+                ..
+            },
+        )
+        | (
+            ProbeResult::HostExec {
+                exit_code: a,
+                output: oa,
+                ..
+            },
+            ProbeResult::HostExec {
+                exit_code: b,
+                output: ob,
+                ..
+            },
+        )
+        | (
+            ProbeResult::Run {
+                exit_code: a,
+                output: oa,
+                ..
+            },
+            ProbeResult::Run {
+                exit_code: b,
+                output: ob,
+                ..
+            },
+        ) => a == b && normalise(oa) == normalise(ob),
+        _ => false,
+    }
+}
+
+/// The differences between the original results and the replayed ones, in plan order.
+pub fn compare(original: &[ProbeResult], slim: &[ProbeResult]) -> Vec<Difference> {
+    let mut differences = Vec::new();
+    for (i, a) in original.iter().enumerate() {
+        match slim.get(i) {
+            Some(b) if same(a, b) => {}
+            Some(b) => differences.push(Difference {
+                probe: label(a),
+                original: outcome(a),
+                slim: outcome(b),
+            }),
+            None => differences.push(Difference {
+                probe: label(a),
+                original: outcome(a),
+                slim: "not run".into(),
+            }),
+        }
+    }
+    differences
+}
+
+/// Errors that mean a file the program wanted was not there (or not reachable).
+fn is_missing(result: CallResult) -> bool {
+    matches!(
+        result,
+        CallResult::Failed(e) if e == libc::ENOENT || e == libc::ENOTDIR || e == libc::ELOOP || e == libc::EACCES
+    )
+}
+
+/// A path the new image's run failed to find though the original image has it, with the
+/// processes that asked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MissedFile {
+    pub path: String,
+    #[serde(skip)]
+    pub raw: Vec<u8>,
+    /// Whether the access followed a final symlink.
+    #[serde(skip)]
+    pub follow: bool,
+    pub by: Vec<String>,
+}
+
+/// Accesses of the new image's run that failed on paths the original image has and the
+/// keep set lacks, unless the original run failed on them the same way.
+pub fn missed_files(
+    index: &FsIndex,
+    kept: &KeepSet,
+    original: &[TraceRecord],
+    slim: &[TraceRecord],
+) -> Vec<MissedFile> {
+    let failed_before: BTreeSet<&[u8]> = original
+        .iter()
+        .filter(|r| is_missing(r.result))
+        .map(|r| r.path.as_slice())
+        .collect();
+    let mut missed: BTreeMap<Vec<u8>, MissedFile> = BTreeMap::new();
+    for record in slim {
+        if !is_missing(record.result)
+            || record.incomplete.is_some()
+            || failed_before.contains(record.path.as_slice())
+        {
+            continue;
+        }
+        let follow = !record.nofollow;
+        let resolution = resolve(index, &record.path, follow);
+        let Some(target) = resolution.target else {
+            continue;
+        };
+        let lacking = !kept.contains(&target)
+            || resolution.links.iter().any(|l| !kept.contains(l))
+            || resolution.dirs.iter().any(|d| !kept.contains(d));
+        if !lacking {
+            continue;
+        }
+        let entry = missed
+            .entry(record.path.clone())
+            .or_insert_with(|| MissedFile {
+                path: String::from_utf8_lossy(&record.path).into_owned(),
+                raw: record.path.clone(),
+                follow,
+                by: Vec::new(),
+            });
+        let who = format!(
+            "{} ({})",
+            record.comm,
+            crate::trace::syscall_name(record.syscall)
+        );
+        if !entry.by.contains(&who) && entry.by.len() < 4 {
+            entry.by.push(who);
+        }
+    }
+    missed.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::{FoundBy, HttpProbe};
+
+    fn http(status: u16, body: &str) -> ProbeResult {
+        ProbeResult::Http {
+            request: HttpProbe {
+                port: Some(80),
+                scheme: None,
+                method: "GET".into(),
+                path: "/".into(),
+                headers: Vec::new(),
+                body: None,
+                expect_status: None,
+                found_by: FoundBy::Start,
+            },
+            answer: Some(HttpAnswer {
+                status,
+                content_type: Some("text/html; charset=utf-8".into()),
+                content_encoding: None,
+                location: None,
+                body_bytes: body.len() as u64,
+                body_digest: crate::probe::http::digest(body.as_bytes()),
+                body_text: Some(body.into()),
+                millis: 3,
+            }),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn dynamic_pages_compare_equal_once_tokens_and_times_are_normalised() {
+        let a = http(
+            200,
+            r#"<input name="csrfmiddlewaretoken" value="Xk9q2LmZ81pQrT5vWn3bYc7dEf0gHj"> at 12:31:07 on 2026-11-23"#,
+        );
+        let b = http(
+            200,
+            r#"<input name="csrfmiddlewaretoken" value="a8Bn4kPq2Zx7Lm0Rt5Vw9Yc3Df6Gh1"> at 12:31:09 on 2026-11-23"#,
+        );
+        assert!(same(&a, &b));
+        assert!(compare(&[a], &[b]).is_empty());
+    }
+
+    #[test]
+    fn a_missing_translation_or_template_is_still_a_difference() {
+        let fr = http(200, "<h1>Bienvenue sur le site</h1>");
+        let en = http(200, "<h1>Welcome to the site</h1>");
+        assert!(!same(&fr, &en));
+        let broken = http(500, "<h1>Server Error (500)</h1>");
+        let diffs = compare(&[fr], &[broken]);
+        assert_eq!(diffs.len(), 1);
+        assert_eq!(diffs[0].probe, "GET :80/");
+        assert!(diffs[0].original.starts_with("200 "), "{:?}", diffs[0]);
+        assert!(diffs[0].slim.starts_with("500 "));
+    }
+
+    #[test]
+    fn commands_compare_exit_codes_and_normalised_output() {
+        let run = |code, output: &str| ProbeResult::Exec {
+            command: vec!["id".into()],
+            exit_code: Some(code),
+            output: output.into(),
+            error: None,
+            millis: 1,
+        };
+        assert!(same(&run(0, "took 12 ms"), &run(0, "took 15 ms")));
+        assert!(!same(&run(0, "ok"), &run(1, "ok")));
+        assert!(!same(
+            &run(0, "app"),
+            &run(0, "id: cannot find name for user ID 1000")
+        ));
+    }
+
+    #[test]
+    fn normalising_keeps_words_and_folds_numbers_and_tokens() {
+        assert_eq!(normalise("page 12 of 345"), "page 0 of 0");
+        assert_eq!(normalise("id=ab12cd34ef56gh78ij"), "id=~");
+        assert_eq!(normalise("short a1b2"), "short a0b0");
+    }
+}
