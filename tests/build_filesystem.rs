@@ -195,3 +195,37 @@ fn root_engine_non_root_user_by_name_still_works() {
         "docker run SLIM id -un"
     );
 }
+
+#[test]
+fn root_engine_exec_commands_run_as_the_image_user_and_their_lookups_are_kept() {
+    let original = image("users");
+    // The traced run idles (its CMD replaced) while an --exec command checks who it runs
+    // as: the image's USER, looked up by name.
+    let build = BuildCommand::new(&original)
+        .unique_tag("users-exec")
+        .option(
+            "--cmd",
+            r#"["/bin/sh", "-c", "trap 'exit 0' TERM; sleep 60 & wait"]"#,
+        )
+        .option(
+            "--exec",
+            r#"["/bin/sh", "-c", "test \"$(id -un):$(id -gn)\" = app:app"]"#,
+        )
+        .run();
+    let slim = build.image();
+    let probe = build
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("slim: probe: exec"))
+        .unwrap_or_else(|| panic!("no exec probe line:\n{}", build.stderr));
+    assert!(
+        probe.ends_with("exit 0"),
+        "the --exec command did not run as app:app: {probe}\n{}",
+        build.stderr
+    );
+    assert_eq!(
+        output_of(&slim.tag, &[], &["id", "-un"]),
+        "app\n",
+        "docker run SLIM id -un"
+    );
+}

@@ -1,5 +1,6 @@
 //! The image `slim build` writes, as the engine sees it: the same input gives the same
-//! image id and layer digest, and every config field of the original survives (the labels
+//! image id and layer digest (with or without `--output`, whose archive holds the same
+//! image in an OCI layout), and every config field of the original survives (the labels
 //! gain `slim.source.image`, `slim.source.id` and `slim.version`).
 //!
 //! Needs root, the Docker engine and a kernel with BTF and bpf_loop (every test is named
@@ -19,11 +20,32 @@ fn root_engine_two_builds_of_the_same_image_give_the_same_image_id() {
         .unique_tag("determinism")
         .run()
         .image();
+    // The second also writes the archive: --output must not change the image.
+    let archive =
+        std::env::temp_dir().join(format!("slim-test-archive-{}.tar", std::process::id()));
+    let _ = std::fs::remove_file(&archive);
     let second = BuildCommand::new(&original)
         .unique_tag("determinism")
+        .option("--output", archive.to_str().expect("UTF-8 temp dir"))
         .run()
         .image();
     assert_ne!(first.tag, second.tag);
+    let members = archive_members(&archive);
+    let _ = std::fs::remove_file(&archive);
+    for member in ["oci-layout", "index.json", "manifest.json"] {
+        assert!(
+            members.iter().any(|m| m == member),
+            "the --output archive lacks {member}: {members:?}"
+        );
+    }
+    let config_blob = format!(
+        "blobs/sha256/{}",
+        second.engine.id.trim_start_matches("sha256:")
+    );
+    assert!(
+        members.contains(&config_blob),
+        "the --output archive does not hold the loaded image's config {config_blob}: {members:?}"
+    );
     assert_eq!(
         second.engine.layers, first.engine.layers,
         "the layer digest changed between two identical builds"
@@ -32,6 +54,22 @@ fn root_engine_two_builds_of_the_same_image_give_the_same_image_id() {
         second.engine.id, first.engine.id,
         "the image id changed between two identical builds"
     );
+}
+
+/// The member names of a tar archive.
+fn archive_members(path: &std::path::Path) -> Vec<String> {
+    let file = std::fs::File::open(path)
+        .unwrap_or_else(|e| panic!("the --output archive {}: {e}", path.display()));
+    let mut archive = tar::Archive::new(file);
+    archive
+        .entries()
+        .expect("a tar archive")
+        .map(|e| {
+            let e = e.expect("a tar entry");
+            let path = e.path().expect("a member name");
+            path.to_string_lossy().trim_end_matches('/').to_string()
+        })
+        .collect()
 }
 
 /// Every field the config fixture sets (ENTRYPOINT, CMD, ENV, WORKDIR, USER, EXPOSE,
