@@ -190,3 +190,56 @@ fn root_engine_invalid_keep_glob_exits_2_before_any_container() {
         );
     }
 }
+
+// The two tests below pin down bugs found while writing this suite; they are ignored
+// until slim validates these arguments up front (`cargo test -- --ignored` runs them).
+
+#[test]
+#[ignore = "slim bug: an invalid --tag is only refused by the engine's load, after the whole traced run and rebuild (exit 1)"]
+fn root_engine_invalid_tag_exits_2_before_any_container() {
+    let source = image("merged-usr");
+    let tag = "Bad Tag:1";
+    let outcome = BuildCommand::new(&source).tag(tag).run();
+    assert_eq!(
+        outcome.code,
+        Some(2),
+        "an invalid --tag is bad input; stderr:\n{}",
+        outcome.stderr
+    );
+    outcome.assert_nothing_left();
+    assert_eq!(outcome.error_lines().len(), 1, "{}", outcome.stderr);
+    assert!(
+        error_line(&outcome).contains(tag),
+        "the error must name the tag:\n{}",
+        outcome.stderr
+    );
+    assert!(
+        !outcome.stderr.contains("started container"),
+        "no container may start for an invalid tag:\n{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+#[ignore = "slim bug: --output naming an existing directory passes the early check and fails after the whole run (exit 1)"]
+fn root_engine_output_that_is_a_directory_exits_2_before_any_container() {
+    let source = image("merged-usr");
+    let dir = std::env::temp_dir();
+    let outcome = expect_failure(
+        BuildCommand::new(&source)
+            .unique_tag("errors")
+            .option("--output", dir.to_str().expect("UTF-8 temp dir")),
+        &source,
+        2,
+    );
+    assert!(
+        error_line(&outcome).contains(dir.to_str().unwrap_or_default()),
+        "the error must name the path:\n{}",
+        outcome.stderr
+    );
+    assert!(
+        !outcome.stderr.contains("started container"),
+        "no container may start for an unusable --output:\n{}",
+        outcome.stderr
+    );
+}

@@ -194,6 +194,20 @@ fn root_engine_non_root_user_by_name_still_works() {
         "app\n",
         "docker run SLIM id -un"
     );
+    // The tmp keep-list: /tmp and /var/tmp exist with mode 1777, writable by app.
+    assert_eq!(
+        output_of(
+            &slim.tag,
+            &[],
+            &[
+                "/bin/sh",
+                "-c",
+                "touch /tmp/f /var/tmp/f && echo tmp-writable"
+            ]
+        ),
+        "tmp-writable\n",
+        "app cannot write /tmp or /var/tmp in the slim image"
+    );
 }
 
 #[test]
