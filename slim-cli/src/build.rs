@@ -23,10 +23,14 @@ use crate::interrupt::StopRequest;
 use crate::keep::profile::{self, Profile};
 use crate::keep::{self, ImageRuntime, KeepOptions, KeepSet};
 use crate::probe::{Discovery, HttpProbe, ProbePlan, ProbeResult, Probing};
-use crate::rebuild::archive::{self, LABEL_SOURCE_ID, LABEL_SOURCE_IMAGE, LABEL_VERSION};
+use crate::rebuild::archive::{
+    self, LABEL_SOURCE_ID, LABEL_SOURCE_IMAGE, LABEL_VERIFIED, LABEL_VERSION,
+};
 use crate::rebuild::layer::{self, LayerSummary};
 use crate::reporter::Reporter;
 use crate::run::{self, Idle, RunEnd, RunSettings};
+use crate::verify;
+use serde::Serialize;
 
 /// Everything `slim build` needs, resolved from the command line.
 #[derive(Clone, Debug)]
@@ -42,6 +46,19 @@ pub struct BuildSettings {
     pub plan: PlanSettings,
     pub keep: KeepOptions,
     pub profiles: ProfileChoice,
+    pub verify: VerifySettings,
+    /// Verification failing is not an error (`--allow-diff`).
+    pub allow_diff: bool,
+}
+
+/// Whether and how the new image is verified.
+#[derive(Clone, Debug)]
+pub struct VerifySettings {
+    pub enabled: bool,
+    /// Rebuilds with the files verification found missing, at most this many times.
+    pub repair_rounds: u32,
+    /// Paths removed from every keep set (a hidden test hook: a keep set that breaks).
+    pub test_drop: Vec<String>,
 }
 
 /// Which profiles apply: those named, and (unless off) the built-in ones detected.
@@ -93,6 +110,9 @@ pub struct BuildSummary {
     pub executed_plan: Option<ProbePlan>,
     pub phases: Vec<(&'static str, Duration)>,
     pub archive: Option<PathBuf>,
+    /// The profiles applied, with why.
+    pub profiles: AppliedProfiles,
+    pub verification: Verification,
 }
 
 impl BuildSummary {
@@ -128,6 +148,48 @@ impl BuildSummary {
             for probe in self.probes.iter().filter(|p| p.failed()) {
                 lines.push(format!("  failed: {}", probe.line()));
             }
+        }
+        let v = &self.verification;
+        match v.status {
+            VerificationStatus::Verified => lines.push(format!(
+                "verified: every probe answers as on the original ({} round{}{})",
+                v.rounds,
+                if v.rounds == 1 { "" } else { "s" },
+                if v.repaired.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} path(s) repaired", v.repaired.len())
+                }
+            )),
+            VerificationStatus::Skipped => lines.push("not verified (--no-verify)".into()),
+            VerificationStatus::Failed => {
+                lines.push(format!(
+                    "NOT VERIFIED after {} round(s): {} probe(s) differ, {} file(s) missing; \
+                     the image is labelled slim.verified=false",
+                    v.rounds,
+                    v.differences.len(),
+                    v.missed.len()
+                ));
+                for d in &v.differences {
+                    lines.push(format!(
+                        "  {}: original {}, slim {}",
+                        d.probe, d.original, d.slim
+                    ));
+                }
+                for m in &v.missed {
+                    lines.push(format!(
+                        "  missing: {} (asked by {})",
+                        m.path,
+                        m.by.join(", ")
+                    ));
+                }
+            }
+        }
+        for r in &v.repaired {
+            lines.push(format!(
+                "  repaired: {} (missing in round {})",
+                r.path, r.round
+            ));
         }
         lines.push(format!(
             "time: {}",
@@ -265,6 +327,8 @@ pub async fn build(
     if expects_probing && outcome.workload.is_none() && outcome.end == RunEnd::Exited {
         reporter.warn("the container exited before probing finished; keeping what it touched");
     }
+    let container = (outcome.end == RunEnd::Exited)
+        .then(|| own_command(&image, settings, outcome.exit_code, &outcome.last_logs));
     let (executed_plan, mut probes) = match outcome.workload {
         Some(report) => (Some(report.plan), report.results),
         None => (None, Vec::new()),
@@ -308,46 +372,42 @@ pub async fn build(
     };
     let mut keep_options = settings.keep.clone();
     let profiles = settings.profiles.clone();
-    let env = image.env.clone();
-    let layer_path = work.0.join("new-layer.tar");
-    let layers = saved.layers.clone();
-    let (index_len, keep_set, layer_summary, profile_lines) = tokio::task::spawn_blocking({
-        let layer_path = layer_path.clone();
-        move || -> Result<(usize, KeepSet, LayerSummary, Vec<String>), Error> {
-            let mut reporter_lines = Vec::new();
+    let drop = settings.verify.test_drop.clone();
+    let (index, mut keep_set, chosen) = tokio::task::spawn_blocking({
+        let layers = saved.layers.clone();
+        let records = records.clone();
+        let runtime = runtime.clone();
+        let env = image.env.clone();
+        move || -> Result<(FsIndex, KeepSet, AppliedProfiles), Error> {
             let index = FsIndex::from_layers(&layers)?;
             let chosen = profile::choose(&profiles.named, profiles.auto, &index, &env, &records)?;
-            for (profile, why) in &chosen {
-                reporter_lines.push(format!("profile {}: {why}", profile.name));
-            }
+            let names = chosen
+                .iter()
+                .map(|(p, why)| (p.name.clone(), why.clone()))
+                .collect();
             keep_options.profiles = chosen.into_iter().map(|(p, _)| p).collect();
-            let keep_set = keep::compute(&index, &records, &runtime, &keep_options)?;
-            let out = BufWriter::new(
-                File::create(&layer_path)
-                    .map_err(io_error(format!("creating {}", layer_path.display())))?,
-            );
-            let (summary, out) = layer::write_layer(&index, keep_set.paths(), out)?;
-            out.into_inner()
-                .map_err(|e| e.into_error())
-                .and_then(|f| f.sync_all())
-                .map_err(io_error(format!("writing {}", layer_path.display())))?;
-            Ok((index.len(), keep_set, summary, reporter_lines))
+            let mut keep_set = keep::compute(&index, &records, &runtime, &keep_options)?;
+            for path in &drop {
+                keep_set.remove(path.as_bytes());
+            }
+            Ok((index, keep_set, names))
         }
     })
     .await
-    .map_err(|e| Error::Internal(format!("the rebuild task failed: {e}")))??;
-    for line in &profile_lines {
-        reporter.step(line);
+    .map_err(|e| Error::Internal(format!("the keep task failed: {e}")))??;
+    let index = std::sync::Arc::new(index);
+    for (name, why) in &chosen {
+        reporter.step(&format!("profile {name}: {why}"));
     }
     reporter.step(&format!(
         "keeping {} of {} paths ({} traced paths not in the image)",
         keep_set.len(),
-        index_len,
+        index.len(),
         keep_set.traced_missing
     ));
-    lap("keep+layer", &mut phases);
+    lap("keep", &mut phases);
 
-    let labels = vec![
+    let base_labels = vec![
         (LABEL_SOURCE_IMAGE.to_string(), settings.image.clone()),
         (LABEL_SOURCE_ID.to_string(), image.id.clone()),
         (
@@ -355,62 +415,337 @@ pub async fn build(
             env!("CARGO_PKG_VERSION").to_string(),
         ),
     ];
-    let config = archive::new_config(&saved.config, &layer_summary, &labels)?;
     let archive_path = settings
         .output
         .clone()
         .unwrap_or_else(|| work.0.join("image.tar"));
-    let archive_summary = tokio::task::spawn_blocking({
-        let archive_path = archive_path.clone();
-        let layer_path = layer_path.clone();
-        let layer_summary = layer_summary.clone();
-        let tag = tag.clone();
-        move || -> Result<archive::ArchiveSummary, Error> {
-            let what = format!("writing the image archive {}", archive_path.display());
-            let layer = BufReader::new(
-                File::open(&layer_path)
-                    .map_err(io_error(format!("reading {}", layer_path.display())))?,
-            );
-            let out = BufWriter::new(File::create(&archive_path).map_err(io_error(what.clone()))?);
-            let (summary, mut out) =
-                archive::write_archive(out, &config, layer, &layer_summary, Some(&tag))
-                    .map_err(io_error(what.clone()))?;
-            out.flush().map_err(io_error(what))?;
-            Ok(summary)
-        }
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("the archive task failed: {e}")))??;
+    let target = Target {
+        tag: &tag,
+        archive: &archive_path,
+        layer: work.0.join("new-layer.tar"),
+        config: &saved.config,
+    };
+    let mut built = rebuild(engine, &index, &keep_set, &target, &base_labels).await?;
     lap("rebuild", &mut phases);
 
-    engine.load_image(&archive_path).await?;
-    let loaded = engine.inspect_image(&tag).await?;
-    if loaded.id != archive_summary.image_id {
-        return Err(Error::Internal(format!(
-            "the engine tagged {tag} as {} but slim built {}",
-            loaded.id, archive_summary.image_id
-        )));
+    let mut verification = Verification {
+        status: VerificationStatus::Skipped,
+        rounds: 0,
+        repaired: Vec::new(),
+        differences: Vec::new(),
+        missed: Vec::new(),
+    };
+    if settings.verify.enabled {
+        let mut round = 0;
+        loop {
+            round += 1;
+            verification.rounds = round;
+            reporter.step(&format!(
+                "verify, round {round}: replaying the probes on {tag}"
+            ));
+            let (results, slim_container, trace) = verify_run(
+                engine,
+                &tag,
+                settings,
+                executed_plan.as_ref(),
+                &extra_runs,
+                reporter,
+                stop,
+            )
+            .await?;
+            let mut differences = verify::compare(&probes, &results);
+            if let (Some(a), Some(b)) = (&container, &slim_container) {
+                differences.extend(verify::compare(
+                    std::slice::from_ref(a),
+                    std::slice::from_ref(b),
+                ));
+            }
+            // Paths the test hook removes stay missing: repair cannot bring them back.
+            // Files repair cannot bring: those the test hook removes, and those repaired
+            // before that are still missing (something else is wrong with them).
+            let (denied, missed): (Vec<_>, Vec<_>) =
+                verify::missed_files(&index, &keep_set, &records, &trace)
+                    .into_iter()
+                    .partition(|m| {
+                        settings.verify.test_drop.contains(&m.path)
+                            || verification.repaired.iter().any(|r| r.path == m.path)
+                    });
+            if differences.is_empty() && missed.is_empty() && denied.is_empty() {
+                verification.status = VerificationStatus::Verified;
+                verification.differences.clear();
+                verification.missed.clear();
+                break;
+            }
+            for d in &differences {
+                reporter.warn(&format!(
+                    "difference: {}: original {}, slim {}",
+                    d.probe, d.original, d.slim
+                ));
+            }
+            if missed.is_empty() || round > settings.verify.repair_rounds {
+                verification.status = VerificationStatus::Failed;
+                verification.differences = differences;
+                verification.missed = missed.into_iter().chain(denied).collect();
+                break;
+            }
+            for m in &missed {
+                reporter.step(&format!(
+                    "repair: {} was missing (needed by {})",
+                    m.path,
+                    m.by.join(", ")
+                ));
+                verification.repaired.push(RepairedPath {
+                    path: m.path.clone(),
+                    round,
+                    by: m.by.clone(),
+                });
+            }
+            let additions: Vec<(Vec<u8>, bool)> =
+                missed.iter().map(|m| m.first_asked.clone()).collect();
+            keep_set = tokio::task::spawn_blocking({
+                let index = index.clone();
+                let runtime = runtime.clone();
+                let drop = settings.verify.test_drop.clone();
+                move || {
+                    let mut set = keep::add_repaired(&index, keep_set, &additions, round, &runtime);
+                    for path in &drop {
+                        set.remove(path.as_bytes());
+                    }
+                    set
+                }
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("the repair task failed: {e}")))?;
+            built = rebuild(engine, &index, &keep_set, &target, &base_labels).await?;
+        }
+        if verification.status == VerificationStatus::Failed {
+            // Still tagged, but marked: a user must not mistake it for a verified image.
+            let mut labels = base_labels.clone();
+            labels.push((LABEL_VERIFIED.to_string(), "false".to_string()));
+            built = rebuild(engine, &index, &keep_set, &target, &labels).await?;
+        }
+        lap("verify", &mut phases);
     }
-    lap("load", &mut phases);
 
     Ok(BuildSummary {
         source: settings.image.clone(),
         source_id: image.id.clone(),
         source_size: image.size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
         tag,
+        image_id: built.image_id,
+        size: built.size,
+        paths_kept: keep_set.len(),
+        paths_total: index.len(),
+        layer: built.layer,
+        probes,
+        executed_plan,
+        phases,
+        archive: settings.output.clone(),
+        profiles: chosen,
+        verification,
+    })
+}
+
+/// The profiles applied, each with why.
+type AppliedProfiles = Vec<(String, String)>;
+
+/// Where the new image goes.
+struct Target<'a> {
+    tag: &'a str,
+    archive: &'a Path,
+    layer: PathBuf,
+    config: &'a serde_json::Value,
+}
+
+/// What [`rebuild`] made.
+struct Built {
+    image_id: String,
+    size: u64,
+    layer: LayerSummary,
+}
+
+/// Writes the layer and the image archive for `keep_set`, loads it and checks the engine
+/// tagged exactly that image.
+async fn rebuild(
+    engine: &impl Engine,
+    index: &std::sync::Arc<FsIndex>,
+    keep_set: &KeepSet,
+    target: &Target<'_>,
+    labels: &[(String, String)],
+) -> Result<Built, Error> {
+    let paths: Vec<Vec<u8>> = keep_set.paths().map(<[u8]>::to_vec).collect();
+    let layer_path = target.layer.clone();
+    let archive_path = target.archive.to_path_buf();
+    let config_in = target.config.clone();
+    let labels = labels.to_vec();
+    let tag = target.tag.to_string();
+    let index = index.clone();
+    let (layer_summary, archive_summary) = tokio::task::spawn_blocking(
+        move || -> Result<(LayerSummary, archive::ArchiveSummary), Error> {
+            let out = BufWriter::new(
+                File::create(&layer_path)
+                    .map_err(io_error(format!("creating {}", layer_path.display())))?,
+            );
+            let (summary, out) = layer::write_layer(&index, paths.iter().map(Vec::as_slice), out)?;
+            out.into_inner()
+                .map_err(|e| e.into_error())
+                .and_then(|f| f.sync_all())
+                .map_err(io_error(format!("writing {}", layer_path.display())))?;
+            let config = archive::new_config(&config_in, &summary, &labels)?;
+            let what = format!("writing the image archive {}", archive_path.display());
+            let layer = BufReader::new(
+                File::open(&layer_path)
+                    .map_err(io_error(format!("reading {}", layer_path.display())))?,
+            );
+            let out = BufWriter::new(File::create(&archive_path).map_err(io_error(what.clone()))?);
+            let (archived, mut out) =
+                archive::write_archive(out, &config, layer, &summary, Some(&tag))
+                    .map_err(io_error(what.clone()))?;
+            out.flush().map_err(io_error(what))?;
+            Ok((summary, archived))
+        },
+    )
+    .await
+    .map_err(|e| Error::Internal(format!("the rebuild task failed: {e}")))??;
+    engine.load_image(target.archive).await?;
+    let loaded = engine.inspect_image(target.tag).await?;
+    if loaded.id != archive_summary.image_id {
+        return Err(Error::Internal(format!(
+            "the engine tagged {} as {} but slim built {}",
+            target.tag, loaded.id, archive_summary.image_id
+        )));
+    }
+    Ok(Built {
         image_id: archive_summary.image_id,
         size: loaded
             .size
             .and_then(|s| u64::try_from(s).ok())
             .unwrap_or(layer_summary.size),
-        paths_kept: keep_set.len(),
-        paths_total: index_len,
         layer: layer_summary,
-        probes,
-        executed_plan,
-        phases,
-        archive: settings.output.clone(),
     })
+}
+
+/// Runs the new image with the same run options, replaying the executed plan (its HTTP
+/// requests twice: a second pass reaches what only a warm cache or a second request
+/// reads), then the `--run` containers. Returns the results in the original's order (the
+/// first pass for HTTP) and every traced access of all passes.
+async fn verify_run(
+    engine: &impl Engine,
+    tag: &str,
+    settings: &BuildSettings,
+    plan: Option<&ProbePlan>,
+    extra_runs: &[Vec<String>],
+    reporter: &dyn Reporter,
+    stop: &mut StopRequest,
+) -> Result<VerifyRun, Error> {
+    let image = engine.inspect_image(tag).await?;
+    let mut replay = plan.cloned().unwrap_or_else(|| ProbePlan::for_ports(&[]));
+    if plan.is_none() {
+        replay.discovery = None;
+    }
+    let first_pass = replay.http.len();
+    let again = replay.http.clone();
+    replay.http.extend(again);
+    let outcome = run::traced_run(
+        engine,
+        &image,
+        &settings.run,
+        Probing {
+            plan: replay,
+            image: tag.to_string(),
+        },
+        reporter,
+        stop,
+    )
+    .await?;
+    let container = (outcome.end == RunEnd::Exited)
+        .then(|| own_command(&image, settings, outcome.exit_code, &outcome.last_logs));
+    let mut records = outcome.trace.records;
+    let mut results = match outcome.workload {
+        Some(report) => {
+            let mut results = report.results;
+            results.drain(first_pass..first_pass * 2);
+            results
+        }
+        None => Vec::new(),
+    };
+    for (i, args) in extra_runs.iter().enumerate() {
+        let (result, trace) = extra_run(engine, &image, settings, i, args, reporter, stop).await?;
+        results.push(result);
+        records.extend(trace);
+    }
+    Ok((results, container, records))
+}
+
+/// What a verification run got: the probes' results, the container's own command's
+/// outcome when it ended by itself, and every traced access.
+type VerifyRun = (
+    Vec<ProbeResult>,
+    Option<ProbeResult>,
+    Vec<crate::trace::TraceRecord>,
+);
+
+/// The container's own command as a probe result, when it ended by itself: its exit code
+/// and last log lines are compared like a command's.
+fn own_command(
+    image: &ImageInfo,
+    settings: &BuildSettings,
+    exit_code: i64,
+    logs: &[String],
+) -> ProbeResult {
+    let args = if settings.run.args.is_empty() {
+        image
+            .entrypoint
+            .iter()
+            .flatten()
+            .chain(image.cmd.iter().flatten())
+            .cloned()
+            .collect()
+    } else {
+        settings.run.args.clone()
+    };
+    ProbeResult::Run {
+        args,
+        exit_code: Some(exit_code),
+        output: logs.join("\n"),
+        error: None,
+        millis: 0,
+    }
+}
+
+/// The verdict of verification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationStatus {
+    /// Every probe answered as on the original, and nothing was missing.
+    Verified,
+    /// Differences or missing files survived the repair rounds.
+    Failed,
+    /// `--no-verify`.
+    Skipped,
+}
+
+/// A path repair added.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RepairedPath {
+    pub path: String,
+    /// The verification round that found it missing.
+    pub round: u32,
+    /// The processes that asked for it.
+    pub by: Vec<String>,
+}
+
+/// What verification found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    pub status: VerificationStatus,
+    /// Verification runs made.
+    pub rounds: u32,
+    pub repaired: Vec<RepairedPath>,
+    /// Probes that still answer differently (when it failed).
+    pub differences: Vec<verify::Difference>,
+    /// Files still missing (when it failed).
+    pub missed: Vec<verify::MissedFile>,
 }
 
 /// Fails early (before the traced run) when the archive cannot be written.

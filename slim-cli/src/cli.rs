@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::build::{self, BuildSettings, PlanSettings, ProfileChoice};
+use crate::build::{self, BuildSettings, PlanSettings, ProfileChoice, VerifySettings};
 use crate::engine::DockerEngine;
 use crate::error::Error;
 use crate::interrupt::StopRequest;
@@ -167,6 +167,24 @@ pub struct BuildArgs {
     /// was used (`used`), or only the traced files and their closure (`none`).
     #[arg(long, value_name = "used|none", default_value = "used", value_parser = ["used", "none"])]
     pub keep_packages: String,
+
+    /// Do not run the new image to check it behaves like the original.
+    #[arg(long)]
+    pub no_verify: bool,
+
+    /// Rebuild with the files verification found missing at most N times.
+    #[arg(long, value_name = "N", default_value = "3")]
+    pub repair_rounds: u32,
+
+    /// Exit 0 even if verification found differences (the image is labelled
+    /// slim.verified=false either way).
+    #[arg(long)]
+    pub allow_diff: bool,
+
+    /// Testing only: remove PATH from every keep set, to check that verification catches
+    /// a broken image.
+    #[arg(long, value_name = "PATH", hide = true)]
+    pub test_drop: Vec<String>,
 
     #[command(flatten)]
     pub run: RunArgs,
@@ -625,6 +643,12 @@ impl BuildArgs {
                 profiles: Vec::new(),
                 packages: self.keep_packages == "used",
             },
+            verify: VerifySettings {
+                enabled: !self.no_verify,
+                repair_rounds: self.repair_rounds,
+                test_drop: self.test_drop,
+            },
+            allow_diff: self.allow_diff,
             profiles: ProfileChoice {
                 named: self
                     .profile
@@ -678,6 +702,15 @@ pub async fn execute(cli: Cli, reporter: &dyn Reporter) -> Result<(), Error> {
             let summary = build::build(&engine, &settings, reporter, &mut stop).await?;
             for line in summary.lines() {
                 reporter.step(&line);
+            }
+            if summary.verification.status == build::VerificationStatus::Failed
+                && !settings.allow_diff
+            {
+                return Err(Error::VerificationFailed {
+                    tag: summary.tag,
+                    differences: summary.verification.differences.len(),
+                    missing: summary.verification.missed.len(),
+                });
             }
             Ok(())
         }

@@ -49,6 +49,17 @@ pub enum Error {
     Keep(#[from] crate::keep::KeepError),
     #[error(transparent)]
     Profile(#[from] crate::keep::profile::ProfileError),
+    #[error(
+        "{tag} does not behave like the original: {differences} probe(s) differ and \
+         {missing} file(s) are missing (see above); it is tagged but labelled \
+         slim.verified=false\nhint: keep what is missing with --keep or a profile, drive the \
+         application further (--probe, --exec), or pass --allow-diff to accept the image"
+    )]
+    VerificationFailed {
+        tag: String,
+        differences: usize,
+        missing: usize,
+    },
     #[error(transparent)]
     Layer(#[from] crate::rebuild::layer::LayerError),
     #[error(transparent)]

@@ -23,6 +23,8 @@ pub enum ExitCode {
     /// A probe failed (a 5xx answer, an unexpected status, a failing command) and
     /// `--strict` was given.
     ProbeFailed = 5,
+    /// The new image does not behave like the original, and `--allow-diff` was not given.
+    VerificationFailed = 6,
     /// Stopped by a signal before the run began.
     Interrupted = 130,
 }
@@ -58,6 +60,7 @@ impl ExitCode {
             },
             Error::Output(OutputError::Create { .. }) => ExitCode::BadInput,
             Error::Output(OutputError::Write { .. }) => ExitCode::Failure,
+            Error::VerificationFailed { .. } => ExitCode::VerificationFailed,
             Error::Args(_)
             | Error::NotReady(_)
             | Error::AppExited { .. }

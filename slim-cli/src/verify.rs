@@ -47,18 +47,32 @@ fn outcome(result: &ProbeResult) -> String {
             (None, e) => format!("no answer: {}", e.as_deref().unwrap_or("unknown error")),
         },
         ProbeResult::Exec {
-            exit_code, error, ..
+            exit_code,
+            error,
+            output,
+            ..
         }
         | ProbeResult::HostExec {
-            exit_code, error, ..
+            exit_code,
+            error,
+            output,
+            ..
         }
         | ProbeResult::Run {
-            exit_code, error, ..
-        } => match (exit_code, error) {
-            (_, Some(e)) => format!("failed: {e}"),
-            (Some(code), None) => format!("exit {code}"),
-            (None, None) => "killed by a signal".into(),
-        },
+            exit_code,
+            error,
+            output,
+            ..
+        } => {
+            let first = output.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+            let first: String = first.chars().take(80).collect();
+            match (exit_code, error) {
+                (_, Some(e)) => format!("failed: {e}"),
+                (Some(code), None) if first.is_empty() => format!("exit {code}"),
+                (Some(code), None) => format!("exit {code}, output {first:?}"),
+                (None, None) => "killed by a signal".into(),
+            }
+        }
     }
 }
 
@@ -223,21 +237,25 @@ fn is_missing(result: CallResult) -> bool {
     )
 }
 
-/// A path the new image's run failed to find though the original image has it, with the
-/// processes that asked.
+/// A file the new image's run failed to find though the original image has it, with the
+/// paths it was asked for by and the processes that asked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MissedFile {
+    /// The file in the original image (symlinks resolved).
     pub path: String,
-    #[serde(skip)]
-    pub raw: Vec<u8>,
-    /// Whether the access followed a final symlink.
-    #[serde(skip)]
-    pub follow: bool,
+    /// The paths the processes used, when they differ from `path`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub asked_as: Vec<String>,
     pub by: Vec<String>,
+    /// The path as first asked, and whether that access followed a final symlink: what
+    /// repair adds, so every link on the way comes too.
+    #[serde(skip)]
+    pub first_asked: (Vec<u8>, bool),
 }
 
 /// Accesses of the new image's run that failed on paths the original image has and the
-/// keep set lacks, unless the original run failed on them the same way.
+/// keep set lacks (the file, or a link or directory on its way), unless the original run
+/// failed on them the same way. One entry per file of the original image.
 pub fn missed_files(
     index: &FsIndex,
     kept: &KeepSet,
@@ -268,14 +286,18 @@ pub fn missed_files(
         if !lacking {
             continue;
         }
-        let entry = missed
-            .entry(record.path.clone())
-            .or_insert_with(|| MissedFile {
-                path: String::from_utf8_lossy(&record.path).into_owned(),
-                raw: record.path.clone(),
-                follow,
-                by: Vec::new(),
-            });
+        let entry = missed.entry(target.clone()).or_insert_with(|| MissedFile {
+            path: String::from_utf8_lossy(&target).into_owned(),
+            asked_as: Vec::new(),
+            by: Vec::new(),
+            first_asked: (record.path.clone(), follow),
+        });
+        if record.path != target {
+            let asked = String::from_utf8_lossy(&record.path).into_owned();
+            if !entry.asked_as.contains(&asked) {
+                entry.asked_as.push(asked);
+            }
+        }
         let who = format!(
             "{} ({})",
             record.comm,

@@ -21,6 +21,8 @@ pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+jso
 pub const LABEL_SOURCE_IMAGE: &str = "slim.source.image";
 pub const LABEL_SOURCE_ID: &str = "slim.source.id";
 pub const LABEL_VERSION: &str = "slim.version";
+/// Set to `false` on an image whose verification failed.
+pub const LABEL_VERIFIED: &str = "slim.verified";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

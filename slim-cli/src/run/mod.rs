@@ -209,7 +209,7 @@ pub struct RunOutcome<T> {
     pub exit_code: i64,
     pub trace: Trace,
     pub lost: u64,
-    /// The container's last log lines, when it exited non-zero.
+    /// The container's last log lines, when it exited non-zero or by itself.
     pub last_logs: Vec<String>,
     /// The workload's result, if it finished before the container exited.
     pub workload: Option<T>,
@@ -246,7 +246,11 @@ pub async fn trace(
         records: outcome.trace.records.len(),
         unique_paths: outcome.trace.unique_paths(),
         lost: outcome.lost,
-        last_logs: outcome.last_logs,
+        last_logs: if outcome.exit_code != 0 {
+            outcome.last_logs
+        } else {
+            Vec::new()
+        },
     })
 }
 
@@ -446,7 +450,8 @@ async fn run_in_cgroup<E: Engine, W: Workload>(
         ));
     }
 
-    let last_logs = if exit_code != 0 {
+    // A container that ended by itself is compared by its output too (verification).
+    let last_logs = if exit_code != 0 || end == RunEnd::Exited {
         engine
             .container_logs(&id, LOG_LINES)
             .await
