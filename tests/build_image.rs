@@ -103,6 +103,8 @@ fn root_engine_every_config_field_survives() {
     let build = BuildCommand::new(&original).unique_tag("config").run();
     let slim = build.image();
 
+    assert_eq!(slim.engine.platform, before.platform, "Os/Architecture");
+
     // Labels: the original ones plus slim's own.
     let mut labels = before.config["Labels"]
         .as_object()

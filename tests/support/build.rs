@@ -90,6 +90,8 @@ pub struct EngineImage {
     pub config: serde_json::Value,
     /// The layer digests of `.RootFS.Layers`.
     pub layers: Vec<String>,
+    /// `.Os` and `.Architecture`, e.g. `linux/amd64`.
+    pub platform: String,
 }
 
 impl EngineImage {
@@ -108,6 +110,11 @@ impl EngineImage {
                         .collect()
                 })
                 .unwrap_or_default(),
+            platform: format!(
+                "{}/{}",
+                value["Os"].as_str().unwrap_or_default(),
+                value["Architecture"].as_str().unwrap_or_default()
+            ),
         }
     }
 }
