@@ -750,6 +750,12 @@ pub struct Verification {
 
 /// Fails early (before the traced run) when the archive cannot be written.
 fn check_output(path: &Path) -> Result<(), Error> {
+    if path.is_dir() {
+        return Err(Error::BadOutput {
+            path: path.display().to_string(),
+            why: "it is a directory; name the archive file to write".into(),
+        });
+    }
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

@@ -55,7 +55,7 @@ pub struct BuildArgs {
     pub image: String,
 
     /// Reference of the new image [default: <repo>.slim:<tag>].
-    #[arg(short, long, value_name = "NAME", value_parser = parse_non_empty)]
+    #[arg(short, long, value_name = "NAME", value_parser = parse_reference)]
     pub tag: Option<String>,
 
     /// Also write the new image to FILE as an archive `docker load` accepts.
@@ -353,6 +353,55 @@ fn parse_tmpfs(text: &str) -> Result<String, String> {
     } else {
         Err(format!("{text:?} is not DEST[:OPTS] with an absolute DEST"))
     }
+}
+
+/// Checks an image reference as the engine will (`[host[:port]/]path[:tag]`, lowercase path
+/// components), so a bad `--tag` fails before anything runs.
+pub fn parse_reference(text: &str) -> Result<String, String> {
+    let bad = |why: &str| Err(format!("{text:?} is not a valid image reference: {why}"));
+    if text.is_empty() || text.len() > 255 {
+        return bad("it must be 1 to 255 characters");
+    }
+    if text.contains('@') {
+        return bad("a digest cannot be a tag; use NAME[:TAG]");
+    }
+    let (name, tag) = match text.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name, Some(tag)),
+        _ => (text, None),
+    };
+    if let Some(tag) = tag {
+        let mut chars = tag.chars();
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !first_ok
+            || tag.len() > 128
+            || !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        {
+            return bad("the tag takes letters, digits, `_`, `.` and `-` (128 at most)");
+        }
+    }
+    let mut parts: Vec<&str> = name.split('/').collect();
+    if parts.len() > 1 {
+        let host = parts[0];
+        if host.contains('.') || host.contains(':') || host == "localhost" {
+            parts.remove(0);
+        }
+    }
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c.starts_with(|ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit())
+            && c.ends_with(|ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit())
+            && c.chars().all(|ch| {
+                ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '.' | '_' | '-')
+            })
+    };
+    if parts.is_empty() || !parts.iter().all(|c| component_ok(c)) {
+        return bad(
+            "names take lowercase letters, digits and `.`, `_`, `-` between them, in parts separated by `/`",
+        );
+    }
+    Ok(text.to_string())
 }
 
 fn parse_keep_list(text: &str) -> Result<KeepList, String> {
@@ -892,6 +941,33 @@ mod tests {
         assert!(parse_command("  ").is_err());
         assert_eq!(parse_exec("id -un").unwrap().0, ["/bin/sh", "-c", "id -un"]);
         assert_eq!(parse_exec(r#"["id","-un"]"#).unwrap().0, ["id", "-un"]);
+    }
+
+    #[test]
+    fn references_are_checked_as_the_engine_would() {
+        for good in [
+            "app",
+            "app.slim:1.2",
+            "team/app:latest",
+            "localhost:5000/a/b:v_1",
+            "registry.example.com/x-y/z__w:TAG",
+        ] {
+            assert_eq!(parse_reference(good).as_deref(), Ok(good), "{good}");
+        }
+        for bad in [
+            "Bad Tag:1",
+            "App:1",
+            "app:",
+            "app:-x",
+            "/app",
+            "app/",
+            "a//b",
+            "app@sha256:00",
+            "",
+        ] {
+            assert!(parse_reference(bad).is_err(), "{bad}");
+        }
+        assert!(parse_build(&["app", "--tag", "Bad Tag:1"]).is_err());
     }
 
     #[test]
