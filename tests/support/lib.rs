@@ -15,6 +15,7 @@ mod build;
 mod cache;
 mod derived;
 mod image;
+mod probe_sites;
 mod recipe;
 mod rootfs;
 mod slim;
@@ -33,6 +34,7 @@ pub use build::{
 pub use cache::{CACHE_ENV, Lock};
 pub use derived::{DERIVED_BUILDER_VERSION, Derived};
 pub use image::{Outcome, ensure as ensure_recipe, prune_stale};
+pub use probe_sites::{API_DATA, API_PORT, CRAWL_SITE};
 pub use recipe::{BUILDER_VERSION, Base, Contents, DEFAULT_PATH, Entry, ImageConfig, Recipe};
 pub use slim::{
     Leftovers, Record, RunContainer, RunIdentity, RunningTrace, SLIM_BIN_ENV, Trace, TraceCommand,
@@ -57,6 +59,8 @@ pub const FIXTURES: &[&str] = &[
     "python-base",
     "python-app",
     "config",
+    "nginx-crawl",
+    "python-api",
 ];
 
 /// Fixtures only the benchmarks use (`cargo xtask bench build`): large, slow to build.
@@ -241,7 +245,7 @@ pub fn recipe(name: &str) -> Option<Recipe> {
                 ..ImageConfig::default()
             },
         )),
-        _ => None,
+        _ => probe_sites::recipe(name, PYTHON_PACKAGES),
     }
 }
 

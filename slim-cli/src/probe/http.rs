@@ -269,6 +269,8 @@ where
         .to_bytes();
     driver.abort();
     let body = match &content_encoding {
+        // HEAD, 204 and 304 answers name the encoding of a body they do not send.
+        Some(_) if wire.is_empty() => wire,
         Some(encoding) => decode(encoding, &wire)
             .map(Bytes::from)
             .map_err(|e| HttpError::Decode(what.to_string(), encoding.clone(), e))?,
@@ -479,6 +481,26 @@ mod tests {
             assert_eq!(got.answer.body_bytes, plain.len() as u64);
             assert_eq!(got.answer.body_digest, digest(plain));
         }
+    }
+
+    #[tokio::test]
+    async fn an_encoded_answer_without_a_body_is_empty() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(serve_once(
+            listener,
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\n\r\n"
+                .to_vec(),
+        ));
+        let head = Outgoing {
+            method: "HEAD",
+            ..get("/")
+        };
+        let got = send(local(port, Scheme::Http), head, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(got.answer.body_bytes, 0);
+        assert_eq!(got.answer.body_digest, digest(b""));
     }
 
     #[tokio::test]
