@@ -49,6 +49,8 @@ pub struct BuildSettings {
     pub verify: VerifySettings,
     /// Verification failing is not an error (`--allow-diff`).
     pub allow_diff: bool,
+    /// Where the report goes (`None`: `--report off`).
+    pub report: Option<PathBuf>,
 }
 
 /// Whether and how the new image is verified.
@@ -113,6 +115,17 @@ pub struct BuildSummary {
     /// The profiles applied, with why.
     pub profiles: AppliedProfiles,
     pub verification: Verification,
+    /// Every kept path with its reasons, sorted.
+    pub kept: Vec<KeptPath>,
+    /// Events the probe delivered in the traced run.
+    pub events: u64,
+}
+
+/// A kept path and why, for the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct KeptPath {
+    pub path: String,
+    pub reasons: Vec<keep::Reason>,
 }
 
 impl BuildSummary {
@@ -278,8 +291,8 @@ pub async fn build(
     let image = engine.inspect_image(&settings.image).await?;
     keep::compile_globs(settings.keep.patterns.iter().map(String::as_str))?;
     let tag = settings.tag.clone().unwrap_or_else(|| default_tag(&image));
-    if let Some(output) = &settings.output {
-        check_output(output)?;
+    for path in settings.output.iter().chain(&settings.report) {
+        check_output(path)?;
     }
     lap("inspect", &mut phases);
 
@@ -339,6 +352,7 @@ pub async fn build(
         outcome.trace.unique_paths(),
         outcome.trace.events
     ));
+    let events = outcome.trace.events;
     let mut records = outcome.trace.records;
     for (i, args) in extra_runs.iter().enumerate() {
         let (result, trace) = extra_run(engine, &image, settings, i, args, reporter, stop).await?;
@@ -543,6 +557,14 @@ pub async fn build(
         archive: settings.output.clone(),
         profiles: chosen,
         verification,
+        kept: keep_set
+            .iter()
+            .map(|(path, reasons)| KeptPath {
+                path: String::from_utf8_lossy(path).into_owned(),
+                reasons: reasons.clone(),
+            })
+            .collect(),
+        events,
     })
 }
 

@@ -168,6 +168,11 @@ pub struct BuildArgs {
     #[arg(long, value_name = "used|none", default_value = "used", value_parser = ["used", "none"])]
     pub keep_packages: String,
 
+    /// Write the build's report (every probe, every kept path with its reasons, the
+    /// verification) to FILE; `off` writes none.
+    #[arg(long, value_name = "FILE|off", default_value = "slim.report.json")]
+    pub report: String,
+
     /// Do not run the new image to check it behaves like the original.
     #[arg(long)]
     pub no_verify: bool,
@@ -698,6 +703,7 @@ impl BuildArgs {
                 test_drop: self.test_drop,
             },
             allow_diff: self.allow_diff,
+            report: (self.report != "off").then(|| PathBuf::from(&self.report)),
             profiles: ProfileChoice {
                 named: self
                     .profile
@@ -751,6 +757,10 @@ pub async fn execute(cli: Cli, reporter: &dyn Reporter) -> Result<(), Error> {
             let summary = build::build(&engine, &settings, reporter, &mut stop).await?;
             for line in summary.lines() {
                 reporter.step(&line);
+            }
+            if let Some(path) = &settings.report {
+                crate::report::write(&summary, path)?;
+                reporter.step(&format!("report: {}", path.display()));
             }
             if summary.verification.status == build::VerificationStatus::Failed
                 && !settings.allow_diff

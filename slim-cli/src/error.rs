@@ -49,6 +49,8 @@ pub enum Error {
     Keep(#[from] crate::keep::KeepError),
     #[error(transparent)]
     Profile(#[from] crate::keep::profile::ProfileError),
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
     #[error(
         "{tag} does not behave like the original: {differences} probe(s) differ and \
          {missing} file(s) are missing (see above); it is tagged but labelled \

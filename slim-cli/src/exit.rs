@@ -67,6 +67,7 @@ impl ExitCode {
             | Error::BadOutput { .. }
             | Error::Keep(_)
             | Error::Profile(_) => ExitCode::BadInput,
+            Error::Report(_) => ExitCode::BadInput,
             Error::Io { .. }
             | Error::Save(_)
             | Error::Index(_)

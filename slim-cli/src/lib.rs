@@ -18,6 +18,7 @@ pub mod keep;
 pub mod output;
 pub mod probe;
 pub mod rebuild;
+pub mod report;
 pub mod reporter;
 pub mod run;
 pub mod trace;

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::image::index::{FsIndex, Node, NodeKind};
 
 /// What was written.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct LayerSummary {
     /// `sha256:<hex>` of the uncompressed layer (the image config's diff_id).
     pub diff_id: String,

@@ -1,0 +1,156 @@
+//! The report of a build, `slim.report.json`: what went in, what came out, every probe and
+//! its result, every kept path with its reasons, and the verification verdict. Data for
+//! people and tools; the terminal summary is a short view of it.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::build::{BuildSummary, KeptPath, Verification};
+use crate::probe::{ProbePlan, ProbeResult};
+use crate::rebuild::layer::LayerSummary;
+
+#[derive(Serialize)]
+struct Tool {
+    name: &'static str,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct Source<'a> {
+    reference: &'a str,
+    id: &'a str,
+    size: u64,
+}
+
+#[derive(Serialize)]
+struct Image<'a> {
+    tag: &'a str,
+    /// The id (config digest) of the image that was tagged, the one verification ran.
+    id: &'a str,
+    size: u64,
+    layer: &'a LayerSummary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    archive: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Probes<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan: Option<&'a ProbePlan>,
+    results: &'a [ProbeResult],
+    events: u64,
+    lost_events: u64,
+}
+
+#[derive(Serialize)]
+struct Profile<'a> {
+    name: &'a str,
+    why: &'a str,
+}
+
+#[derive(Serialize)]
+struct Keep<'a> {
+    paths_kept: usize,
+    paths_in_original: usize,
+    paths: &'a [KeptPath],
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    tool: Tool,
+    source: Source<'a>,
+    image: Image<'a>,
+    /// Original size divided by new size.
+    factor: f64,
+    /// Seconds per phase.
+    phases: BTreeMap<&'a str, f64>,
+    profiles: Vec<Profile<'a>>,
+    probes: Probes<'a>,
+    keep: Keep<'a>,
+    verification: &'a Verification,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot write the report {path}: {source}\nhint: pass --report FILE in a writable directory, or --report off"
+)]
+pub struct ReportError {
+    pub path: String,
+    pub source: std::io::Error,
+}
+
+/// Writes the report of `summary` to `path` (whole or not at all).
+pub fn write(summary: &BuildSummary, path: &Path) -> Result<(), ReportError> {
+    let report = Report {
+        tool: Tool {
+            name: "slim",
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        source: Source {
+            reference: &summary.source,
+            id: &summary.source_id,
+            size: summary.source_size,
+        },
+        image: Image {
+            tag: &summary.tag,
+            id: &summary.image_id,
+            size: summary.size,
+            layer: &summary.layer,
+            archive: summary.archive.as_ref().map(|p| p.display().to_string()),
+        },
+        factor: if summary.size > 0 {
+            summary.source_size as f64 / summary.size as f64
+        } else {
+            0.0
+        },
+        phases: summary
+            .phases
+            .iter()
+            .map(|(name, d)| (*name, d.as_secs_f64()))
+            .collect(),
+        profiles: summary
+            .profiles
+            .iter()
+            .map(|(name, why)| Profile { name, why })
+            .collect(),
+        probes: Probes {
+            plan: summary.executed_plan.as_ref(),
+            results: &summary.probes,
+            events: summary.events,
+            lost_events: 0,
+        },
+        keep: Keep {
+            paths_kept: summary.paths_kept,
+            paths_in_original: summary.paths_total,
+            paths: &summary.kept,
+        },
+        verification: &summary.verification,
+    };
+    let err = |source| ReportError {
+        path: path.display().to_string(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&temp)?);
+        serde_json::to_writer_pretty(&mut file, &report).map_err(std::io::Error::other)?;
+        file.write_all(b"\n")?;
+        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result.map_err(err)
+}
