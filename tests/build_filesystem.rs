@@ -233,7 +233,7 @@ fn root_engine_exec_commands_run_as_the_image_user_and_their_lookups_are_kept() 
         .find(|l| l.starts_with("slim: probe: exec"))
         .unwrap_or_else(|| panic!("no exec probe line:\n{}", build.stderr));
     assert!(
-        probe.ends_with("exit 0"),
+        probe.contains("→ exit 0"),
         "the --exec command did not run as app:app: {probe}\n{}",
         build.stderr
     );
