@@ -208,11 +208,10 @@ fn untagged_images_of(source: &str) -> Vec<String> {
     ids
 }
 
-// The two tests below pin down bugs found while writing this suite; they are ignored
-// until slim validates these arguments up front (`cargo test -- --ignored` runs them).
+// Regression tests: both arguments were once checked only after the whole traced run and
+// rebuild (exit 1), the invalid tag leaving the new image untagged in the engine.
 
 #[test]
-#[ignore = "slim bug: an invalid --tag is only refused by the engine's load, after the whole traced run and rebuild (exit 1), leaving the image untagged in the engine"]
 fn root_engine_invalid_tag_exits_2_before_any_container() {
     let source = image("merged-usr");
     let tag = "Bad Tag:1";
@@ -250,7 +249,6 @@ fn root_engine_invalid_tag_exits_2_before_any_container() {
 }
 
 #[test]
-#[ignore = "slim bug: --output naming an existing directory passes the early check and fails after the whole run (exit 1)"]
 fn root_engine_output_that_is_a_directory_exits_2_before_any_container() {
     let source = image("merged-usr");
     let dir = std::env::temp_dir();
