@@ -348,13 +348,12 @@ impl ProbeResult {
 
     /// One line for the terminal.
     pub fn line(&self) -> String {
-        let ended =
-            |exit_code: &Option<i64>, error: &Option<String>, millis: u64| match (exit_code, error)
-            {
-                (_, Some(e)) => format!("failed: {e}"),
-                (Some(code), None) => format!("exit {code} ({millis} ms)"),
-                (None, None) => "killed by a signal".to_string(),
-            };
+        // Command lines end with their outcome (`exit 0`): callers and tests read it there.
+        let ended = |exit_code: &Option<i64>, error: &Option<String>| match (exit_code, error) {
+            (_, Some(e)) => format!("failed: {e}"),
+            (Some(code), None) => format!("exit {code}"),
+            (None, None) => "killed by a signal".to_string(),
+        };
         match self {
             ProbeResult::Http {
                 request,
@@ -384,31 +383,20 @@ impl ProbeResult {
                 command,
                 exit_code,
                 error,
-                millis,
                 ..
-            } => format!(
-                "exec {} → {}",
-                command.join(" "),
-                ended(exit_code, error, *millis)
-            ),
+            } => format!("exec {} → {}", command.join(" "), ended(exit_code, error)),
             ProbeResult::HostExec {
                 script,
                 exit_code,
                 error,
-                millis,
                 ..
-            } => format!("host-exec {script} → {}", ended(exit_code, error, *millis)),
+            } => format!("host-exec {script} → {}", ended(exit_code, error)),
             ProbeResult::Run {
                 args,
                 exit_code,
                 error,
-                millis,
                 ..
-            } => format!(
-                "run {} → {}",
-                args.join(" "),
-                ended(exit_code, error, *millis)
-            ),
+            } => format!("run {} → {}", args.join(" "), ended(exit_code, error)),
         }
     }
 }
