@@ -280,12 +280,26 @@ impl BuildCommand {
         let wall = started.elapsed();
         let stdout = String::from_utf8_lossy(&stdout.join().unwrap_or_default()).into_owned();
         let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
-        let run = RunIdentity {
-            name: Some(name.clone()),
-            run_id: announced_run_id(&stderr),
-            slim_pid: Some(child.id()),
-        };
-        let mut problems: Vec<String> = left_behind(&before, &run).into_iter().collect();
+        // A build may trace more than once (the verification replays the probes on the
+        // new image): each run's leftovers are ours.
+        let mut run_ids: Vec<Option<String>> =
+            announced_run_ids(&stderr).into_iter().map(Some).collect();
+        if run_ids.is_empty() {
+            run_ids.push(None);
+        }
+        let mut problems: Vec<String> = Vec::new();
+        for run_id in run_ids {
+            let run = RunIdentity {
+                name: Some(name.clone()),
+                run_id,
+                slim_pid: Some(child.id()),
+            };
+            if let Some(problem) = left_behind(&before, &run)
+                && !problems.contains(&problem)
+            {
+                problems.push(problem);
+            }
+        }
         let stray: Vec<PathBuf> = std::fs::read_dir(&tmpdir)
             .into_iter()
             .flatten()
@@ -332,6 +346,14 @@ fn try_wait4(pid: libc::pid_t) -> Option<(libc::c_int, libc::rusage)> {
     // SAFETY: wait4 on our own child with pointers to live locals.
     let rc = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
     (rc == pid).then_some((status, usage))
+}
+
+/// Every run id slim announces (`slim: run <id>: …`), in order.
+fn announced_run_ids(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|l| announced_run_id(l.strip_prefix("slim: ")?))
+        .collect()
 }
 
 /// The tag of a `slim: built TAG (ID)` line.
@@ -800,4 +822,45 @@ pub fn run_to_end(
         String::from_utf8_lossy(&stdout.join().unwrap_or_default()).into_owned(),
         String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_announced_run_and_the_built_tag_are_read_from_stderr() {
+        let stderr = "slim: tracing a:1 (1 HTTP probe(s), 0 command(s))\n\
+                      slim: run 15e3c1f4e512: cgroup /sys/fs/cgroup/unified/slim-15e3c1f4e512\n\
+                      slim: probes: 1 run, 0 failed\n\
+                      slim: verify, round 1: replaying the probes on a.slim:1\n\
+                      slim: run a2d876ccba8b: cgroup /sys/fs/cgroup/unified/slim-a2d876ccba8b\n\
+                      slim: built a.slim:1 (b7fad35a28fb)\n";
+        assert_eq!(announced_run_ids(stderr), ["15e3c1f4e512", "a2d876ccba8b"]);
+        assert_eq!(built_tag(stderr).as_deref(), Some("a.slim:1"));
+    }
+
+    #[test]
+    fn phases_are_read_from_the_time_line() {
+        let outcome = BuildOutcome {
+            command: String::new(),
+            code: Some(0),
+            stdout: String::new(),
+            stderr: "slim: time: inspect 0.0s, run 1.3s, keep+layer 0.4s, verify 12.0s\n".into(),
+            tag: None,
+            container_name: String::new(),
+            wall: Duration::ZERO,
+            max_rss_kib: 0,
+            leftovers: None,
+        };
+        assert_eq!(
+            outcome.phases(),
+            [
+                ("inspect".to_string(), 0.0),
+                ("run".to_string(), 1.3),
+                ("keep+layer".to_string(), 0.4),
+                ("verify".to_string(), 12.0)
+            ]
+        );
+    }
 }
