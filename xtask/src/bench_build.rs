@@ -133,7 +133,7 @@ pub fn run(args: &[String]) -> Result<String> {
             format!("{name} `{}`", options.join(" "))
         };
 
-        eprintln!("bench: slim build {} {tag}", options.join(" "));
+        eprintln!("bench: slim build {label} ({tag})");
         let mut command = BuildCommand::new(&tag)
             .binary(&slim)
             .unique_tag(&format!("bench-{name}"))
