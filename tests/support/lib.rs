@@ -61,6 +61,7 @@ pub const FIXTURES: &[&str] = &[
     "config",
     "nginx-crawl",
     "python-api",
+    "python-verify",
 ];
 
 /// Fixtures only the benchmarks use (`cargo xtask bench build`): large, slow to build.
@@ -92,6 +93,25 @@ pub const NGINX_SITE: &[(&str, &[u8])] = &[
 
 /// The `python-app` fixture's application, `/app/server.py`.
 pub const PYTHON_APP_SOURCE: &str = include_str!("../fixtures/python-app/server.py");
+
+/// The `python-verify` fixture's application, `/app/server.py`.
+pub const PYTHON_VERIFY_SOURCE: &str = include_str!("../fixtures/python-verify/server.py");
+
+/// The `python-verify` fixture's data files, under `/app/data`: (name, bytes).
+pub const PYTHON_VERIFY_DATA: &[(&str, &[u8])] = &[
+    (
+        "second.txt",
+        include_bytes!("../fixtures/python-verify/data/second.txt"),
+    ),
+    (
+        "page.txt",
+        include_bytes!("../fixtures/python-verify/data/page.txt"),
+    ),
+    (
+        "state.txt",
+        include_bytes!("../fixtures/python-verify/data/state.txt"),
+    ),
+];
 
 /// Debian packages of the Python fixtures (one shared rootfs).
 const PYTHON_PACKAGES: &[&str] = &["python3", "ca-certificates", "tzdata"];
@@ -245,6 +265,32 @@ pub fn recipe(name: &str) -> Option<Recipe> {
                 ..ImageConfig::default()
             },
         )),
+        // An http.server application for the verify stage: a page that reads a file only
+        // from its second request on, a page with a token and the time, a page whose data
+        // file a test drops, and files written at run time. No WORKDIR, so the `workdir`
+        // keep-list keeps nothing of /app.
+        "python-verify" => {
+            let mut files = vec![
+                Entry::dir("/app", 0o755),
+                Entry::file("/app/server.py", 0o644, PYTHON_VERIFY_SOURCE),
+                Entry::dir("/app/data", 0o755),
+            ];
+            files.extend(
+                PYTHON_VERIFY_DATA
+                    .iter()
+                    .map(|(name, bytes)| Entry::file(&format!("/app/data/{name}"), 0o644, *bytes)),
+            );
+            Some(plain(
+                files,
+                PYTHON_PACKAGES,
+                ImageConfig {
+                    cmd: Some(vec!["python3".into(), "/app/server.py".into()]),
+                    env,
+                    exposed_ports: vec!["8080/tcp".into()],
+                    ..ImageConfig::default()
+                },
+            ))
+        }
         _ => probe_sites::recipe(name, PYTHON_PACKAGES),
     }
 }
