@@ -107,6 +107,7 @@ pub fn run(args: &[String]) -> Result<String> {
         ));
     }
     let slim = release_slim()?;
+    let version = source_of(&slim);
     let load_before = load_average();
     let others_before = other_processes();
 
@@ -178,6 +179,7 @@ pub fn run(args: &[String]) -> Result<String> {
     let load_after = load_average();
     let others_after = other_processes();
     Ok(report(
+        &version,
         &rows,
         &fixture_lines,
         (&load_before, &load_after),
@@ -186,6 +188,7 @@ pub fn run(args: &[String]) -> Result<String> {
 }
 
 fn report(
+    version: &str,
     rows: &[Row],
     fixtures: &[String],
     load: (&str, &str),
@@ -196,7 +199,7 @@ fn report(
         out,
         "`slim build` with the release binary, default options, one run per image; times \
          from slim's own `time:` line (0.1 s resolution), wall time of the whole command, \
-         peak RSS from getrusage of the slim process.\n"
+         peak RSS from getrusage of the slim process. Binary: {version}.\n"
     );
     let _ = writeln!(
         out,
@@ -345,6 +348,38 @@ fn release_slim() -> Result<PathBuf> {
         Ok(bin)
     } else {
         Err(format!("{} is missing after the build", bin.display()))
+    }
+}
+
+/// Where the binary was built from: the commit of the checkout that holds it, and
+/// whether that checkout had changes to tracked files.
+fn source_of(binary: &Path) -> String {
+    let dir = binary.parent().unwrap_or(Path::new("."));
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "--short", "HEAD"]) {
+        Some(commit) => {
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            format!(
+                "`{}`, built from commit {commit}{}",
+                binary.display(),
+                if dirty {
+                    " plus uncommitted changes"
+                } else {
+                    ""
+                }
+            )
+        }
+        None => format!("`{}`", binary.display()),
     }
 }
 
