@@ -14,6 +14,7 @@
 mod build;
 mod cache;
 mod derived;
+mod django_site;
 mod image;
 mod probe_sites;
 mod recipe;
@@ -33,6 +34,7 @@ pub use build::{
 };
 pub use cache::{CACHE_ENV, Lock};
 pub use derived::{DERIVED_BUILDER_VERSION, Derived};
+pub use django_site::{DJANGO_ADMIN, DJANGO_PORT, DJANGO_SITE};
 pub use image::{Outcome, ensure as ensure_recipe, prune_stale};
 pub use probe_sites::{API_DATA, API_PORT, CRAWL_SITE};
 pub use recipe::{BUILDER_VERSION, Base, Contents, DEFAULT_PATH, Entry, ImageConfig, Recipe};
@@ -62,6 +64,8 @@ pub const FIXTURES: &[&str] = &[
     "nginx-crawl",
     "python-api",
     "python-verify",
+    "django-base",
+    "django",
 ];
 
 /// Fixtures only the benchmarks use (`cargo xtask bench build`): large, slow to build.
@@ -291,7 +295,7 @@ pub fn recipe(name: &str) -> Option<Recipe> {
                 },
             ))
         }
-        _ => probe_sites::recipe(name, PYTHON_PACKAGES),
+        _ => probe_sites::recipe(name, PYTHON_PACKAGES).or_else(|| django_site::recipe(name)),
     }
 }
 
@@ -354,7 +358,7 @@ CMD ["8080"]"#,
             r#"RUN python3 -c "import os, random; r = random.Random(20240101); [os.makedirs('/data/d%03d' % d) for d in range(200)]; [open('/data/d%03d/f%02d.bin' % (d, f), 'wb').write(r.randbytes(100000)) for d in range(200) for f in range(50)]"
 CMD ["/bin/sh", "-c", "find /data -type f -exec cat {} + > /dev/null && echo read all"]"#,
         )),
-        _ => None,
+        _ => django_site::derived(name),
     }
 }
 
