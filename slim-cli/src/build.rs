@@ -894,10 +894,11 @@ async fn save_image(
     match (saved, failure) {
         (Ok(saved), None) => Ok(saved),
         (Err(e), None) => Err(e.into()),
-        (_, Some(message)) => Err(Error::Internal(format!(
-            "saving {} from the engine failed: {message}",
-            image.reference
-        ))),
+        (_, Some(message)) => Err(save::SaveError::Engine {
+            image: image.reference.clone(),
+            message,
+        }
+        .into()),
     }
 }
 

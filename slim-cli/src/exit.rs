@@ -68,6 +68,12 @@ impl ExitCode {
             | Error::Keep(_)
             | Error::Profile(_) => ExitCode::BadInput,
             Error::Report(_) => ExitCode::BadInput,
+            // The image itself is malformed: bad input, as a missing image is.
+            Error::Index(crate::image::index::IndexError::ThroughDanglingLink { .. })
+            | Error::Layer(
+                crate::rebuild::layer::LayerError::DanglingHardLink { .. }
+                | crate::rebuild::layer::LayerError::Sparse { .. },
+            ) => ExitCode::BadInput,
             Error::Io { .. }
             | Error::Save(_)
             | Error::Index(_)

@@ -4,9 +4,18 @@
 //! Layers are applied in order with the OCI whiteout rules (`.wh.NAME` deletes NAME,
 //! `.wh..wh..opq` hides what lower layers had in a directory). Every path is normalised to
 //! an absolute path inside the image root: `..` never climbs above `/`, so a hostile layer
-//! cannot name anything outside the image.
+//! cannot name anything outside the image. Nothing here touches the host's filesystem
+//! beyond reading the layer tars: no entry is ever extracted, and a symlink is only ever
+//! followed inside the index (see `keep::resolve`).
+//!
+//! Entries a layer writes through a symlink it wrote itself (`d -> /etc`, then `d/x`) land
+//! where the engine puts them, at the link's target inside the image; across layers a
+//! later entry below a path that is no directory replaces it with one, as the engine's
+//! overlay does. Sparse files (GNU `S` entries, PAX `GNU.sparse.*` records) are indexed
+//! under their real name and size, but their content is not readable here: a keep set
+//! that includes one fails with an error naming it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::ops::Bound;
@@ -16,6 +25,8 @@ use crate::trace::path::normalize;
 
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
 const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
+/// Links of its own layer one entry may be moved through, as Linux's MAXSYMLINKS.
+const MAX_LAYER_LINKS: usize = 40;
 
 /// What a path is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +54,11 @@ pub enum NodeKind {
         minor: u32,
     },
     Fifo,
+    /// A sparse regular file of `size` bytes (holes included). Its content is stored as
+    /// data segments plus a map, which slim does not rewrite.
+    Sparse {
+        size: u64,
+    },
 }
 
 /// One path of the image with the metadata the new image must reproduce.
@@ -66,7 +82,7 @@ impl Node {
     /// Size of the content for a regular file, 0 otherwise.
     pub fn size(&self) -> u64 {
         match self.kind {
-            NodeKind::File { size, .. } => size,
+            NodeKind::File { size, .. } | NodeKind::Sparse { size } => size,
             _ => 0,
         }
     }
@@ -79,6 +95,16 @@ pub enum IndexError {
         layer: usize,
         path: PathBuf,
         source: io::Error,
+    },
+    #[error(
+        "layer {layer} of the image is malformed: its entry {entry} goes through the symlink \
+         {link}, which does not lead to a directory of the image\nhint: rebuild the image \
+         without that entry (the engine cannot apply it either)"
+    )]
+    ThroughDanglingLink {
+        layer: usize,
+        entry: String,
+        link: String,
     },
 }
 
@@ -98,54 +124,68 @@ impl FsIndex {
         };
         index.nodes.insert(b"/".to_vec(), Node::root());
         for (layer, path) in layers.iter().enumerate() {
-            index
-                .apply_layer(layer, path)
-                .map_err(|source| IndexError::Layer {
-                    layer,
-                    path: path.clone(),
-                    source,
-                })?;
+            index.apply_layer(layer, path)?;
         }
         Ok(index)
     }
 
-    fn apply_layer(&mut self, layer: usize, path: &Path) -> io::Result<()> {
-        let mut archive = tar::Archive::new(BufReader::new(File::open(path)?));
-        let mut written_here: HashMap<Vec<u8>, ()> = HashMap::new();
-        for entry in archive.entries_with_seek()? {
-            let mut entry = entry?;
-            let raw = entry.path_bytes().into_owned();
-            let path = normalize(&raw);
+    fn apply_layer(&mut self, layer: usize, path: &Path) -> Result<(), IndexError> {
+        let io_err = |source| IndexError::Layer {
+            layer,
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut archive = tar::Archive::new(BufReader::new(File::open(path).map_err(io_err)?));
+        let mut written_here: HashSet<Vec<u8>> = HashSet::new();
+        let mut links_here = false;
+        for entry in archive.entries_with_seek().map_err(io_err)? {
+            let mut entry = entry.map_err(io_err)?;
+            let mut xattrs = Vec::new();
+            let mut sparse = PaxSparse::default();
+            if let Some(pax) = entry.pax_extensions().map_err(io_err)? {
+                for ext in pax {
+                    let ext = ext.map_err(io_err)?;
+                    let Ok(key) = ext.key() else { continue };
+                    if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
+                        xattrs.push((name.to_string(), ext.value_bytes().to_vec()));
+                    } else if key.starts_with("GNU.sparse.") {
+                        sparse.record(key, ext.value_bytes());
+                    }
+                }
+            }
+            xattrs.sort();
+            let raw = match &sparse.name {
+                Some(name) => name.clone(),
+                None => entry.path_bytes().into_owned(),
+            };
+            let mut path = normalize(&raw);
+            if links_here {
+                path = self.through_own_links(&path, layer)?;
+            }
             let (dir, name) = split_parent(&path);
             if name == OPAQUE_MARKER {
                 self.hide_lower_children(&dir, &written_here);
                 continue;
             }
             if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
-                let victim = join(&dir, hidden);
-                self.remove_tree(&victim);
+                // `.wh.`, `.wh..` and `.wh...` name no entry of the directory.
+                if !matches!(hidden, b"" | b"." | b"..") {
+                    self.remove_tree(&join(&dir, hidden));
+                }
                 continue;
             }
             if path == b"/" && !entry.header().entry_type().is_dir() {
                 continue;
             }
             let header = entry.header().clone();
-            let mut xattrs = Vec::new();
-            if let Some(pax) = entry.pax_extensions()? {
-                for ext in pax {
-                    let ext = ext?;
-                    if let Ok(key) = ext.key()
-                        && let Some(name) = key.strip_prefix("SCHILY.xattr.")
-                    {
-                        xattrs.push((name.to_string(), ext.value_bytes().to_vec()));
+            let kind = match header.entry_type() {
+                tar::EntryType::GNUSparse => NodeKind::Sparse { size: entry.size() },
+                tar::EntryType::Regular | tar::EntryType::Continuous if sparse.is_sparse() => {
+                    NodeKind::Sparse {
+                        size: sparse.size.unwrap_or_else(|| entry.size()),
                     }
                 }
-            }
-            xattrs.sort();
-            let kind = match header.entry_type() {
-                tar::EntryType::Regular
-                | tar::EntryType::Continuous
-                | tar::EntryType::GNUSparse => NodeKind::File {
+                tar::EntryType::Regular | tar::EntryType::Continuous => NodeKind::File {
                     layer,
                     offset: entry.raw_file_position(),
                     size: entry.size(),
@@ -179,6 +219,7 @@ impl FsIndex {
                 // has no place in a root filesystem.
                 _ => continue,
             };
+            links_here |= matches!(kind, NodeKind::Symlink { .. });
             let node = Node {
                 kind,
                 // Numeric fields that do not parse (empty, as some writers leave them) read
@@ -203,10 +244,58 @@ impl FsIndex {
                 self.remove_tree(&path);
             }
             self.ensure_parents(&dir, layer);
-            written_here.insert(path.clone(), ());
+            written_here.insert(path.clone());
             self.nodes.insert(path, node);
         }
         Ok(())
+    }
+
+    /// Where the engine puts `path` when a directory on its way is a symlink this same
+    /// layer wrote: the engine unpacks a layer into its own directory, following the
+    /// layer's links (inside that directory, never on the host), while links of lower
+    /// layers are replaced by directories. Resolution happens inside the image root.
+    fn through_own_links(&self, path: &[u8], layer: usize) -> Result<Vec<u8>, IndexError> {
+        let dangling = |link: &[u8]| IndexError::ThroughDanglingLink {
+            layer,
+            entry: String::from_utf8_lossy(path).into_owned(),
+            link: String::from_utf8_lossy(link).into_owned(),
+        };
+        let mut current = path.to_vec();
+        // Each round moves the entry through one link; a target may lie below another.
+        'rounds: for _ in 0..MAX_LAYER_LINKS {
+            let parts: Vec<Vec<u8>> = current
+                .split(|&b| b == b'/')
+                .filter(|c| !c.is_empty())
+                .map(<[u8]>::to_vec)
+                .collect();
+            let mut prefix = Vec::with_capacity(current.len());
+            for (i, part) in parts.iter().enumerate().take(parts.len().saturating_sub(1)) {
+                prefix.push(b'/');
+                prefix.extend_from_slice(part);
+                let Some(node) = self.nodes.get(&prefix) else {
+                    return Ok(current);
+                };
+                match node.kind {
+                    NodeKind::Dir => {}
+                    NodeKind::Symlink { .. } if node.layer == layer => {
+                        let mut moved = crate::keep::resolve::resolve(self, &prefix, true)
+                            .target
+                            .filter(|t| {
+                                matches!(self.nodes.get(t).map(|n| &n.kind), Some(NodeKind::Dir))
+                            })
+                            .ok_or_else(|| dangling(&prefix))?;
+                        for part in &parts[i + 1..] {
+                            moved = join(&moved, part);
+                        }
+                        current = moved;
+                        continue 'rounds;
+                    }
+                    _ => return Ok(current),
+                }
+            }
+            return Ok(current);
+        }
+        Err(dangling(path))
     }
 
     fn ensure_parents(&mut self, dir: &[u8], layer: usize) {
@@ -228,10 +317,10 @@ impl FsIndex {
         }
     }
 
-    fn hide_lower_children(&mut self, dir: &[u8], written_here: &HashMap<Vec<u8>, ()>) {
+    fn hide_lower_children(&mut self, dir: &[u8], written_here: &HashSet<Vec<u8>>) {
         let doomed: Vec<Vec<u8>> = self
             .children_range(dir)
-            .filter(|(p, _)| !written_here.contains_key(*p))
+            .filter(|(p, _)| !written_here.contains(*p))
             .map(|(p, _)| p.clone())
             .collect();
         for path in doomed {
@@ -399,6 +488,33 @@ impl Seek for ContentReader {
         self.file.seek(SeekFrom::Start(self.start + target))?;
         self.pos = target;
         Ok(target)
+    }
+}
+
+/// The `GNU.sparse.*` PAX records of one entry (GNU tar's sparse formats 0.0, 0.1, 1.0).
+#[derive(Default)]
+struct PaxSparse {
+    /// The file's real name (the entry itself is named `GNUSparseFile.N/NAME`).
+    name: Option<Vec<u8>>,
+    /// The file's real size, holes included.
+    size: Option<u64>,
+    any: bool,
+}
+
+impl PaxSparse {
+    fn record(&mut self, key: &str, value: &[u8]) {
+        self.any = true;
+        match key {
+            "GNU.sparse.name" => self.name = Some(value.to_vec()),
+            "GNU.sparse.realsize" | "GNU.sparse.size" => {
+                self.size = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
+            }
+            _ => {}
+        }
+    }
+
+    fn is_sparse(&self) -> bool {
+        self.any
     }
 }
 

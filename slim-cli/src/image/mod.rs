@@ -3,3 +3,6 @@
 
 pub mod index;
 pub mod save;
+
+#[cfg(test)]
+mod hostile_tests;

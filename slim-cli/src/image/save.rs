@@ -5,7 +5,13 @@
 //! spooled to disk, never held in memory. Both the legacy layout (`<id>/layer.tar`) and the
 //! OCI layout (`blobs/sha256/<digest>`) are read, and gzip-compressed layers are
 //! decompressed on the way.
+//!
+//! Only regular members are written, each at its normalised name below the work directory
+//! (a `..` never climbs out of it). A symlink member (the engine links a layer that an
+//! image holds twice to its first copy) is never created on disk: it is remembered and
+//! looked up inside the archive, the way `keep::resolve` looks up links inside an image.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -39,6 +45,12 @@ pub enum SaveError {
     MissingMember(String),
     #[error("layer {0} uses a compression slim cannot read (only uncompressed and gzip layers)")]
     Compression(String),
+    #[error(
+        "the engine could not export {image}: {message}\nhint: `docker save {image}` fails the \
+         same way; the image's layers are damaged or hold entries the engine cannot read back \
+         (e.g. names with `..` or sparse files): rebuild the image without them"
+    )]
+    Engine { image: String, message: String },
 }
 
 #[derive(Deserialize)]
@@ -54,9 +66,27 @@ struct ManifestEntry {
 pub fn unpack<R: Read>(reader: R, dir: &Path) -> Result<SavedImage, SaveError> {
     let files = dir.join("files");
     let mut archive = tar::Archive::new(reader);
+    // Symlink members: normalised name → normalised target.
+    let mut links: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
     for entry in archive.entries().map_err(SaveError::Read)? {
         let mut entry = entry.map_err(SaveError::Read)?;
-        if !entry.header().entry_type().is_file() {
+        let kind = entry.header().entry_type();
+        if kind.is_symlink() || kind.is_hard_link() {
+            let name = normalize(&entry.path_bytes());
+            let target = entry
+                .link_name_bytes()
+                .map(|l| l.into_owned())
+                .unwrap_or_default();
+            let target = if kind.is_symlink() && !target.starts_with(b"/") {
+                let (dir, _) = crate::image::index::split_parent(&name);
+                normalize(&crate::image::index::join(&dir, &target))
+            } else {
+                normalize(&target)
+            };
+            links.insert(name, target);
+            continue;
+        }
+        if !kind.is_file() {
             continue;
         }
         let name = normalize(&entry.path_bytes());
@@ -73,7 +103,8 @@ pub fn unpack<R: Read>(reader: R, dir: &Path) -> Result<SavedImage, SaveError> {
         out.flush().map_err(write_err)?;
     }
 
-    let manifest_path = files.join("manifest.json");
+    let member = |name: &str| member_path(&files, &follow(&links, normalize(name.as_bytes())));
+    let manifest_path = member("manifest.json");
     if !manifest_path.exists() {
         return Err(SaveError::NoManifest);
     }
@@ -91,7 +122,7 @@ pub fn unpack<R: Read>(reader: R, dir: &Path) -> Result<SavedImage, SaveError> {
             what: "manifest.json".into(),
             error: "no image in it".into(),
         })?;
-    let config_path = member_path(&files, &normalize(entry.config.as_bytes()));
+    let config_path = member(&entry.config);
     let config_bytes =
         fs_err::read(&config_path).map_err(|_| SaveError::MissingMember(entry.config.clone()))?;
     let config = serde_json::from_slice(&config_bytes).map_err(|e| SaveError::Malformed {
@@ -101,8 +132,8 @@ pub fn unpack<R: Read>(reader: R, dir: &Path) -> Result<SavedImage, SaveError> {
 
     let mut layers = Vec::new();
     for (i, layer) in entry.layers.iter().enumerate() {
-        let path = member_path(&files, &normalize(layer.as_bytes()));
-        if !path.exists() {
+        let path = member(layer);
+        if !path.is_file() {
             return Err(SaveError::MissingMember(layer.clone()));
         }
         layers.push(uncompressed(
@@ -116,6 +147,17 @@ pub fn unpack<R: Read>(reader: R, dir: &Path) -> Result<SavedImage, SaveError> {
         layers,
         repo_tags: entry.repo_tags.unwrap_or_default(),
     })
+}
+
+/// The member `name` names, through the archive's own symlink members (a bounded number).
+fn follow(links: &HashMap<Vec<u8>, Vec<u8>>, mut name: Vec<u8>) -> Vec<u8> {
+    for _ in 0..8 {
+        match links.get(&name) {
+            Some(target) => name = target.clone(),
+            None => break,
+        }
+    }
+    name
 }
 
 /// Where archive member `name` (normalised, absolute) is written below `files`.

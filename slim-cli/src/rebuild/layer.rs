@@ -32,6 +32,18 @@ pub enum LayerError {
     Finish(io::Error),
     #[error("{0} is not in the original image")]
     Missing(String),
+    #[error(
+        "{path} is a hard link to {target}, which the image does not hold as a regular file \
+         (the image is malformed)\nhint: rebuild the image so the link's target exists, or \
+         leave {path} out of the keep set"
+    )]
+    DanglingHardLink { path: String, target: String },
+    #[error(
+        "{path} is a sparse file ({size} bytes with holes), whose content slim cannot copy\n\
+         hint: store it without holes in the image (`cp --sparse=never`), create it at run \
+         time, or leave it out of the keep set"
+    )]
+    Sparse { path: String, size: u64 },
 }
 
 /// Counts and hashes what passes through it.
@@ -126,10 +138,14 @@ pub fn write_layer<'a, W: Write>(
             }
             NodeKind::File { .. } | NodeKind::HardLink { .. } => {
                 let content = index.content_node(node).ok_or_else(|| {
-                    err(io::Error::new(
-                        io::ErrorKind::NotFound,
-                        "hard link to a path that is not in the image",
-                    ))
+                    let target = match &node.kind {
+                        NodeKind::HardLink { target } => String::from_utf8_lossy(target),
+                        _ => "?".into(),
+                    };
+                    LayerError::DanglingHardLink {
+                        path: display.clone(),
+                        target: target.into_owned(),
+                    }
                 })?;
                 let NodeKind::File {
                     layer,
@@ -167,6 +183,12 @@ pub fn write_layer<'a, W: Write>(
             NodeKind::Fifo => {
                 header.set_entry_type(tar::EntryType::Fifo);
                 append(&mut builder, &mut header, name, io::empty()).map_err(err)?;
+            }
+            NodeKind::Sparse { size } => {
+                return Err(LayerError::Sparse {
+                    path: display,
+                    size: *size,
+                });
             }
         }
         entries += 1;
