@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueHint};
 
 use crate::build::{self, BuildSettings, PlanSettings, ProfileChoice, VerifySettings};
 use crate::engine::DockerEngine;
@@ -21,7 +21,7 @@ use crate::run::{self, RunSettings, TraceSettings};
 
 /// slim: make container images small without breaking them.
 #[derive(Debug, Parser)]
-#[command(name = "slim", version, about, max_term_width = 100)]
+#[command(name = "slim", version, about, max_term_width = 100, after_help = TOP_EXAMPLES)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -31,6 +31,59 @@ pub struct Cli {
 pub enum Command {
     Build(Box<BuildArgs>),
     Trace(Box<TraceArgs>),
+    Completions(CompletionsArgs),
+}
+
+const TOP_EXAMPLES: &str = "\
+Examples:
+  slim build myapp:1                   # writes myapp.slim:1 and slim.report.json
+  slim build myapp:1 --keep '/app/templates/**' --probe 'GET /health'
+  slim trace myapp:1 -o trace.jsonl    # every file the container touches
+  slim completions bash > /etc/bash_completion.d/slim
+
+`slim build` also reads its options from ./slim.toml (or --config FILE) and from SLIM_*
+environment variables; see `slim build --help`. Needs root and a local Docker engine.";
+
+const BUILD_EXAMPLES: &str = "\
+Examples:
+  slim build nginx:1.25
+  slim build myapp:1 --exec 'python manage.py check' --keep '/app/templates/**'
+  slim build worker:2 --timeout 30 --tag worker:2-slim --output worker.tar
+  slim build api:3 --probe 'POST /api/items {\"a\":1}' --host-exec ./e2e.sh --strict
+  SLIM_TAG=registry.example.com/api:3-slim slim build api:3 --config ci/slim.toml";
+
+const BUILD_CONFIG_HELP: &str = "\
+Configuration:
+  Every option above can also be set in slim.toml, found in the current directory (or
+  named with --config FILE; --no-config ignores it), under the option's long name:
+
+    tag = \"myapp.slim:ci\"
+    keep = [\"/app/templates/**\", \"/etc/mime.types\"]
+    probe = [\"GET /health\", \"POST /api/items {\\\"a\\\":1}\"]
+    profile = [\"django\"]
+    strict = true
+    crawl-depth = 2
+
+  and in an environment variable SLIM_<NAME> (SLIM_TAG, SLIM_KEEP, SLIM_CRAWL_DEPTH; a
+  repeatable option takes one value per line, a switch 1/true/yes or 0/false/no).
+  Precedence: command line > environment > slim.toml > defaults. A layer that sets an
+  option replaces what lower layers give it, lists included: `--keep /x` on the command
+  line drops slim.toml's `keep` list. Relative paths of files slim reads (probe-file,
+  keep-file, env-file, openapi, output, profile files) in slim.toml are taken from the
+  directory that holds it.";
+
+/// Print a shell completion script for slim on stdout.
+///
+/// Install it where your shell looks for completions, e.g.
+///   bash: slim completions bash > /etc/bash_completion.d/slim
+///   zsh:  slim completions zsh > "${fpath[1]}/_slim"
+///   fish: slim completions fish > ~/.config/fish/completions/slim.fish
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Make a small image that still works: run IMAGE under the eBPF probe, drive it, and
@@ -42,24 +95,30 @@ pub enum Command {
 /// way. An image with no exposed port runs until it exits (or --timeout). The new image keeps the original ENTRYPOINT, CMD, ENV, USER, WORKDIR,
 /// EXPOSE and the rest of its config, and is tagged `<repo>.slim:<tag>` unless --tag says
 /// otherwise. Needs root and a local Docker engine; never pulls.
-///
-/// Examples:
-///   slim build nginx:1.25
-///   slim build myapp:1 --exec 'python manage.py check' --keep '/app/templates/**'
-///   slim build worker:2 --timeout 30 --tag worker:2-slim --output worker.tar
-///   slim build api:3 --probe 'POST /api/items {"a":1}' --host-exec ./e2e.sh --strict
 #[derive(Debug, Args)]
-#[command(verbatim_doc_comment)]
+#[command(
+    verbatim_doc_comment,
+    after_help = BUILD_EXAMPLES,
+    after_long_help = format!("{BUILD_EXAMPLES}\n\n{BUILD_CONFIG_HELP}")
+)]
 pub struct BuildArgs {
     /// The image to minify; it must be in the local engine.
     pub image: String,
+
+    /// Read options from FILE instead of ./slim.toml (see Configuration below).
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub config: Option<PathBuf>,
+
+    /// Do not read ./slim.toml.
+    #[arg(long, conflicts_with = "config")]
+    pub no_config: bool,
 
     /// Reference of the new image [default: <repo>.slim:<tag>].
     #[arg(short, long, value_name = "NAME", value_parser = parse_reference)]
     pub tag: Option<String>,
 
     /// Also write the new image to FILE as an archive `docker load` accepts.
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub output: Option<PathBuf>,
 
     /// Replace the image's CMD for the traced run: a JSON array, or words split as a shell
@@ -91,12 +150,12 @@ pub struct BuildArgs {
     /// Read more probes from FILE, TOML or YAML (repeatable): a list `probes` (`[[probe]]`
     /// in TOML) with method, path, and optionally port, scheme, headers, body or json,
     /// expect (the status that counts as success).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub probe_file: Vec<PathBuf>,
 
     /// Probe the GET operations of this OpenAPI document (JSON or YAML) [default: the
     /// document the application serves at /openapi.json or another usual path, if any].
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub openapi: Option<PathBuf>,
 
     /// Do not crawl: send only `GET /` to each HTTP port (and --probe, --openapi).
@@ -145,7 +204,7 @@ pub struct BuildArgs {
     pub keep: Vec<String>,
 
     /// Read more --keep globs from FILE, one per line (`#` comments).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub keep_file: Vec<PathBuf>,
 
     /// Switch a default keep-list off (repeatable): certs, zoneinfo, users, resolver, tmp,
@@ -203,6 +262,7 @@ pub struct BuildArgs {
 /// it the engine's way and still writes the trace; a second Ctrl-C exits at once). Needs
 /// root and a local Docker engine; never pulls.
 #[derive(Debug, Args)]
+#[command(after_help = TRACE_EXAMPLES)]
 pub struct TraceArgs {
     /// The image to run; it must be in the local engine.
     pub image: String,
@@ -218,12 +278,19 @@ pub struct TraceArgs {
 
     /// Write the trace to FILE instead of stdout (`-` for stdout). The file appears only
     /// once the trace is complete.
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub output: Option<PathBuf>,
 
     #[command(flatten)]
     pub run: RunArgs,
 }
+
+const TRACE_EXAMPLES: &str = "\
+Examples:
+  slim trace alpine:3 -- ls /etc            # one-shot command, trace on stdout
+  slim trace myapp:1 --timeout 20 -o trace.jsonl
+  slim trace myapp:1 -e DEBUG=1 -v /srv/data:/data:ro -o trace.jsonl
+  jq -r 'select(.result == \"ENOENT\") | .path' trace.jsonl | sort -u";
 
 /// How the traced container runs (as with `docker run`) and how the probe records it.
 /// These shape the traced run only; a built image keeps the original configuration.
@@ -245,7 +312,7 @@ pub struct RunArgs {
 
     /// Read environment variables from FILE (`KEY=VAL` lines; `#` comments), as
     /// `docker run --env-file` (repeatable; -e wins).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub env_file: Vec<PathBuf>,
 
     /// Run as this user (`name`, `uid`, `uid:gid`) instead of the image's USER.
@@ -745,6 +812,18 @@ impl Reporter for StderrReporter {
     }
 }
 
+/// Writes `shell`'s completion script for the whole command line.
+pub fn write_completions(
+    shell: clap_complete::Shell,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "slim", &mut buf);
+    out.write_all(&buf)?;
+    out.flush()
+}
+
 /// Runs a parsed command line. Must be called inside a tokio runtime.
 pub async fn execute(cli: Cli, reporter: &dyn Reporter) -> Result<(), Error> {
     match cli.command {
@@ -785,6 +864,11 @@ pub async fn execute(cli: Cli, reporter: &dyn Reporter) -> Result<(), Error> {
             }
             Ok(())
         }
+        Command::Completions(args) => write_completions(args.shell, &mut std::io::stdout().lock())
+            .map_err(|source| Error::Io {
+                what: "cannot write the completion script to stdout".into(),
+                source,
+            }),
     }
 }
 
@@ -796,7 +880,7 @@ mod tests {
         let cli = Cli::try_parse_from(["slim", "trace"].iter().chain(args))?;
         match cli.command {
             Command::Trace(args) => Ok(*args),
-            Command::Build(_) => unreachable!("parsed as trace"),
+            _ => unreachable!("parsed as trace"),
         }
     }
 
@@ -933,7 +1017,7 @@ mod tests {
         let cli = Cli::try_parse_from(["slim", "build"].iter().chain(args))?;
         match cli.command {
             Command::Build(args) => Ok(*args),
-            Command::Trace(_) => unreachable!("parsed as build"),
+            _ => unreachable!("parsed as build"),
         }
     }
 

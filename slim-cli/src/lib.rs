@@ -8,6 +8,7 @@
 pub mod build;
 pub mod cgroup;
 pub mod cli;
+pub mod config;
 pub mod engine;
 pub mod error;
 pub mod exit;

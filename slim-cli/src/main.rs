@@ -1,12 +1,24 @@
-//! The `slim` binary: parses the command line, runs the command from the library, and maps
-//! its error to an exit code (see `slim_cli::exit`), printing `error:` and `hint:` lines.
+//! The `slim` binary: parses the command line (with `slim.toml` and `SLIM_*` variables, see
+//! `slim_cli::config`), runs the command from the library, and maps its error to an exit
+//! code (see `slim_cli::exit`), printing `error:` and `hint:` lines.
 
-use clap::Parser;
-use slim_cli::cli::{self, Cli, StderrReporter};
+use std::path::Path;
+
+use slim_cli::cli::{self, StderrReporter};
+use slim_cli::config::{self, ParseError};
 use slim_cli::exit::ExitCode;
+use slim_cli::reporter::Reporter;
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let env = |key: &str| std::env::var(key).ok();
+    let command_line = match config::parse(std::env::args_os(), Path::new(""), &env) {
+        Ok(command_line) => command_line,
+        Err(ParseError::Clap(error)) => error.exit(),
+        Err(ParseError::Config(error)) => {
+            eprintln!("error: {error}");
+            return ExitCode::BadInput.into();
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -18,7 +30,10 @@ fn main() -> std::process::ExitCode {
         }
     };
     let reporter = StderrReporter;
-    match runtime.block_on(cli::execute(cli, &reporter)) {
+    for line in &command_line.sources {
+        reporter.step(line);
+    }
+    match runtime.block_on(cli::execute(command_line.cli, &reporter)) {
         Ok(()) => ExitCode::Success.into(),
         Err(error) => {
             eprintln!("error: {error}");

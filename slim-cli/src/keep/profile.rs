@@ -183,11 +183,18 @@ pub fn builtin() -> Result<Vec<Profile>, ProfileError> {
     BUILTIN.iter().map(|(name, _)| load(name)).collect()
 }
 
+/// Whether a `--profile` value names a profile file (rather than a built-in profile): it
+/// contains a `/` or ends with `.toml`, and is not a built-in name.
+pub fn names_a_file(name_or_path: &str) -> bool {
+    !BUILTIN.iter().any(|(n, _)| *n == name_or_path)
+        && (name_or_path.contains('/') || name_or_path.ends_with(".toml"))
+}
+
 /// Loads a built-in profile by name, or a profile file by path.
 pub fn load(name_or_path: &str) -> Result<Profile, ProfileError> {
     let (file, source) = if let Some((_, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
         (parse(name_or_path, text)?, Source::Builtin)
-    } else if name_or_path.contains('/') || name_or_path.ends_with(".toml") {
+    } else if names_a_file(name_or_path) {
         let text = std::fs::read_to_string(name_or_path).map_err(|e| ProfileError::Read {
             path: name_or_path.to_string(),
             error: e.to_string(),
