@@ -129,6 +129,7 @@ pub struct BuildCommand {
     wrapper: Vec<String>,
     binary: Option<PathBuf>,
     limit: Duration,
+    dir: Option<PathBuf>,
 }
 
 impl BuildCommand {
@@ -142,6 +143,7 @@ impl BuildCommand {
             wrapper: Vec::new(),
             binary: None,
             limit: Duration::from_secs(300),
+            dir: None,
         }
     }
 
@@ -195,6 +197,12 @@ impl BuildCommand {
         self
     }
 
+    /// Run slim in this directory (where it looks for `slim.toml` and writes its report).
+    pub fn current_dir(mut self, dir: &Path) -> Self {
+        self.dir = Some(dir.to_path_buf());
+        self
+    }
+
     /// Kill slim and fail if it has not exited after this long (default 300 s).
     pub fn limit(mut self, limit: Duration) -> Self {
         self.limit = limit;
@@ -237,6 +245,9 @@ impl BuildCommand {
             cmd.arg("--tag").arg(tag);
         }
         cmd.arg(&self.image).env("TMPDIR", &tmpdir);
+        if let Some(dir) = &self.dir {
+            cmd.current_dir(dir);
+        }
         for (key, value) in &self.env {
             cmd.env(key, value);
         }
