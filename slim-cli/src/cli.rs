@@ -54,8 +54,9 @@ Examples:
 
 const BUILD_CONFIG_HELP: &str = "\
 Configuration:
-  Every option above can also be set in slim.toml, found in the current directory (or
-  named with --config FILE; --no-config ignores it), under the option's long name:
+  Every option above (but --config, --no-config) can also be set in slim.toml, found in
+  the current directory (or named with --config FILE; --no-config ignores it), under the
+  option's long name:
 
     tag = \"myapp.slim:ci\"
     keep = [\"/app/templates/**\", \"/etc/mime.types\"]
