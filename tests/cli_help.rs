@@ -42,27 +42,57 @@ fn bash_completion_script_is_valid_bash_and_names_the_subcommands() {
     ] {
         assert!(script.contains(word), "the script does not complete {word}");
     }
-    // Sourcing it registers the completion function for `slim`.
-    let registered = Command::new("bash")
+    // Sourced, it completes as a user typing would see: subcommands, then options.
+    assert_eq!(complete_in_bash(&script, &["slim", "bu"]), ["build"]);
+    let all = complete_in_bash(&script, &["slim", ""]);
+    for sub in ["build", "trace", "completions"] {
+        assert!(
+            all.iter().any(|w| w == sub),
+            "{sub} is not offered: {all:?}"
+        );
+    }
+    assert_eq!(
+        complete_in_bash(&script, &["slim", "build", "--keep-f"]),
+        ["--keep-file"]
+    );
+    assert_eq!(
+        complete_in_bash(&script, &["slim", "completions", "fi"]),
+        ["fish"]
+    );
+}
+
+/// The words bash offers for the last of `words`, with the script sourced.
+fn complete_in_bash(script: &str, words: &[&str]) -> Vec<String> {
+    use std::io::Write as _;
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let program = format!(
+        "source /dev/stdin\nCOMP_WORDS=({words})\nCOMP_CWORD={cword}\nCOMP_LINE='{line}'\n\
+         COMP_POINT=${{#COMP_LINE}}\n_slim slim '{cur}' '{prev}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        words = quoted.join(" "),
+        cword = words.len() - 1,
+        line = words.join(" "),
+        cur = words[words.len() - 1],
+        prev = words[words.len() - 2],
+    );
+    let mut child = Command::new("bash")
         .arg("-c")
-        .arg("source /dev/stdin && complete -p slim")
+        .arg(program)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
-        .and_then(|mut child| {
-            use std::io::Write as _;
-            child
-                .stdin
-                .take()
-                .expect("piped stdin")
-                .write_all(script.as_bytes())?;
-            child.wait_with_output()
-        })
-        .expect("sourcing the script in bash");
-    assert!(
-        String::from_utf8_lossy(&registered.stdout).contains("slim"),
-        "bash has no completion for slim after sourcing the script"
-    );
+        .expect("starting bash");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(script.as_bytes())
+        .expect("writing the script to bash");
+    let out = child.wait_with_output().expect("running bash");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
