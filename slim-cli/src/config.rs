@@ -234,8 +234,8 @@ pub fn parse(
             continue;
         };
         added.extend(env_arguments(opt, build, &var, &text).map_err(ParseError::Config)?);
+        // The variable replaces the file's value too (see below).
         from_env.push(opt.long);
-        // The variable replaces the file's value too.
     }
 
     let file = config_file(given, dir, env).map_err(ParseError::Config)?;
