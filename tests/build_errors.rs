@@ -140,6 +140,31 @@ fn root_engine_container_exiting_non_zero_exits_2_with_its_last_log_lines() {
     );
 }
 
+/// Run options the engine itself refuses (some at create, some only at start) are bad
+/// input too: exit 2, naming the option, and the container the engine created is gone.
+#[test]
+fn root_engine_run_options_the_engine_refuses_exit_2_naming_the_option() {
+    let source = image("debian");
+    for (option, value) in [
+        ("--user", "nosuchuser"),
+        ("--network", "nosuchnet"),
+        ("--cap-add", "NOT_A_CAP"),
+    ] {
+        let outcome = expect_failure(
+            BuildCommand::new(&source)
+                .unique_tag("errors")
+                .option(option, value),
+            &source,
+            2,
+        );
+        assert!(
+            error_line(&outcome).contains(&format!("rejected {option}")),
+            "the error must name {option}:\n{}",
+            outcome.stderr
+        );
+    }
+}
+
 #[test]
 fn root_engine_application_never_ready_exits_2_with_its_last_log_lines() {
     let source = image("config");

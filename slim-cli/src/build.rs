@@ -429,13 +429,9 @@ pub async fn build(
             env!("CARGO_PKG_VERSION").to_string(),
         ),
     ];
-    let archive_path = settings
-        .output
-        .clone()
-        .unwrap_or_else(|| work.0.join("image.tar"));
     let target = Target {
         tag: &tag,
-        archive: &archive_path,
+        archive: settings.output.as_deref(),
         layer: work.0.join("new-layer.tar"),
         config: &saved.config,
     };
@@ -574,7 +570,8 @@ type AppliedProfiles = Vec<(String, String)>;
 /// Where the new image goes.
 struct Target<'a> {
     tag: &'a str,
-    archive: &'a Path,
+    /// The `--output` archive, if one was asked for.
+    archive: Option<&'a Path>,
     layer: PathBuf,
     config: &'a serde_json::Value,
 }
@@ -588,6 +585,10 @@ struct Built {
 
 /// Writes the layer and the image archive for `keep_set`, loads it and checks the engine
 /// tagged exactly that image.
+///
+/// The layer goes to a file first (its digest names it in the config, which the archive
+/// needs before the layer). The archive is not: it streams into the engine as it is
+/// written, and into the `--output` file too when one was asked for.
 async fn rebuild(
     engine: &impl Engine,
     index: &std::sync::Arc<FsIndex>,
@@ -597,12 +598,13 @@ async fn rebuild(
 ) -> Result<Built, Error> {
     let paths: Vec<Vec<u8>> = keep_set.paths().map(<[u8]>::to_vec).collect();
     let layer_path = target.layer.clone();
-    let archive_path = target.archive.to_path_buf();
+    let output = target.archive.map(Path::to_path_buf);
     let config_in = target.config.clone();
     let labels = labels.to_vec();
     let tag = target.tag.to_string();
     let index = index.clone();
-    let (layer_summary, archive_summary) = tokio::task::spawn_blocking(
+    let (chunks, stream) = crate::rebuild::archive_stream();
+    let write = tokio::task::spawn_blocking(
         move || -> Result<(LayerSummary, archive::ArchiveSummary), Error> {
             let out = BufWriter::new(
                 File::create(&layer_path)
@@ -611,25 +613,47 @@ async fn rebuild(
             let (summary, out) = layer::write_layer(&index, paths.iter().map(Vec::as_slice), out)?;
             out.into_inner()
                 .map_err(|e| e.into_error())
-                .and_then(|f| f.sync_all())
                 .map_err(io_error(format!("writing {}", layer_path.display())))?;
             let config = archive::new_config(&config_in, &summary, &labels)?;
-            let what = format!("writing the image archive {}", archive_path.display());
             let layer = BufReader::new(
                 File::open(&layer_path)
                     .map_err(io_error(format!("reading {}", layer_path.display())))?,
             );
-            let out = BufWriter::new(File::create(&archive_path).map_err(io_error(what.clone()))?);
+            let what = match &output {
+                Some(path) => format!("writing the image archive {}", path.display()),
+                None => "streaming the image archive to the engine".to_string(),
+            };
+            let file = match &output {
+                Some(path) => Some(File::create(path).map_err(io_error(what.clone()))?),
+                None => None,
+            };
+            let out = BufWriter::with_capacity(1 << 20, crate::rebuild::Tee::new(chunks, file));
             let (archived, mut out) =
                 archive::write_archive(out, &config, layer, &summary, Some(&tag))
                     .map_err(io_error(what.clone()))?;
-            out.flush().map_err(io_error(what))?;
+            out.flush().map_err(io_error(what.clone()))?;
+            out.into_inner()
+                .map_err(|e| e.into_error())
+                .and_then(crate::rebuild::Tee::finish)
+                .map_err(io_error(what))?;
             Ok((summary, archived))
         },
-    )
-    .await
-    .map_err(|e| Error::Internal(format!("the rebuild task failed: {e}")))??;
-    engine.load_image(target.archive).await?;
+    );
+    let name = format!("the new image {}", target.tag);
+    let (written, loaded) = tokio::join!(write, engine.load_image(stream, &name));
+    let written = written.map_err(|e| Error::Internal(format!("the rebuild task failed: {e}")))?;
+    let (layer_summary, archive_summary) = match (written, loaded) {
+        (Ok(written), Ok(())) => written,
+        // The engine stopped reading: its own error says why, not the broken pipe.
+        (Err(Error::Io { source, .. }), Err(refused))
+            if source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            return Err(refused.into());
+        }
+        (Err(e), _) => return Err(e),
+        (Ok(_), Err(refused)) => return Err(refused.into()),
+    };
+
     let loaded = engine.inspect_image(target.tag).await?;
     if loaded.id != archive_summary.image_id {
         return Err(Error::Internal(format!(

@@ -347,7 +347,7 @@ pub struct RunArgs {
 
     /// Size of the probe's ring buffer: bytes with an optional K, M or G suffix, a power of
     /// two of at least 4K.
-    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_ring_buffer_size)]
+    #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = parse_ring_buffer_size)]
     pub ring_buffer: u32,
 
     /// Go on even if the probe lost events (the trace is then incomplete).
@@ -905,10 +905,13 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_stdout_64m_and_no_timeout() {
+    fn defaults_are_stdout_the_default_ring_buffer_and_no_timeout() {
         let s = parse(&["img"]).unwrap().resolve().unwrap();
         assert_eq!(s.output, OutputTarget::Stdout);
-        assert_eq!(s.run.ring_buffer_bytes, 64 << 20);
+        assert_eq!(
+            s.run.ring_buffer_bytes,
+            slim_probe_ebpf::DEFAULT_RING_BUFFER_BYTES
+        );
         assert_eq!(s.run.timeout, None);
         assert_eq!(s.run.name, None);
         assert!(!s.run.allow_incomplete);

@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use bollard::Docker;
@@ -105,6 +104,15 @@ pub enum EngineError {
         /// The runtime found no executable for the command.
         command_not_found: bool,
     },
+    #[error(
+        "the Docker engine rejected {option}: {message}\nhint: fix {option}; the traced run \
+         takes the same values as `docker run` does"
+    )]
+    OptionRejected {
+        /// The run option at fault, as the user spelled it (`--user`, `--network`, …).
+        option: &'static str,
+        message: String,
+    },
     #[error("the Docker engine could not {action} {subject}: {source}")]
     Request {
         action: &'static str,
@@ -113,11 +121,6 @@ pub enum EngineError {
     },
     #[error("the Docker engine did not report how container {container} ended")]
     NoExitStatus { container: String },
-    #[error("cannot read image archive {path}: {source}")]
-    Archive {
-        path: String,
-        source: std::io::Error,
-    },
     #[error("the Docker engine refused to load {archive}: {message}")]
     LoadRefused { archive: String, message: String },
 }
@@ -131,6 +134,10 @@ impl EngineError {
         }
     }
 }
+
+/// An image archive as `docker load` takes it, streamed: the rebuild writes it while the
+/// engine reads it, so it never has to sit on disk whole.
+pub type ArchiveStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
 
 /// The operations of a container engine that a traced run uses.
 pub trait Engine: Send + Sync {
@@ -193,7 +200,12 @@ pub trait Engine: Send + Sync {
     fn save_image(&self, image: &str) -> BoxStream<'static, Result<Bytes, EngineError>>;
 
     /// Loads an image archive (as `docker load` does), tagging it as the archive says.
-    fn load_image(&self, archive: &Path) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// `name` says what the stream is, for errors (a file, or the image being written).
+    fn load_image(
+        &self,
+        archive: ArchiveStream,
+        name: &str,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
 
     /// Removes an image by reference; a missing image is no error.
     fn remove_image(&self, image: &str) -> impl Future<Output = Result<(), EngineError>> + Send;
@@ -212,6 +224,46 @@ fn status_of(error: &BollardError) -> Option<u16> {
 }
 
 /// Whether a runtime's start error says the container's command does not exist.
+/// The run option an engine refusal is about, when its message names one: the engine
+/// checks some options when the container is created and others only when it starts.
+fn rejected_option(message: &str) -> Option<&'static str> {
+    let option = if message.contains("unknown capability") || message.contains("CapAdd") {
+        "--cap-add"
+    } else if message.contains("unable to find user")
+        || message.contains("unable to find group")
+        || message.contains("no matching entries in passwd")
+    {
+        "--user"
+    } else if message.starts_with("network ") && message.contains("not found") {
+        "--network"
+    } else if message.contains("mounting \"tmpfs\"") {
+        "--tmpfs"
+    } else if message.contains("invalid mode")
+        || message.contains("invalid volume specification")
+        || message.contains("bind source path does not exist")
+        || message.contains("invalid mount config")
+    {
+        "--volume"
+    } else {
+        return None;
+    };
+    Some(option)
+}
+
+/// Maps an engine refusal that names a run option to [`EngineError::OptionRejected`].
+fn option_rejected(error: &BollardError) -> Option<EngineError> {
+    match error {
+        BollardError::DockerResponseServerError {
+            status_code: 400 | 404 | 500,
+            message,
+        } => rejected_option(message).map(|option| EngineError::OptionRejected {
+            option,
+            message: message.clone(),
+        }),
+        _ => None,
+    }
+}
+
 fn is_command_not_found(message: &str) -> bool {
     message.contains("executable file not found")
         || (message.contains("exec: ") && message.contains("no such file or directory"))
@@ -327,23 +379,23 @@ impl Engine for DockerEngine {
             .docker
             .create_container(Some(options), body)
             .await
-            .map_err(|e| match status_of(&e) {
-                Some(409) => EngineError::NameInUse {
-                    name: spec.name.clone(),
-                },
-                Some(404) => EngineError::ImageNotFound {
-                    image: spec.image.clone(),
-                },
-                _ => EngineError::request("create container", &spec.name, e),
+            .map_err(|e| {
+                option_rejected(&e).unwrap_or_else(|| match status_of(&e) {
+                    Some(409) => EngineError::NameInUse {
+                        name: spec.name.clone(),
+                    },
+                    Some(404) => EngineError::ImageNotFound {
+                        image: spec.image.clone(),
+                    },
+                    _ => EngineError::request("create container", &spec.name, e),
+                })
             })?;
         Ok(created.id)
     }
 
     async fn start_container(&self, id: &str) -> Result<(), EngineError> {
-        self.docker
-            .start_container(id, None)
-            .await
-            .map_err(|e| match e {
+        self.docker.start_container(id, None).await.map_err(|e| {
+            option_rejected(&e).unwrap_or_else(|| match e {
                 BollardError::DockerResponseServerError {
                     status_code: 400 | 500,
                     message,
@@ -354,6 +406,7 @@ impl Engine for DockerEngine {
                 },
                 e => EngineError::request("start container", id, e),
             })
+        })
     }
 
     async fn wait_container(&self, id: &str) -> Result<i64, EngineError> {
@@ -496,15 +549,9 @@ impl Engine for DockerEngine {
             .boxed()
     }
 
-    async fn load_image(&self, archive: &Path) -> Result<(), EngineError> {
-        let subject = archive.display().to_string();
-        let file = tokio::fs::File::open(archive)
-            .await
-            .map_err(|e| EngineError::Archive {
-                path: subject.clone(),
-                source: e,
-            })?;
-        let chunks = file_chunks(file);
+    async fn load_image(&self, archive: ArchiveStream, name: &str) -> Result<(), EngineError> {
+        let subject = name.to_string();
+        let chunks = archive;
         let options = ImportImageOptionsBuilder::new().quiet(true).build();
         let progress: Vec<_> = self
             .docker
@@ -535,22 +582,6 @@ impl Engine for DockerEngine {
     }
 }
 
-/// A file as a stream of 1 MiB chunks, for request bodies.
-fn file_chunks(
-    file: tokio::fs::File,
-) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-    use tokio::io::AsyncReadExt;
-    futures_util::stream::try_unfold(file, |mut file| async move {
-        let mut buf = vec![0u8; 1 << 20];
-        let n = file.read(&mut buf).await?;
-        if n == 0 {
-            return Ok(None);
-        }
-        buf.truncate(n);
-        Ok(Some((Bytes::from(buf), file)))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -568,5 +599,35 @@ mod tests {
         assert!(!is_command_not_found(
             "OCI runtime create failed: cgroup: no such file or directory"
         ));
+    }
+
+    /// The engine's own words (API 1.41) for run options it refuses at create or start.
+    #[test]
+    fn engine_refusals_name_the_run_option_at_fault() {
+        for (message, option) in [
+            (
+                "invalid CapAdd: unknown capability: \"CAP_NOT_A_CAP\"",
+                "--cap-add",
+            ),
+            (
+                "unable to find user nosuchuser: no matching entries in passwd file",
+                "--user",
+            ),
+            ("network nosuchnet not found", "--network"),
+            ("invalid mode: zz", "--volume"),
+            (
+                "failed to create shim task: OCI runtime create failed: runc create failed: \
+                 unable to start container process: error during container init: error \
+                 mounting \"tmpfs\" to rootfs at \"/t\": mount tmpfs:/t (via /proc/self/fd/6), \
+                 flags: 0xe, data: size=abc: invalid argument: unknown",
+                "--tmpfs",
+            ),
+        ] {
+            assert_eq!(rejected_option(message), Some(option), "{message}");
+        }
+        assert_eq!(
+            rejected_option("exec: \"nope\": executable file not found in $PATH: unknown"),
+            None
+        );
     }
 }

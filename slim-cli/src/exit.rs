@@ -35,9 +35,9 @@ impl ExitCode {
         match error {
             Error::Engine(e) => match e {
                 EngineError::Unreachable { .. } => ExitCode::Environment,
-                EngineError::ImageNotFound { .. } | EngineError::NameInUse { .. } => {
-                    ExitCode::BadInput
-                }
+                EngineError::ImageNotFound { .. }
+                | EngineError::NameInUse { .. }
+                | EngineError::OptionRejected { .. } => ExitCode::BadInput,
                 EngineError::StartFailed {
                     command_not_found: true,
                     ..
@@ -45,7 +45,6 @@ impl ExitCode {
                 EngineError::StartFailed { .. }
                 | EngineError::Request { .. }
                 | EngineError::NoExitStatus { .. }
-                | EngineError::Archive { .. }
                 | EngineError::LoadRefused { .. } => ExitCode::Failure,
             },
             Error::Cgroup(e) if e.is_environment() => ExitCode::Environment,

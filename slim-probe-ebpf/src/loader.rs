@@ -28,8 +28,9 @@ fn wakeup_bytes(ring_buffer_bytes: u32) -> u32 {
 }
 
 /// Default size of the ring buffer: room for a burst of several hundred thousand events
-/// while userspace catches up.
-pub const DEFAULT_RING_BUFFER_BYTES: u32 = 64 << 20;
+/// while userspace catches up. Its pages are mapped twice (the kernel maps the data area
+/// twice so records can wrap), so it counts double in slim's resident memory.
+pub const DEFAULT_RING_BUFFER_BYTES: u32 = 32 << 20;
 
 /// What the probe records.
 #[derive(Clone, Debug)]

@@ -26,7 +26,7 @@ use crate::Result;
 
 /// The builds measured, smallest image first: fixture and extra `slim build` options.
 /// `big` is the memory benchmark; it runs twice, the second time with a small ring
-/// buffer, since the probe's ring buffer (64 MB by default) is a fixed share of the RSS.
+/// buffer, since the probe's ring buffer (32 MB by default, mapped twice) is a fixed share of the RSS.
 const RUNS: &[(&str, &[&str])] = &[
     ("merged-usr", &[]),
     ("users", &[]),

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::IpAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -293,7 +292,11 @@ impl Engine for FakeEngine {
     fn save_image(&self, _: &str) -> BoxStream<'static, Result<Bytes, EngineError>> {
         Box::pin(futures_util::stream::empty())
     }
-    async fn load_image(&self, _: &Path) -> Result<(), EngineError> {
+    async fn load_image(
+        &self,
+        _: crate::engine::ArchiveStream,
+        _: &str,
+    ) -> Result<(), EngineError> {
         Err(refused())
     }
     async fn remove_image(&self, _: &str) -> Result<(), EngineError> {

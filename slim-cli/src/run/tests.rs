@@ -197,8 +197,12 @@ impl Engine for FakeEngine {
         Box::pin(futures_util::stream::empty())
     }
 
-    async fn load_image(&self, archive: &Path) -> Result<(), EngineError> {
-        self.log(format!("load {}", archive.display()));
+    async fn load_image(
+        &self,
+        _: crate::engine::ArchiveStream,
+        name: &str,
+    ) -> Result<(), EngineError> {
+        self.log(format!("load {name}"));
         Ok(())
     }
 
