@@ -2,7 +2,9 @@
 //!
 //! A file is written to a temporary sibling and renamed over the target only once every
 //! record is written and flushed; on any error, or if the run fails first, the temporary
-//! file is removed and the target is left as it was.
+//! file is removed and the target is left as it was. A target that exists and is not a
+//! regular file (`/dev/null`, a FIFO, a terminal) is written in place: renaming over it
+//! would replace the device or pipe with a file.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -33,6 +35,11 @@ pub enum OutputError {
 pub enum TraceOutput {
     Stdout,
     File(PendingFile),
+    /// A device, FIFO or socket, opened for writing as it is.
+    Special {
+        path: PathBuf,
+        file: File,
+    },
 }
 
 /// A temporary file that becomes `target` on [`PendingFile::persist`], and is removed if
@@ -66,6 +73,29 @@ impl TraceOutput {
         match target {
             OutputTarget::Stdout => Ok(TraceOutput::Stdout),
             OutputTarget::File(path) => {
+                let create_error = |source| OutputError::Create {
+                    path: path.clone(),
+                    source,
+                };
+                match std::fs::metadata(path) {
+                    Ok(meta) if meta.is_dir() => {
+                        return Err(create_error(io::Error::new(
+                            io::ErrorKind::IsADirectory,
+                            "it is a directory",
+                        )));
+                    }
+                    Ok(meta) if !meta.is_file() => {
+                        let file = std::fs::OpenOptions::new()
+                            .write(true)
+                            .open(path)
+                            .map_err(create_error)?;
+                        return Ok(TraceOutput::Special {
+                            path: path.clone(),
+                            file,
+                        });
+                    }
+                    _ => {}
+                }
                 let temp = temp_path_for(path);
                 let file = File::create(&temp).map_err(|source| OutputError::Create {
                     path: path.clone(),
@@ -90,6 +120,15 @@ impl TraceOutput {
                     .and_then(|()| out.flush())
                     .map_err(|source| OutputError::Write {
                         target: "stdout".into(),
+                        source,
+                    })
+            }
+            TraceOutput::Special { path, file } => {
+                let mut out = BufWriter::new(file);
+                write_json_lines(&mut out, records)
+                    .and_then(|()| out.flush())
+                    .map_err(|source| OutputError::Write {
+                        target: path.display().to_string(),
                         source,
                     })
             }
@@ -189,5 +228,35 @@ mod tests {
             err.to_string().contains("slim-no-such-dir/x/trace.jsonl"),
             "{err}"
         );
+    }
+
+    /// `--output /dev/null` once renamed a file over the device node.
+    #[test]
+    fn a_fifo_target_is_written_in_place_and_stays_a_fifo() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = scratch_dir("fifo");
+        let fifo = dir.join("trace.fifo");
+        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo on a NUL-terminated path we own.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+        };
+        let output = TraceOutput::open(&OutputTarget::File(fifo.clone())).unwrap();
+        output.write_all(&[record("/a"), record("/b")]).unwrap();
+        assert_eq!(reader.join().unwrap().lines().count(), 2);
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_directory_target_fails_when_opened() {
+        let dir = scratch_dir("dir-target");
+        let err = TraceOutput::open(&OutputTarget::File(dir.clone())).unwrap_err();
+        assert!(err.to_string().contains("is a directory"), "{err}");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
