@@ -119,6 +119,8 @@ pub struct BuildSummary {
     pub kept: Vec<KeptPath>,
     /// Events the probe delivered in the traced run.
     pub events: u64,
+    /// Events the probe lost in the traced run (non-zero only with `--allow-incomplete`).
+    pub lost_events: u64,
 }
 
 /// A kept path and why, for the report.
@@ -347,12 +349,14 @@ pub async fn build(
         None => (None, Vec::new()),
     };
     reporter.step(&format!(
-        "traced {} accesses to {} paths, {} events, 0 lost",
+        "traced {} accesses to {} paths, {} events, {} lost",
         outcome.trace.records.len(),
         outcome.trace.unique_paths(),
-        outcome.trace.events
+        outcome.trace.events,
+        outcome.lost
     ));
     let events = outcome.trace.events;
+    let lost_events = outcome.lost;
     let mut records = outcome.trace.records;
     for (i, args) in extra_runs.iter().enumerate() {
         let (result, trace) = extra_run(engine, &image, settings, i, args, reporter, stop).await?;
@@ -561,6 +565,7 @@ pub async fn build(
             })
             .collect(),
         events,
+        lost_events,
     })
 }
 

@@ -120,7 +120,7 @@ pub fn write(summary: &BuildSummary, path: &Path) -> Result<(), ReportError> {
             plan: summary.executed_plan.as_ref(),
             results: &summary.probes,
             events: summary.events,
-            lost_events: 0,
+            lost_events: summary.lost_events,
         },
         keep: Keep {
             paths_kept: summary.paths_kept,

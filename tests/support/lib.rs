@@ -68,8 +68,9 @@ pub const FIXTURES: &[&str] = &[
     "django",
 ];
 
-/// Fixtures only the benchmarks use (`cargo xtask bench build`): large, slow to build.
-pub const BENCH_FIXTURES: &[&str] = &["big"];
+/// Fixtures only the benchmarks use (`cargo xtask bench build`, `bench memory`): large,
+/// slow to build.
+pub const BENCH_FIXTURES: &[&str] = &["big", "many-layers", "many-files"];
 
 /// The static site the `nginx` fixture serves from `/var/www/site`: (URL path, bytes).
 pub const NGINX_SITE: &[(&str, &[u8])] = &[
@@ -356,6 +357,35 @@ CMD ["8080"]"#,
         "big" => Some(make(
             "python-base",
             r#"RUN python3 -c "import os, random; r = random.Random(20240101); [os.makedirs('/data/d%03d' % d) for d in range(200)]; [open('/data/d%03d/f%02d.bin' % (d, f), 'wb').write(r.randbytes(100000)) for d in range(200) for f in range(50)]"
+CMD ["/bin/sh", "-c", "find /data -type f -exec cat {} + > /dev/null && echo read all"]"#,
+        )),
+        // 100 layers on Debian, each adding a 100 kB file and deleting the one before it
+        // every other layer (whiteouts); its command reads what is left.
+        "many-layers" => Some(make(
+            "debian",
+            &(0..100)
+                .map(|i| {
+                    let remove = if i % 2 == 1 {
+                        format!(" && rm /data/l{:03}.bin", i - 1)
+                    } else {
+                        String::new()
+                    };
+                    format!(
+                        "RUN mkdir -p /data && head -c 100000 /dev/urandom > /data/l{i:03}.bin{remove}\n"
+                    )
+                })
+                .chain(std::iter::once(
+                    r#"CMD ["/bin/sh", "-c", "cat /data/*.bin > /dev/null && echo read all"]"#
+                        .to_string(),
+                ))
+                .collect::<String>(),
+        )),
+        // 100,000 small files (100 directories of 1,000 files of a few bytes) on Debian;
+        // its command reads them all, so the trace, the keep set and the new layer hold
+        // every one.
+        "many-files" => Some(make(
+            "debian",
+            r#"RUN set -e; for d in $(seq -w 0 99); do mkdir -p /data/d$d; cd /data/d$d; for f in $(seq -w 0 999); do echo "$d/$f" > f$f; done; done
 CMD ["/bin/sh", "-c", "find /data -type f -exec cat {} + > /dev/null && echo read all"]"#,
         )),
         _ => django_site::derived(name),

@@ -333,7 +333,7 @@ fn report(
 }
 
 /// `$SLIM_BIN` if set, else `target/release/slim` built now.
-fn release_slim() -> Result<PathBuf> {
+pub(crate) fn release_slim() -> Result<PathBuf> {
     if let Some(bin) = std::env::var_os(slim_fixtures::SLIM_BIN_ENV) {
         eprintln!(
             "bench: using {} from ${}",
@@ -353,7 +353,7 @@ fn release_slim() -> Result<PathBuf> {
 
 /// Where the binary was built from: the commit of the checkout that holds it, and
 /// whether that checkout had changes to tracked files.
-fn source_of(binary: &Path) -> String {
+pub(crate) fn source_of(binary: &Path) -> String {
     let dir = binary.parent().unwrap_or(Path::new("."));
     let git = |args: &[&str]| {
         Command::new("git")
@@ -405,7 +405,7 @@ fn time_docker_save(image: &str) -> Result<f64> {
     Ok(started.elapsed().as_secs_f64())
 }
 
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(", "))
         .unwrap_or_else(|_| "unknown".into())

@@ -37,10 +37,19 @@ tasks:
                      applications; results go to BENCHMARKS.md
   bench build [FIXTURE...]
                      `slim build` wall time by phase, rebuild cost against
-                     `docker save`, peak memory on a 1 GB image; to BENCHMARKS.md";
+                     `docker save`, peak memory on a 1 GB image; to BENCHMARKS.md
+  bench memory [FIXTURE...]
+                     `slim build` peak memory on 100 layers and on 100,000 files;
+                     to BENCHMARKS.md
+  fuzz [--seconds N] [--seeds] [TARGET...]
+                     build the fuzz targets (cargo-fuzz, installed if missing) and
+                     run each for N seconds (60) from its seed corpus in fuzz/corpus;
+                     --seeds rewrites that corpus";
 
 mod bench_build;
+mod bench_memory;
 mod bench_probe;
+mod fuzz;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -54,6 +63,7 @@ fn main() -> ExitCode {
         Some("test") => test(&rest),
         Some("demo") => demo(),
         Some("bench") => bench(&rest),
+        Some("fuzz") => fuzz::run(&rest),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -86,8 +96,15 @@ fn bench(args: &[String]) -> Result {
             println!("{report}");
             bench_probe::record("build", &report)
         }
+        Some("memory") => {
+            setup()?;
+            let report = bench_memory::run(&args[1..])?;
+            println!("{report}");
+            bench_probe::record("memory", &report)
+        }
         other => Err(format!(
-            "unknown benchmark {other:?}: try `cargo xtask bench probe` or `bench build`"
+            "unknown benchmark {other:?}: try `cargo xtask bench probe`, `bench build` or \
+             `bench memory`"
         )),
     }
 }

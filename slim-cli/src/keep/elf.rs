@@ -203,12 +203,15 @@ pub fn parse<R: Read + Seek>(r: &mut R) -> Result<Option<ElfInfo>, ElfError> {
     let (Some(strtab_vaddr), Some(strsz)) = (find(DT_STRTAB), find(DT_STRSZ)) else {
         return Ok(Some(info));
     };
-    // DT_STRTAB is a virtual address: find the loadable segment that maps it.
+    // DT_STRTAB is a virtual address: find the loadable segment that maps it. Addresses,
+    // sizes and offsets come from the file: no sum of them may overflow.
     let strtab_offset = segments
         .iter()
         .filter(|s| s.kind == PT_LOAD)
-        .find(|s| strtab_vaddr >= s.vaddr && strtab_vaddr < s.vaddr + s.filesz)
-        .map(|s| s.offset + (strtab_vaddr - s.vaddr))
+        .find_map(|s| {
+            let into = strtab_vaddr.checked_sub(s.vaddr)?;
+            (into < s.filesz).then(|| s.offset.checked_add(into))?
+        })
         .ok_or(ElfError::Malformed(
             "DT_STRTAB is not in a loadable segment",
         ))?;
@@ -512,6 +515,17 @@ mod tests {
         let info = parse(&mut Cursor::new(ls)).unwrap().unwrap();
         let path = cache.lookup(b"libc.so.6", &info).expect("libc in cache");
         assert!(path.ends_with(b"/libc.so.6"));
+    }
+
+    /// Found by fuzzing (`elf_reader`): a PT_LOAD segment whose file offset plus the
+    /// DT_STRTAB address within it passes `u64::MAX` overflowed instead of being rejected.
+    #[test]
+    fn elf_load_segment_offset_overflow_is_malformed_not_a_panic() {
+        let bytes = include_bytes!("testdata/elf-load-segment-offset-overflow.bin");
+        assert!(matches!(
+            parse(&mut Cursor::new(&bytes[..])),
+            Err(ElfError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -265,7 +265,9 @@ fn tag_links(tag: &Tag, out: &mut HtmlLinks) {
 fn refresh_url(content: &str) -> Option<&str> {
     let (_, rest) = content.split_once([';', ','])?;
     let rest = rest.trim_start();
-    let value = if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case("url") {
+    // Compared as bytes: the content is the page's text, and slicing it as a string
+    // could cut a character in two.
+    let value = if rest.len() >= 3 && rest.as_bytes()[..3].eq_ignore_ascii_case(b"url") {
         rest[3..].trim_start().strip_prefix('=')?.trim()
     } else {
         rest.trim()
@@ -438,6 +440,18 @@ pub fn decode_entities(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing (`crawl_links`): a `meta refresh` whose content has a multi-byte
+    /// character right after a `u` panicked the crawler (a string sliced inside a char).
+    #[test]
+    fn meta_refresh_with_a_multibyte_char_after_u_is_not_a_panic() {
+        let page = include_bytes!("testdata/meta-refresh-multibyte-after-u.html");
+        let _ = html_links(&String::from_utf8_lossy(page));
+        let links = html_links("<meta http-equiv=\"refresh\" content=\"5; u\u{20ac}=x\">");
+        assert_eq!(links.links[0].reference, "u\u{20ac}=x");
+        let links = html_links("<meta http-equiv=\"refresh\" content=\"0; URL='/next'\">");
+        assert_eq!(links.links[0].reference, "/next");
+    }
 
     fn refs(links: &HtmlLinks, kind: LinkKind) -> Vec<&str> {
         links
