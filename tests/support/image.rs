@@ -92,7 +92,7 @@ pub(crate) fn prune_repository(repository: &str, current: &str) -> Result<Vec<St
     })
 }
 
-fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
+pub(crate) fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -100,7 +100,7 @@ fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
         .block_on(future)
 }
 
-async fn connect() -> Result<Docker> {
+pub(crate) async fn connect() -> Result<Docker> {
     let docker = Docker::connect_with_local_defaults()
         .context("connecting to the Docker engine (is dockerd running?)")?;
     docker

@@ -15,6 +15,7 @@ mod build;
 mod cache;
 mod derived;
 mod django_site;
+mod hostile;
 mod image;
 mod probe_sites;
 mod recipe;
@@ -35,6 +36,9 @@ pub use build::{
 pub use cache::{CACHE_ENV, Lock};
 pub use derived::{DERIVED_BUILDER_VERSION, Derived};
 pub use django_site::{DJANGO_ADMIN, DJANGO_PORT, DJANGO_SITE};
+pub use hostile::{
+    CraftedImage, CraftedLayer, HOST_SECRET, HOSTILE_OPEN_SOURCE, HostSentinel, LoadedImage,
+};
 pub use image::{Outcome, ensure as ensure_recipe, prune_stale};
 pub use probe_sites::{API_DATA, API_PORT, CRAWL_SITE};
 pub use recipe::{BUILDER_VERSION, Base, Contents, DEFAULT_PATH, Entry, ImageConfig, Recipe};

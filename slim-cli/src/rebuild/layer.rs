@@ -244,3 +244,48 @@ fn append_link<W: Write>(
 ) -> io::Result<()> {
     builder.append_link(header, as_path(name), as_path(target))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_paths_in_any_order_give_the_same_bytes() {
+        let dir = std::env::temp_dir().join(format!("slim-layer-order-{}", std::process::id()));
+        fs_err::create_dir_all(&dir).unwrap();
+        let tar_path = dir.join("0.tar");
+        let mut b = tar::Builder::new(Vec::new());
+        for (i, name) in ["z/file", "a/file", "m/deep/file", "a/other"]
+            .iter()
+            .enumerate()
+        {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(1);
+            h.set_mode(0o644);
+            h.set_mtime(1_000 + i as u64);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, name, &b"x"[..]).unwrap();
+        }
+        fs_err::write(&tar_path, b.into_inner().unwrap()).unwrap();
+        let index = FsIndex::from_layers(&[tar_path]).unwrap();
+        let paths: Vec<Vec<u8>> = index
+            .iter()
+            .map(|(p, _)| p.clone())
+            .filter(|p| p != b"/")
+            .collect();
+        let forward = write_layer(&index, paths.iter().map(Vec::as_slice), Vec::new()).unwrap();
+        let backward =
+            write_layer(&index, paths.iter().rev().map(Vec::as_slice), Vec::new()).unwrap();
+        assert_eq!(forward.1, backward.1);
+        assert_eq!(forward.0, backward.0);
+        // Directories the layer never listed are written with a fixed time, not the clock's.
+        let mut archive = tar::Archive::new(forward.1.as_slice());
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            if entry.header().entry_type().is_dir() {
+                assert_eq!(entry.header().mtime().unwrap(), 0);
+            }
+        }
+        fs_err::remove_dir_all(&dir).unwrap();
+    }
+}
