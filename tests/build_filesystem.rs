@@ -228,8 +228,8 @@ fn root_engine_exec_commands_run_as_the_image_user_and_their_lookups_are_kept() 
         .run();
     let slim = build.image();
     let probe = build
-        .stderr
-        .lines()
+        .messages()
+        .into_iter()
         .find(|l| l.starts_with("slim: probe: exec"))
         .unwrap_or_else(|| panic!("no exec probe line:\n{}", build.stderr));
     assert!(

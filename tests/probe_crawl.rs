@@ -31,8 +31,8 @@ fn root_engine_crawl_keeps_every_page_linked_listed_or_loaded_and_the_404_page()
     let build = BuildCommand::new(&original).unique_tag("nginx-crawl").run();
     let slim = build.image();
     let crawl = build
-        .stderr
-        .lines()
+        .messages()
+        .into_iter()
         .find(|l| l.starts_with("slim: crawl: ") && l.contains("HTML page(s)"))
         .unwrap_or_else(|| panic!("no crawl summary in:\n{}", build.stderr));
     assert!(

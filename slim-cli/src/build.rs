@@ -10,6 +10,7 @@
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -27,7 +28,7 @@ use crate::rebuild::archive::{
     self, LABEL_SOURCE_ID, LABEL_SOURCE_IMAGE, LABEL_VERIFIED, LABEL_VERSION,
 };
 use crate::rebuild::layer::{self, LayerSummary};
-use crate::reporter::Reporter;
+use crate::reporter::{Counter, Phase, Reporter, Within};
 use crate::run::{self, Idle, RunEnd, RunSettings};
 use crate::verify;
 use serde::Serialize;
@@ -290,12 +291,19 @@ pub async fn build(
         clock = Instant::now();
     };
 
+    reporter.begin(Phase::Inspect);
     let image = engine.inspect_image(&settings.image).await?;
     keep::compile_globs(settings.keep.patterns.iter().map(String::as_str))?;
     let tag = settings.tag.clone().unwrap_or_else(|| default_tag(&image));
     for path in settings.output.iter().chain(&settings.report) {
         check_output(path)?;
     }
+    reporter.end(&format!(
+        "{} ({}, {})",
+        settings.image,
+        short_id(&image.id),
+        megabytes(image.size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
+    ));
     lap("inspect", &mut phases);
 
     let plan = probe_plan(&image, settings);
@@ -359,8 +367,12 @@ pub async fn build(
     let lost_events = outcome.lost;
     let mut records = outcome.trace.records;
     for (i, args) in extra_runs.iter().enumerate() {
-        let (result, trace) = extra_run(engine, &image, settings, i, args, reporter, stop).await?;
+        reporter.begin(Phase::Run);
+        let within = Within::new(reporter, args.join(" "));
+        let (result, trace) = extra_run(engine, &image, settings, i, args, &within, stop).await?;
         reporter.step(&format!("probe: {}", result.line()));
+        let line = result.line();
+        reporter.end(line.strip_prefix("run ").unwrap_or(&line));
         probes.push(result);
         records.extend(trace);
     }
@@ -380,7 +392,8 @@ pub async fn build(
     lap("run", &mut phases);
 
     let work = WorkDir::create()?;
-    let saved = save_image(engine, &image, &work.0).await?;
+    reporter.begin(Phase::Save);
+    let saved = save_image(engine, &image, &work.0, reporter).await?;
     lap("save", &mut phases);
 
     let runtime = ImageRuntime {
@@ -391,6 +404,7 @@ pub async fn build(
     let mut keep_options = settings.keep.clone();
     let profiles = settings.profiles.clone();
     let drop = settings.verify.test_drop.clone();
+    reporter.begin(Phase::Keep);
     let (index, mut keep_set, chosen) = tokio::task::spawn_blocking({
         let layers = saved.layers.clone();
         let records = records.clone();
@@ -423,6 +437,23 @@ pub async fn build(
         index.len(),
         keep_set.traced_missing
     ));
+    reporter.end(&format!(
+        "{} of {} paths{}",
+        keep_set.len(),
+        index.len(),
+        if chosen.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", profiles {}",
+                chosen
+                    .iter()
+                    .map(|(name, _)| name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    ));
     lap("keep", &mut phases);
 
     let base_labels = vec![
@@ -439,7 +470,7 @@ pub async fn build(
         layer: work.0.join("new-layer.tar"),
         config: &saved.config,
     };
-    let mut built = rebuild(engine, &index, &keep_set, &target, &base_labels).await?;
+    let mut built = rebuild(engine, &index, &keep_set, &target, &base_labels, reporter).await?;
     lap("rebuild", &mut phases);
 
     let mut verification = Verification {
@@ -450,6 +481,7 @@ pub async fn build(
         missed: Vec::new(),
     };
     if settings.verify.enabled {
+        reporter.begin(Phase::Verify);
         let mut round = 0;
         loop {
             round += 1;
@@ -457,13 +489,14 @@ pub async fn build(
             reporter.step(&format!(
                 "verify, round {round}: replaying the probes on {tag}"
             ));
+            let within = Within::new(reporter, format!("round {round}"));
             let (results, slim_container, trace) = verify_run(
                 engine,
                 &tag,
                 settings,
                 executed_plan.as_ref(),
                 &extra_runs,
-                reporter,
+                &within,
                 stop,
             )
             .await?;
@@ -530,14 +563,28 @@ pub async fn build(
             })
             .await
             .map_err(|e| Error::Internal(format!("the repair task failed: {e}")))?;
-            built = rebuild(engine, &index, &keep_set, &target, &base_labels).await?;
+            built = rebuild(engine, &index, &keep_set, &target, &base_labels, &within).await?;
         }
         if verification.status == VerificationStatus::Failed {
             // Still tagged, but marked: a user must not mistake it for a verified image.
             let mut labels = base_labels.clone();
             labels.push((LABEL_VERIFIED.to_string(), "false".to_string()));
-            built = rebuild(engine, &index, &keep_set, &target, &labels).await?;
+            let within = Within::new(reporter, "labelling it unverified");
+            built = rebuild(engine, &index, &keep_set, &target, &labels, &within).await?;
         }
+        let rounds = format!("{round} round{}", if round == 1 { "" } else { "s" });
+        reporter.end(&match verification.status {
+            VerificationStatus::Failed => format!(
+                "FAILED after {rounds}: {} probe(s) differ, {} file(s) missing",
+                verification.differences.len(),
+                verification.missed.len()
+            ),
+            _ if verification.repaired.is_empty() => format!("verified in {rounds}"),
+            _ => format!(
+                "verified in {rounds}, {} path(s) repaired",
+                verification.repaired.len()
+            ),
+        });
         lap("verify", &mut phases);
     }
 
@@ -600,7 +647,10 @@ async fn rebuild(
     keep_set: &KeepSet,
     target: &Target<'_>,
     labels: &[(String, String)],
+    reporter: &dyn Reporter,
 ) -> Result<Built, Error> {
+    reporter.begin(Phase::Rebuild);
+    let meter = std::sync::Arc::new(Meter::default());
     let paths: Vec<Vec<u8>> = keep_set.paths().map(<[u8]>::to_vec).collect();
     let layer_path = target.layer.clone();
     let output = target.archive.map(Path::to_path_buf);
@@ -609,16 +659,20 @@ async fn rebuild(
     let tag = target.tag.to_string();
     let index = index.clone();
     let (chunks, stream) = crate::rebuild::archive_stream();
+    let task_meter = meter.clone();
     let write = tokio::task::spawn_blocking(
         move || -> Result<(LayerSummary, archive::ArchiveSummary), Error> {
-            let out = BufWriter::new(
-                File::create(&layer_path)
+            let meter = task_meter;
+            let out = BufWriter::new(Metered {
+                inner: File::create(&layer_path)
                     .map_err(io_error(format!("creating {}", layer_path.display())))?,
-            );
+                written: &meter.layer,
+            });
             let (summary, out) = layer::write_layer(&index, paths.iter().map(Vec::as_slice), out)?;
             out.into_inner()
                 .map_err(|e| e.into_error())
                 .map_err(io_error(format!("writing {}", layer_path.display())))?;
+            meter.layer_done.store(true, Ordering::Relaxed);
             let config = archive::new_config(&config_in, &summary, &labels)?;
             let layer = BufReader::new(
                 File::open(&layer_path)
@@ -632,20 +686,35 @@ async fn rebuild(
                 Some(path) => Some(File::create(path).map_err(io_error(what.clone()))?),
                 None => None,
             };
-            let out = BufWriter::with_capacity(1 << 20, crate::rebuild::Tee::new(chunks, file));
+            let out = BufWriter::with_capacity(
+                1 << 20,
+                Metered {
+                    inner: crate::rebuild::Tee::new(chunks, file),
+                    written: &meter.archive,
+                },
+            );
             let (archived, mut out) =
                 archive::write_archive(out, &config, layer, &summary, Some(&tag))
                     .map_err(io_error(what.clone()))?;
             out.flush().map_err(io_error(what.clone()))?;
             out.into_inner()
                 .map_err(|e| e.into_error())
-                .and_then(crate::rebuild::Tee::finish)
+                .and_then(|metered| metered.inner.finish())
                 .map_err(io_error(what))?;
             Ok((summary, archived))
         },
     );
     let name = format!("the new image {}", target.tag);
-    let (written, loaded) = tokio::join!(write, engine.load_image(stream, &name));
+    let work = async { tokio::join!(write, engine.load_image(stream, &name)) };
+    tokio::pin!(work);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let (written, loaded) = loop {
+        tokio::select! {
+            done = &mut work => break done,
+            _ = tick.tick() => meter.report(reporter),
+        }
+    };
+    meter.report(reporter);
     let written = written.map_err(|e| Error::Internal(format!("the rebuild task failed: {e}")))?;
     let (layer_summary, archive_summary) = match (written, loaded) {
         (Ok(written), Ok(())) => written,
@@ -666,6 +735,13 @@ async fn rebuild(
             target.tag, loaded.id, archive_summary.image_id
         )));
     }
+    reporter.end(&format!(
+        "{} ({}): {} entries, {} sent",
+        target.tag,
+        short_id(&loaded.id),
+        layer_summary.entries,
+        megabytes(meter.archive.load(Ordering::Relaxed))
+    ));
     Ok(Built {
         image_id: archive_summary.image_id,
         size: loaded
@@ -894,11 +970,64 @@ async fn extra_run(
     }
 }
 
+/// What the rebuild has written so far, for its progress: the layer file, then the
+/// archive streamed into the engine (the `load` phase).
+#[derive(Default)]
+struct Meter {
+    layer: AtomicU64,
+    layer_done: std::sync::atomic::AtomicBool,
+    archive: AtomicU64,
+    /// Whether the `load` phase has begun.
+    loading: std::sync::atomic::AtomicBool,
+}
+
+impl Meter {
+    /// Reports the bytes of the phase in progress, moving from `rebuild` to `load` once
+    /// the layer is written.
+    fn report(&self, reporter: &dyn Reporter) {
+        if !self.loading.load(Ordering::Relaxed) {
+            let layer = self.layer.load(Ordering::Relaxed);
+            reporter.count(Counter::BytesWritten, layer);
+            if !self.layer_done.load(Ordering::Relaxed) {
+                return;
+            }
+            self.loading.store(true, Ordering::Relaxed);
+            reporter.end(&format!("{} layer written", megabytes(layer)));
+            reporter.begin(Phase::Load);
+        }
+        reporter.count(Counter::BytesWritten, self.archive.load(Ordering::Relaxed));
+    }
+}
+
+/// A writer that counts the bytes through it where another thread can read them.
+struct Metered<'a, W> {
+    inner: W,
+    written: &'a AtomicU64,
+}
+
+impl<W: Write> Write for Metered<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Bytes as megabytes with one decimal, as the summary shows sizes.
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
 /// Saves the original image from the engine into `dir`, streaming it to disk.
 async fn save_image(
     engine: &impl Engine,
     image: &ImageInfo,
     dir: &Path,
+    reporter: &dyn Reporter,
 ) -> Result<SavedImage, Error> {
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     let unpack_dir = dir.to_path_buf();
@@ -906,7 +1035,12 @@ async fn save_image(
         tokio::task::spawn_blocking(move || save::unpack(ChannelReader::new(rx), &unpack_dir));
     let mut stream = engine.save_image(&image.id);
     let mut failure = None;
+    let mut read = 0u64;
     while let Some(chunk) = stream.next().await {
+        if let Ok(bytes) = &chunk {
+            read += bytes.len() as u64;
+            reporter.count(Counter::BytesRead, read);
+        }
         let item = chunk.map_err(|e| std::io::Error::other(e.to_string()));
         let failed = item.is_err();
         if let Err(e) = &item {
@@ -921,7 +1055,10 @@ async fn save_image(
         .await
         .map_err(|e| Error::Internal(format!("the save task failed: {e}")))?;
     match (saved, failure) {
-        (Ok(saved), None) => Ok(saved),
+        (Ok(saved), None) => {
+            reporter.end(&format!("{} read from the engine", megabytes(read)));
+            Ok(saved)
+        }
         (Err(e), None) => Err(e.into()),
         (_, Some(message)) => Err(save::SaveError::Engine {
             image: image.reference.clone(),

@@ -1,5 +1,6 @@
 //! The command line: clap structs that only parse and validate values, their resolution
-//! into the settings the commands use, and the stderr reporter.
+//! into the settings the commands use, and running them (progress goes through
+//! `crate::progress`).
 //!
 //! No I/O happens while parsing; resolution may read slim's own environment (for `-e KEY`).
 
@@ -23,8 +24,19 @@ use crate::run::{self, RunSettings, TraceSettings};
 #[derive(Debug, Parser)]
 #[command(name = "slim", version, about, max_term_width = 100, after_help = TOP_EXAMPLES)]
 pub struct Cli {
+    /// Print only warnings, errors and the final result on stderr (no progress).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Whether progress is off: `--quiet`, or `--json` (the data is the output).
+    pub fn quiet(&self) -> bool {
+        self.quiet || matches!(&self.command, Command::Build(args) if args.json)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -232,6 +244,10 @@ pub struct BuildArgs {
     /// verification) to FILE; `off` writes none.
     #[arg(long, value_name = "FILE|off", default_value = "slim.report.json")]
     pub report: String,
+
+    /// Print the report (as in --report's file) on stdout, and no progress on stderr.
+    #[arg(long)]
+    pub json: bool,
 
     /// Do not run the new image to check it behaves like the original.
     #[arg(long)]
@@ -799,20 +815,6 @@ impl TraceArgs {
     }
 }
 
-/// Reports on stderr, one plain line each (stdout carries only data).
-#[derive(Debug, Default)]
-pub struct StderrReporter;
-
-impl Reporter for StderrReporter {
-    fn step(&self, message: &str) {
-        eprintln!("slim: {message}");
-    }
-
-    fn warn(&self, message: &str) {
-        eprintln!("warning: {message}");
-    }
-}
-
 /// Writes `shell`'s completion script for the whole command line.
 pub fn write_completions(
     shell: clap_complete::Shell,
@@ -829,6 +831,7 @@ pub fn write_completions(
 pub async fn execute(cli: Cli, reporter: &dyn Reporter) -> Result<(), Error> {
     match cli.command {
         Command::Build(args) => {
+            let json = args.json;
             let settings = args.resolve()?;
             let mut stop = StopRequest::from_signals().map_err(|e| {
                 Error::Internal(format!("cannot listen for SIGINT and SIGTERM: {e}"))
@@ -836,11 +839,14 @@ pub async fn execute(cli: Cli, reporter: &dyn Reporter) -> Result<(), Error> {
             let engine = DockerEngine::connect().await?;
             let summary = build::build(&engine, &settings, reporter, &mut stop).await?;
             for line in summary.lines() {
-                reporter.step(&line);
+                reporter.result(&line);
             }
             if let Some(path) = &settings.report {
                 crate::report::write(&summary, path)?;
-                reporter.step(&format!("report: {}", path.display()));
+                reporter.result(&format!("report: {}", path.display()));
+            }
+            if json {
+                crate::report::print(&summary)?;
             }
             if summary.verification.status == build::VerificationStatus::Failed
                 && !settings.allow_diff
@@ -861,7 +867,7 @@ pub async fn execute(cli: Cli, reporter: &dyn Reporter) -> Result<(), Error> {
             let engine = DockerEngine::connect().await?;
             let summary = run::trace(&engine, &settings, reporter, &mut stop).await?;
             for line in summary.lines() {
-                reporter.step(&line);
+                reporter.result(&line);
             }
             Ok(())
         }

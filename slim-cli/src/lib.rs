@@ -18,6 +18,7 @@ pub mod interrupt;
 pub mod keep;
 pub mod output;
 pub mod probe;
+pub mod progress;
 pub mod rebuild;
 pub mod report;
 pub mod reporter;

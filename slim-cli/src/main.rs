@@ -4,9 +4,10 @@
 
 use std::path::Path;
 
-use slim_cli::cli::{self, StderrReporter};
+use slim_cli::cli;
 use slim_cli::config::{self, ParseError};
 use slim_cli::exit::ExitCode;
+use slim_cli::progress::{StderrReporter, Style};
 use slim_cli::reporter::Reporter;
 
 fn main() -> std::process::ExitCode {
@@ -29,13 +30,14 @@ fn main() -> std::process::ExitCode {
             return ExitCode::Failure.into();
         }
     };
-    let reporter = StderrReporter;
+    let reporter = StderrReporter::new(Style::detect(command_line.cli.quiet()));
     for line in &command_line.sources {
         reporter.step(line);
     }
     match runtime.block_on(cli::execute(command_line.cli, &reporter)) {
         Ok(()) => ExitCode::Success.into(),
         Err(error) => {
+            reporter.fail();
             eprintln!("error: {error}");
             ExitCode::of(&error).into()
         }

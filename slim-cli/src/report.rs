@@ -82,9 +82,9 @@ pub struct ReportError {
     pub source: std::io::Error,
 }
 
-/// Writes the report of `summary` to `path` (whole or not at all).
-pub fn write(summary: &BuildSummary, path: &Path) -> Result<(), ReportError> {
-    let report = Report {
+/// The report of `summary`.
+fn report(summary: &BuildSummary) -> Report<'_> {
+    Report {
         tool: Tool {
             name: "slim",
             version: env!("CARGO_PKG_VERSION"),
@@ -128,7 +128,26 @@ pub fn write(summary: &BuildSummary, path: &Path) -> Result<(), ReportError> {
             paths: &summary.kept,
         },
         verification: &summary.verification,
-    };
+    }
+}
+
+/// Prints the report of `summary` on stdout (`--json`), as [`write`] writes it.
+pub fn print(summary: &BuildSummary) -> Result<(), ReportError> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    serde_json::to_writer_pretty(&mut out, &report(summary))
+        .map_err(std::io::Error::other)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush())
+        .map_err(|source| ReportError {
+            path: "stdout".into(),
+            source,
+        })
+}
+
+/// Writes the report of `summary` to `path` (whole or not at all).
+pub fn write(summary: &BuildSummary, path: &Path) -> Result<(), ReportError> {
+    let report = report(summary);
     let err = |source| ReportError {
         path: path.display().to_string(),
         source,

@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::cache::{self, Lock};
-use crate::slim::{Leftovers, RunIdentity, announced_run_id, left_behind, slim_bin};
+use crate::slim::{Leftovers, RunIdentity, announced_run_id, left_behind, slim_bin, untimed};
 
 static SEQUENCE: AtomicUsize = AtomicUsize::new(0);
 
@@ -363,14 +363,14 @@ fn try_wait4(pid: libc::pid_t) -> Option<(libc::c_int, libc::rusage)> {
 fn announced_run_ids(stderr: &str) -> Vec<String> {
     stderr
         .lines()
-        .filter_map(|l| announced_run_id(l.strip_prefix("slim: ")?))
+        .filter_map(|l| announced_run_id(untimed(l).strip_prefix("slim: ")?))
         .collect()
 }
 
 /// The tag of a `slim: built TAG (ID)` line.
 fn built_tag(stderr: &str) -> Option<String> {
     stderr.lines().find_map(|l| {
-        let rest = l.strip_prefix("slim: built ")?;
+        let rest = untimed(l).strip_prefix("slim: built ")?;
         Some(rest.split_whitespace().next()?.to_string())
     })
 }
@@ -428,7 +428,7 @@ impl BuildOutcome {
         let Some(line) = self
             .stderr
             .lines()
-            .find_map(|l| l.strip_prefix("slim: time: "))
+            .find_map(|l| untimed(l).strip_prefix("slim: time: "))
         else {
             return Vec::new();
         };
@@ -438,6 +438,11 @@ impl BuildOutcome {
                 Some((name.to_string(), secs.strip_suffix('s')?.parse().ok()?))
             })
             .collect()
+    }
+
+    /// The lines of stderr without their timestamps.
+    pub fn messages(&self) -> Vec<&str> {
+        self.stderr.lines().map(untimed).collect()
     }
 
     /// Lines of stderr that start with `error:`.
@@ -842,11 +847,11 @@ mod tests {
     #[test]
     fn every_announced_run_and_the_built_tag_are_read_from_stderr() {
         let stderr = "slim: tracing a:1 (1 HTTP probe(s), 0 command(s))\n\
-                      slim: run 15e3c1f4e512: cgroup /sys/fs/cgroup/unified/slim-15e3c1f4e512\n\
+                      2026-11-29T19:51:41.123Z slim: run 15e3c1f4e512: cgroup /sys/fs/cgroup/unified/slim-15e3c1f4e512\n\
                       slim: probes: 1 run, 0 failed\n\
                       slim: verify, round 1: replaying the probes on a.slim:1\n\
                       slim: run a2d876ccba8b: cgroup /sys/fs/cgroup/unified/slim-a2d876ccba8b\n\
-                      slim: built a.slim:1 (b7fad35a28fb)\n";
+                      2026-11-29T19:51:43.456Z slim: built a.slim:1 (b7fad35a28fb)\n";
         assert_eq!(announced_run_ids(stderr), ["15e3c1f4e512", "a2d876ccba8b"]);
         assert_eq!(built_tag(stderr).as_deref(), Some("a.slim:1"));
     }
@@ -857,7 +862,7 @@ mod tests {
             command: String::new(),
             code: Some(0),
             stdout: String::new(),
-            stderr: "slim: time: inspect 0.0s, run 1.3s, keep+layer 0.4s, verify 12.0s\n".into(),
+            stderr: "2026-11-29T19:51:41.123Z slim: time: inspect 0.0s, run 1.3s, keep+layer 0.4s, verify 12.0s\n".into(),
             tag: None,
             container_name: String::new(),
             wall: Duration::ZERO,

@@ -44,7 +44,8 @@ pub use probe_sites::{API_DATA, API_PORT, CRAWL_SITE};
 pub use recipe::{BUILDER_VERSION, Base, Contents, DEFAULT_PATH, Entry, ImageConfig, Recipe};
 pub use slim::{
     Leftovers, Record, RunContainer, RunIdentity, RunningTrace, SLIM_BIN_ENV, Trace, TraceCommand,
-    assert_nothing_left, keys_in_order, left_behind, parse_records, slim_bin,
+    assert_nothing_left, is_timestamp, keys_in_order, left_behind, parse_records, slim_bin,
+    untimed,
 };
 
 /// The C source of `/usr/local/bin/probe-fixture`.

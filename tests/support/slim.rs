@@ -585,6 +585,30 @@ fn cgroup_run_id(path: &Path) -> Option<String> {
     Some(id.strip_suffix(".slice").unwrap_or(id).to_string())
 }
 
+/// Whether `text` is a timestamp as slim starts its stderr lines with when stderr is not a
+/// terminal: `2026-01-31T12:34:56.789Z` (RFC 3339, UTC, milliseconds).
+pub fn is_timestamp(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 24
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'.',
+            23 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+/// A line of slim's stderr without the timestamp it starts with on a non-terminal (lines
+/// without one, such as `error:` and `hint:`, are returned as they are).
+pub fn untimed(line: &str) -> &str {
+    match line.split_once(' ') {
+        Some((first, rest)) if is_timestamp(first) => rest,
+        _ => line,
+    }
+}
+
 /// The run id slim announces on stderr (`slim: run <id>: …`), if it got that far.
 pub(crate) fn announced_run_id(stderr: &str) -> Option<String> {
     let mut words = stderr.split_whitespace();
@@ -702,5 +726,17 @@ mod tests {
             Some("c43d6d7b93e6")
         );
         assert_eq!(announced_run_id("error: image not found"), None);
+    }
+
+    #[test]
+    fn timestamps_are_told_from_messages() {
+        assert!(is_timestamp("2026-11-29T19:51:41.123Z"));
+        assert!(!is_timestamp("2026-11-29T19:51:41Z"));
+        assert!(!is_timestamp("slim:"));
+        assert_eq!(
+            untimed("2026-11-29T19:51:41.123Z slim: built a:1 (abc)"),
+            "slim: built a:1 (abc)"
+        );
+        assert_eq!(untimed("hint: check it"), "hint: check it");
     }
 }

@@ -24,7 +24,7 @@ use super::links::{LinkKind, css_links, html_links};
 use super::sitemap::{Sitemap, parse_sitemap, robots_sitemaps};
 use super::url::Url;
 use super::{CrawlLimits, Discovery, FoundBy, HttpProbe, ProbeResult, openapi};
-use crate::reporter::Reporter;
+use crate::reporter::{Counter, Reporter};
 
 /// The page asked for to see the application's "not found" answer.
 pub const NOT_FOUND_PATH: &str = "/slim-probe-not-found-0d1e5c";
@@ -78,6 +78,8 @@ pub struct Crawl<'a> {
     follow: bool,
     request_timeout: Duration,
     reporter: &'a dyn Reporter,
+    /// Requests sent before the crawl, so the live count goes on from there.
+    counted_before: u64,
     deadline: Instant,
     /// Host names the site uses for itself.
     aliases: HashSet<String>,
@@ -115,6 +117,7 @@ impl<'a> Crawl<'a> {
             follow,
             request_timeout,
             reporter,
+            counted_before: 0,
             aliases: LOCAL_NAMES.iter().map(|s| (*s).to_string()).collect(),
             seen: HashSet::new(),
             openapi_done: HashSet::new(),
@@ -122,6 +125,12 @@ impl<'a> Crawl<'a> {
             results: Vec::new(),
             summary: CrawlSummary::default(),
         }
+    }
+
+    /// Counts the crawl's requests on from `n` (the requests sent before it).
+    pub fn counting_from(mut self, n: u64) -> Crawl<'a> {
+        self.counted_before = n;
+        self
     }
 
     fn host(&self) -> String {
@@ -286,6 +295,9 @@ impl<'a> Crawl<'a> {
         }
         let (addr, timeout, deadline) = (self.addr, self.request_timeout, self.deadline);
         let total = wave.len();
+        let reporter = self.reporter;
+        let before = self.counted_before + u64::try_from(self.summary.requests).unwrap_or(0);
+        let answered = &std::sync::atomic::AtomicU64::new(0);
         let answers: Vec<(Pending, Result<Exchange, http::HttpError>)> =
             futures_util::stream::iter(wave)
                 .take_while(move |_| std::future::ready(Instant::now() < deadline))
@@ -303,6 +315,8 @@ impl<'a> Crawl<'a> {
                         body: probe.body.as_deref(),
                     };
                     let result = http::send(endpoint, outgoing, timeout).await;
+                    let n = answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    reporter.count(Counter::Requests, before + n);
                     (pending, result)
                 })
                 .buffered(self.limits.concurrency.max(1))

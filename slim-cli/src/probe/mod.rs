@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::Engine;
 use crate::error::Error;
-use crate::reporter::Reporter;
+use crate::reporter::{Counter, Phase, Reporter};
 use crate::run::{LOG_LINES, RunningContainer, Workload};
 
 pub use crawl::CrawlSummary;
@@ -454,6 +454,14 @@ pub struct NotReady {
 impl Workload for Probing {
     type Output = ProbeReport;
 
+    fn first_phase(&self) -> Phase {
+        if self.plan.is_empty() {
+            Phase::Run
+        } else {
+            Phase::Ready
+        }
+    }
+
     async fn drive<'a, E: Engine>(
         self,
         engine: &'a E,
@@ -474,16 +482,22 @@ impl Workload for Probing {
                 .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
         };
         let ports = wait_ready(engine, container, &plan, addr).await?;
-        if !ports.is_empty() {
-            reporter.step(&format!(
-                "ready: {addr} answers on {}",
+        if ports.is_empty() {
+            reporter.end("no port to wait for");
+        } else {
+            let answers = format!(
+                "{addr} answers on {}",
                 ports
                     .iter()
                     .map(|p| format!("{} ({})", p.port, p.speaks))
                     .collect::<Vec<_>>()
                     .join(", ")
-            ));
+            );
+            reporter.step(&format!("ready: {answers}"));
+            reporter.end(&answers);
         }
+        reporter.begin(Phase::Probing);
+        let mut commands = 0;
         let http_ports: Vec<(u16, Scheme)> = ports
             .iter()
             .filter_map(|p| match p.speaks.as_str() {
@@ -507,6 +521,7 @@ impl Workload for Probing {
                 sent.push(request.clone());
             }
             results.push(result);
+            reporter.count(Counter::Requests, len(&sent));
         }
         let mut crawl_summary = None;
         if let Some(discovery) = &plan.discovery {
@@ -517,7 +532,8 @@ impl Workload for Probing {
                     discovery,
                     plan.request_timeout,
                     reporter,
-                );
+                )
+                .counting_from(len(&sent));
                 let (crawled, summary) = crawl.run().await;
                 let failed = crawled.iter().filter(|r| r.failed()).count();
                 reporter.step(&format!(
@@ -534,6 +550,7 @@ impl Workload for Probing {
                     }
                     results.push(result);
                 }
+                reporter.count(Counter::Requests, len(&sent));
                 crawl_summary = Some(summary);
             }
         }
@@ -561,6 +578,8 @@ impl Workload for Probing {
             };
             reporter.step(&format!("probe: {}", result.line()));
             results.push(result);
+            commands += 1;
+            reporter.count(Counter::Commands, commands);
         }
         if !plan.host_exec.is_empty() {
             let env = host_env(addr, &ports, &container.name, &self.image);
@@ -584,6 +603,8 @@ impl Workload for Probing {
                 };
                 reporter.step(&format!("probe: {}", result.line()));
                 results.push(result);
+                commands += 1;
+                reporter.count(Counter::Commands, commands);
             }
         }
         hold(&plan.continue_after, reporter).await?;
@@ -594,6 +615,10 @@ impl Workload for Probing {
             crawl: crawl_summary,
         })
     }
+}
+
+fn len<T>(items: &[T]) -> u64 {
+    u64::try_from(items.len()).unwrap_or(u64::MAX)
 }
 
 /// Sends one of the user's requests (on the first HTTP port when it names none).

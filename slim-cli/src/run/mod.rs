@@ -27,7 +27,7 @@ use crate::error::Error;
 use crate::inspect::ImageInfo;
 use crate::interrupt::StopRequest;
 use crate::output::{OutputTarget, TraceOutput};
-use crate::reporter::Reporter;
+use crate::reporter::{Counter, Phase, Reporter};
 use crate::trace::{Trace, TraceBuilder};
 
 use resources::RunResources;
@@ -175,6 +175,11 @@ pub struct RunningContainer {
 pub trait Workload {
     type Output: Send;
 
+    /// The phase the run is in once the container has started.
+    fn first_phase(&self) -> Phase {
+        Phase::Run
+    }
+
     fn drive<'a, E: Engine>(
         self,
         engine: &'a E,
@@ -233,8 +238,10 @@ pub async fn trace(
     reporter: &dyn Reporter,
     stop: &mut StopRequest,
 ) -> Result<TraceSummary, Error> {
+    reporter.begin(Phase::Inspect);
     let image = interruptible(stop, engine.inspect_image(&settings.image)).await??;
     let output = TraceOutput::open(&settings.output)?;
+    reporter.end(&image.reference);
     let outcome = traced_run(engine, &image, &settings.run, Idle, reporter, stop).await?;
     output.write_all(&outcome.trace.records)?;
     Ok(TraceSummary {
@@ -328,6 +335,7 @@ async fn run_in_cgroup<E: Engine, W: Workload>(
     driver: CgroupDriver,
     resources: &mut RunResources,
 ) -> Result<RunOutcome<W::Output>, Error> {
+    reporter.begin(Phase::Start);
     let cgroup = RunCgroup::create(run_id, driver)?;
     let (cgroup_id, cgroup_level) = (cgroup.id(), cgroup.level());
     let parent = cgroup.parent().to_string();
@@ -363,6 +371,9 @@ async fn run_in_cgroup<E: Engine, W: Workload>(
         "started container {} from {}",
         spec.name, image.reference
     ));
+    reporter.end(&format!("container {} (run {run_id})", spec.name));
+    reporter.begin(workload.first_phase());
+    reporter.count(Counter::Files, 0);
 
     let running = RunningContainer {
         name: spec.name.clone(),
@@ -380,7 +391,10 @@ async fn run_in_cgroup<E: Engine, W: Workload>(
         tokio::select! {
             code = &mut wait => break code?,
             batch = batches.recv() => match batch {
-                Some(events) => builder.extend(events),
+                Some(events) => {
+                    builder.extend(events);
+                    reporter.count(Counter::Files, count(builder.paths_seen()));
+                }
                 None => {
                     // The reader ended by itself: it failed.
                     let reader = resources.reader.take();
@@ -398,16 +412,19 @@ async fn run_in_cgroup<E: Engine, W: Workload>(
                 work_output = Some(done?);
                 end = RunEnd::Driven;
                 reporter.step(&format!("probing done: stopping container {}", spec.name));
+                reporter.begin(Phase::Stop);
                 engine.stop_container(&id, STOP_GRACE).await?;
             }
             () = sleep_until(deadline), if end == RunEnd::Exited && deadline.is_some() => {
                 end = RunEnd::TimedOut;
                 reporter.step(&format!("timeout reached: stopping container {}", spec.name));
+                reporter.begin(Phase::Stop);
                 engine.stop_container(&id, STOP_GRACE).await?;
             }
             () = stop.requested(), if end == RunEnd::Exited => {
                 end = RunEnd::Stopped;
                 reporter.step(&format!("stopping container {}", spec.name));
+                reporter.begin(Phase::Stop);
                 engine.stop_container(&id, STOP_GRACE).await?;
             }
         }
@@ -459,16 +476,29 @@ async fn run_in_cgroup<E: Engine, W: Workload>(
     } else {
         Vec::new()
     };
+    let trace = builder.finish();
+    let files = trace.unique_paths();
+    reporter.count(Counter::Files, count(files));
+    reporter.end(&format!(
+        "{} exited with code {exit_code}; {files} files seen, {} events, {} lost",
+        spec.name,
+        trace.events,
+        lost.total()
+    ));
     Ok(RunOutcome {
         run_id: run_id.to_string(),
         container: spec.name,
         end,
         exit_code,
-        trace: builder.finish(),
+        trace,
         lost: lost.total(),
         last_logs,
         workload: work_output,
     })
+}
+
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -46,6 +46,8 @@ pub struct TraceBuilder {
     pending: HashMap<u32, SyscallEnter>,
     /// The command name each process got from its last exec, by process id.
     comm_by_pid: HashMap<u32, String>,
+    /// A hash of each distinct path recorded so far, for a live count.
+    paths_seen: HashSet<u64>,
     trace: Trace,
 }
 
@@ -108,6 +110,12 @@ impl TraceBuilder {
         }
     }
 
+    /// How many distinct paths were recorded so far (by hash: cheap enough to ask after
+    /// every batch).
+    pub fn paths_seen(&self) -> usize {
+        self.paths_seen.len()
+    }
+
     /// Feeds several events.
     pub fn extend(&mut self, events: impl IntoIterator<Item = Event>) {
         for event in events {
@@ -138,6 +146,7 @@ impl TraceBuilder {
             .get(&task.pid)
             .unwrap_or(&task.comm)
             .clone();
+        self.paths_seen.insert(path_hash(&path));
         self.trace.records.push(TraceRecord {
             path,
             kind: AccessKind::of(enter.syscall),
@@ -153,6 +162,11 @@ impl TraceBuilder {
             incomplete,
         });
     }
+}
+
+fn path_hash(path: &[u8]) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(path)
 }
 
 const AT_SYMLINK_NOFOLLOW: u64 = libc::AT_SYMLINK_NOFOLLOW as u64;
@@ -652,7 +666,8 @@ mod tests {
 
     #[test]
     fn unique_paths_count_each_path_once() {
-        let trace = build(vec![
+        let mut builder = TraceBuilder::new();
+        builder.extend(vec![
             enter(1, Syscall::Stat, Some(b"/a"), Base::None),
             exit(1, Syscall::Stat, 0),
             enter(1, Syscall::Openat, Some(b"a"), Base::Dir(b"/".into())),
@@ -660,6 +675,8 @@ mod tests {
             enter(1, Syscall::Openat, Some(b"/b"), Base::None),
             exit(1, Syscall::Openat, 3),
         ]);
+        assert_eq!(builder.paths_seen(), 2, "the live count");
+        let trace = builder.finish();
         assert_eq!(trace.records.len(), 3);
         assert_eq!(trace.unique_paths(), 2);
     }
