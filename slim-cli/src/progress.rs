@@ -142,14 +142,20 @@ impl StderrReporter {
         }
     }
 
-    /// A timestamped line (plain style), or a line above the bars (terminal).
-    fn plain(&self, line: &str) {
-        let line = if self.style.terminal {
-            line.to_string()
+    /// Timestamped lines (plain style: each line of a message that has several), or
+    /// lines as they are (terminal).
+    fn plain(&self, text: &str) {
+        let mut out = String::new();
+        if self.style.terminal {
+            out.push_str(text);
+            out.push('\n');
         } else {
-            format!("{} {line}", timestamp(SystemTime::now()))
-        };
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
+            let stamp = timestamp(SystemTime::now());
+            for line in text.lines() {
+                let _ = writeln!(out, "{stamp} {line}");
+            }
+        }
+        let _ = std::io::stderr().lock().write_all(out.as_bytes());
     }
 
     /// Sets the running line's message, at most every [`REFRESH`] unless `now`.
