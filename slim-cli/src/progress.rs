@@ -54,6 +54,8 @@ impl Style {
 pub struct StderrReporter {
     style: Style,
     state: Mutex<State>,
+    /// Where lines go: stderr, or a buffer in tests.
+    out: Mutex<Box<dyn Write + Send>>,
 }
 
 #[derive(Default)]
@@ -79,6 +81,11 @@ struct Open {
 
 impl StderrReporter {
     pub fn new(style: Style) -> StderrReporter {
+        StderrReporter::with_output(style, Box::new(std::io::stderr()))
+    }
+
+    /// A reporter whose lines go to `out` (bars, on a terminal, always go to stderr).
+    pub fn with_output(style: Style, out: Box<dyn Write + Send>) -> StderrReporter {
         let multi = (style.terminal && !style.quiet)
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         StderrReporter {
@@ -88,6 +95,7 @@ impl StderrReporter {
                 open: None,
                 files: None,
             }),
+            out: Mutex::new(out),
         }
     }
 
@@ -155,7 +163,11 @@ impl StderrReporter {
                 let _ = writeln!(out, "{stamp} {line}");
             }
         }
-        let _ = std::io::stderr().lock().write_all(out.as_bytes());
+        let mut sink = self
+            .out
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _ = sink.write_all(out.as_bytes()).and_then(|()| sink.flush());
     }
 
     /// Sets the running line's message, at most every [`REFRESH`] unless `now`.
@@ -370,6 +382,111 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    /// A reporter in the plain style writing into a buffer the test reads.
+    fn plain(quiet: bool) -> (StderrReporter, Arc<Mutex<Vec<u8>>>) {
+        #[derive(Clone)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl Write for Buffer {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer(Arc::default());
+        let style = Style {
+            terminal: false,
+            quiet,
+            color: false,
+        };
+        let reporter = StderrReporter::with_output(style, Box::new(buffer.clone()));
+        (reporter, buffer.0)
+    }
+
+    /// The lines written, each checked to start with a timestamp, without it.
+    fn lines(buffer: &Mutex<Vec<u8>>) -> Vec<String> {
+        let text = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|line| {
+                let (stamp, rest) = line.split_at(24);
+                assert!(
+                    stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
+                    "{line}"
+                );
+                rest.strip_prefix(' ').unwrap().to_string()
+            })
+            .collect()
+    }
+
+    /// `[phase 0.0s]` → `[phase]`: the times vary.
+    fn untimed(lines: Vec<String>) -> Vec<String> {
+        lines
+            .into_iter()
+            .map(|l| match (l.find(" ["), l.find("s] ")) {
+                (Some(open), Some(close)) if open < close => {
+                    let phase_end = l[open + 2..].find(' ').unwrap() + open + 2;
+                    format!("{}]{}", &l[..phase_end], &l[close + 2..])
+                }
+                _ => l,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn plain_lines_give_steps_warnings_and_one_line_per_finished_phase() {
+        let (reporter, buffer) = plain(false);
+        reporter.begin(Phase::Inspect);
+        reporter.end("app:1");
+        reporter.step("tracing app:1");
+        reporter.begin(Phase::Start);
+        reporter.end("container c");
+        reporter.begin(Phase::Ready);
+        reporter.count(Counter::Files, 12);
+        reporter.end("answers on 80");
+        reporter.begin(Phase::Probing);
+        reporter.count(Counter::Requests, 3);
+        reporter.warn("probe failed: HEAD /\nhint: a second line");
+        reporter.begin(Phase::Stop);
+        reporter.end("");
+        reporter.begin(Phase::Verify);
+        reporter.detail("round 1: probing");
+        reporter.count(Counter::Requests, 2);
+        reporter.fail();
+        reporter.result("built app.slim:1");
+        assert_eq!(
+            untimed(lines(&buffer)),
+            [
+                "slim: [inspect] app:1",
+                "slim: tracing app:1",
+                "slim: [start] container c",
+                "slim: [ready] answers on 80",
+                "warning: probe failed: HEAD /",
+                "hint: a second line",
+                "slim: [probing] 3 requests, 12 files seen",
+                "slim: [stop] 12 files seen",
+                "slim: [verify] failed",
+                "slim: built app.slim:1",
+            ]
+        );
+    }
+
+    #[test]
+    fn quiet_keeps_only_warnings_and_the_result() {
+        let (reporter, buffer) = plain(true);
+        reporter.begin(Phase::Inspect);
+        reporter.step("tracing app:1");
+        reporter.end("app:1");
+        reporter.warn("something to know");
+        reporter.result("built app.slim:1");
+        assert_eq!(
+            lines(&buffer),
+            ["warning: something to know", "slim: built app.slim:1"]
+        );
+    }
 
     #[test]
     fn timestamps_are_rfc3339_utc_to_the_millisecond() {
