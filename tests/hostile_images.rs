@@ -6,14 +6,18 @@
 //! read into the image or changed (a sentinel file and the names a breakout would use).
 //!
 //! Where the engine itself refuses or rewrites an entry on load or save, the test asserts
-//! that too; slim's own reader is tested on the same shapes without the engine in
-//! slim-cli/src/image/hostile_tests.rs, since slim must not rely on the engine for safety.
+//! that too, and hands the same crafted archive to slim's own reader (unpack, index,
+//! rewrite) without the engine, since slim must not rely on the engine for safety;
+//! slim-cli/src/image/hostile_tests.rs does the same on more shapes.
 //!
 //! Needs root, the Docker engine and a kernel with BTF and bpf_loop (every test is named
 //! `root_engine_…`).
 
 use std::time::Duration;
 
+use slim_cli::image::index::{FsIndex, NodeKind};
+use slim_cli::image::save;
+use slim_cli::rebuild::layer::{LayerError, write_layer};
 use slim_fixtures::{
     BuildCommand, BuildOutcome, CraftedImage, CraftedLayer, HOST_SECRET, HostSentinel, ImageEntry,
     ImageEntryKind, image_entries, run_to_end,
@@ -62,6 +66,39 @@ fn entry<'a>(entries: &'a [ImageEntry], path: &str) -> Option<&'a ImageEntry> {
     entries.iter().find(|e| e.path == path)
 }
 
+/// slim's own reader on the crafted archive, without the engine: the archive unpacked as
+/// slim unpacks `docker save`'s, then indexed. Runs `check` on the index, then checks that
+/// everything written stayed in the work directory.
+fn with_slim_reader(image: &CraftedImage, sentinel: &HostSentinel, check: impl FnOnce(&FsIndex)) {
+    let work = std::env::temp_dir().join(format!(
+        "slim-test-reader-{}-{}",
+        sentinel.escape_name,
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(work.join("unpack")).expect("creating a work directory");
+    let archive = image
+        .archive("slim-test/reader:1")
+        .expect("crafting the archive");
+    let saved = save::unpack(archive.as_slice(), &work.join("unpack"))
+        .unwrap_or_else(|e| panic!("slim's reader refused the archive: {e}"));
+    let index = FsIndex::from_layers(&saved.layers)
+        .unwrap_or_else(|e| panic!("slim's index refused the layers: {e}"));
+    check(&index);
+    let top: Vec<_> = std::fs::read_dir(&work)
+        .expect("the work directory")
+        .map(|e| e.expect("an entry").file_name())
+        .collect();
+    assert_eq!(top, ["unpack"], "slim's reader wrote beside its directory");
+    let _ = std::fs::remove_dir_all(&work);
+    sentinel.assert_untouched();
+}
+
+/// What writing `paths` of `index` into a new layer gives.
+fn rewrite(index: &FsIndex, paths: &[&[u8]]) -> Result<(), LayerError> {
+    write_layer(index, paths.iter().copied(), std::io::sink()).map(drop)
+}
+
 /// The build failed with one `error:` line naming `needle`, a `hint:`, exit code `code`,
 /// and left nothing behind.
 fn assert_clear_error(outcome: &BuildOutcome, code: i32, needle: &str) {
@@ -108,6 +145,24 @@ fn root_engine_hostile_dotdot_and_absolute_entry_names() {
     let outcome = BuildCommand::new(&climbing.tag).unique_tag("hostile").run();
     assert_clear_error(&outcome, 1, "the engine could not export");
     sentinel.assert_untouched();
+    // slim's reader, given the same archive, keeps the names inside the image root.
+    let crafted = CraftedImage::new("dotdot")
+        .layer(
+            CraftedLayer::default()
+                .file(b"ok", b"ok")
+                .file(
+                    format!("../../../../{}", sentinel.escape_name).as_bytes(),
+                    b"x",
+                )
+                .file(b"/abs", b"abs"),
+        )
+        .opens(["/ok"]);
+    with_slim_reader(&crafted, &sentinel, |index| {
+        let escaped = format!("/{}", sentinel.escape_name);
+        assert!(index.get(escaped.as_bytes()).is_some());
+        assert!(index.get(b"/abs").is_some());
+        rewrite(index, &[escaped.as_bytes(), b"/abs"]).expect("rewriting the entries");
+    });
 
     // Absolute names and `..` that stay inside: the image is built and right.
     let inside = CraftedImage::new("absolute")
@@ -324,6 +379,24 @@ fn root_engine_hostile_hard_links_to_missing_targets() {
             refused.contains("missing") && refused.contains("no such file"),
             "{refused}"
         );
+        // slim's reader indexes the same archive; keeping the link is a named error.
+        let crafted = CraftedImage::new("hardlink").layer(
+            CraftedLayer::default()
+                .file(b"real", b"real")
+                .hard_link(b"good", b"real")
+                .hard_link(b"missing", target.as_bytes()),
+        );
+        with_slim_reader(&crafted, &sentinel, |index| {
+            rewrite(index, &[b"/good", b"/real"]).expect("a hard link to a file");
+            let err = rewrite(index, &[b"/missing"]).expect_err("a dangling hard link");
+            let message = err.to_string();
+            assert!(
+                matches!(err, LayerError::DanglingHardLink { .. })
+                    && message.contains("/missing")
+                    && message.contains("hint:"),
+                "{message}"
+            );
+        });
     }
     sentinel.assert_untouched();
 }
@@ -431,6 +504,22 @@ fn root_engine_hostile_sparse_4gib_file() {
         .load()
         .expect_err("the engine loads a GNU sparse entry");
     assert!(refused.contains("header type 83"), "{refused}");
+    for layer in [
+        CraftedLayer::default().gnu_sparse(b"sparse", FOUR_GIB, 0, b"head"),
+        CraftedLayer::default().pax_sparse(b"sparse", FOUR_GIB, &[(0, b"head")]),
+    ] {
+        // slim's reader: the real name and size, a few KB on disk, refused when kept.
+        let crafted = CraftedImage::new("sparse").layer(layer.file(b"after", b"after"));
+        with_slim_reader(&crafted, &sentinel, |index| {
+            assert_eq!(
+                index.get(b"/sparse").map(|n| &n.kind),
+                Some(&NodeKind::Sparse { size: FOUR_GIB })
+            );
+            rewrite(index, &[b"/after"]).expect("the file after the sparse one");
+            let err = rewrite(index, &[b"/sparse"]).expect_err("a kept sparse file");
+            assert!(matches!(err, LayerError::Sparse { .. }), "{err}");
+        });
+    }
 
     // The PAX format: the engine loads it, writing the holes out (4 GiB on its disk), but
     // then cannot export it (`docker save` fails its own layer check). slim says so; its
