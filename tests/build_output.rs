@@ -192,13 +192,15 @@ fn root_engine_spinners_are_drawn_on_a_terminal() {
     outcome.assert_nothing_left();
     let _slim = outcome.image();
     let screen = &outcome.stdout;
+    // How the pseudo-terminal passes carriage returns on depends on its settings; the
+    // clear-line sequence before each redraw does not.
     assert!(
-        screen.contains("\x1b[") && screen.contains('\r'),
-        "no redraws on a terminal:\n{screen:?}"
+        screen.matches("\x1b[2K").count() > 10,
+        "lines are not cleared and redrawn in place:\n{screen:?}"
     );
     assert!(
-        screen.contains("\x1b[2K") || screen.contains("\x1b[1A"),
-        "lines are cleared and redrawn in place:\n{screen:?}"
+        screen.matches(" rebuild ").count() > 1,
+        "the rebuild line is drawn once, not updated:\n{screen:?}"
     );
     for phase in [
         "inspect", "start", "run", "save", "keep", "rebuild", "load", "verify",
