@@ -6,21 +6,29 @@
 //! as an archive when asked). The new image is built from the original image's content,
 //! never from the traced container's changed filesystem. Temporary files live in one work
 //! directory that is removed on every way out.
+//!
+//! Interrupted (SIGINT, SIGTERM) or failed in any phase, a build undoes what it did: the
+//! traced runs release their container, cgroup and probe; the work directory goes; an
+//! `--output` archive is written under a temporary name and only renamed into place when
+//! the build succeeds; and the tag is given back to the image it named before (or removed),
+//! so that it never names an image that was not verified.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineError};
 use crate::error::Error;
 use crate::image::index::FsIndex;
 use crate::image::save::{self, ChannelReader, SavedImage};
 use crate::inspect::ImageInfo;
-use crate::interrupt::StopRequest;
+use crate::interrupt::{StopRequest, interruptible, test_point};
 use crate::keep::profile::{self, Profile};
 use crate::keep::{self, ImageRuntime, KeepOptions, KeepSet};
 use crate::probe::{Discovery, HttpProbe, ProbePlan, ProbeResult, Probing};
@@ -29,7 +37,7 @@ use crate::rebuild::archive::{
 };
 use crate::rebuild::layer::{self, LayerSummary};
 use crate::reporter::{Counter, Phase, Reporter, Within};
-use crate::run::{self, Idle, RunEnd, RunSettings};
+use crate::run::{self, Idle, RunEnd, RunSettings, RunningContainer, Workload};
 use crate::verify;
 use serde::Serialize;
 
@@ -251,18 +259,27 @@ fn is_id(reference: &str) -> bool {
     hex.len() >= 12 && hex.len() <= 64 && hex.chars().all(|c| c.is_ascii_hexdigit())
 }
 
+/// The name of a build's work directory in `$TMPDIR`, before its run id.
+pub const WORK_DIR_PREFIX: &str = "slim-build-";
+
 /// A directory for one build's temporary files, removed when dropped.
 struct WorkDir(PathBuf);
 
 impl WorkDir {
     fn create() -> Result<WorkDir, Error> {
         let id = run::new_run_id()?;
-        let dir = std::env::temp_dir().join(format!("slim-build-{id}"));
+        let dir = std::env::temp_dir().join(format!("{WORK_DIR_PREFIX}{id}"));
         fs_err::create_dir_all(&dir).map_err(|e| Error::Io {
             what: format!("creating the work directory {}", dir.display()),
             source: e,
         })?;
         Ok(WorkDir(dir))
+    }
+
+    /// Its run id, unique to this build.
+    fn id(&self) -> String {
+        let name = self.0.file_name().unwrap_or_default().to_string_lossy();
+        name.trim_start_matches(WORK_DIR_PREFIX).to_string()
     }
 }
 
@@ -277,12 +294,116 @@ fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     move |source| Error::Io { what, source }
 }
 
-/// Runs the whole pipeline for `settings.image`.
+/// What a build must undo if it does not finish: the tag it moved and the archive it began.
+#[derive(Debug, Default)]
+struct Undo {
+    /// The tag, and the image it named before the first load (`None`: no image).
+    tag: Option<(String, Option<String>)>,
+    /// The archive being written, and where it goes once the build succeeds.
+    archive: Option<(PathBuf, PathBuf)>,
+}
+
+impl Undo {
+    /// The build succeeded: the archive goes into place.
+    fn commit(&mut self) -> Result<(), Error> {
+        self.tag = None;
+        if let Some((partial, output)) = self.archive.take() {
+            fs_err::rename(&partial, &output).map_err(|source| Error::Io {
+                what: format!("moving the archive into place as {}", output.display()),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The build did not finish: the partial archive goes and the tag names what it named
+    /// before.
+    async fn revert(&mut self, engine: &impl Engine, reporter: &dyn Reporter) {
+        if let Some((partial, _)) = self.archive.take() {
+            let _ = std::fs::remove_file(partial);
+        }
+        let Some((tag, previous)) = self.tag.take() else {
+            return;
+        };
+        let now = match engine.inspect_image(&tag).await {
+            Ok(image) => Some(image.id),
+            Err(EngineError::ImageNotFound { .. }) => None,
+            Err(e) => {
+                reporter.warn(&format!(
+                    "{tag} may name an unfinished image: cannot check it: {e}"
+                ));
+                return;
+            }
+        };
+        let Some(unfinished) = now.filter(|id| Some(id) != previous.as_ref()) else {
+            return;
+        };
+        let restored = match &previous {
+            Some(id) => engine.tag_image(id, &tag).await,
+            None => engine.remove_image(&tag).await,
+        };
+        if let Err(e) = restored {
+            let undo = if previous.is_some() {
+                "given back"
+            } else {
+                "removed"
+            };
+            reporter.warn(&format!(
+                "{tag} names an unfinished image and could not be {undo}: {e}"
+            ));
+            return;
+        }
+        // Left without a name, the unfinished image goes too (one that other tags name
+        // stays: it is not only this build's).
+        if let Ok(image) = engine.inspect_image(&unfinished).await
+            && image.repo_tags.iter().all(|t| t.contains("<none>"))
+        {
+            let _ = engine.remove_image(&unfinished).await;
+        }
+    }
+}
+
+/// Runs the whole pipeline for `settings.image`. Whatever happens (errors, interrupts,
+/// panics), the traced runs' containers, cgroups and probes, the work directory and a
+/// partial archive are gone when this returns, and the tag names what it named before
+/// unless the build succeeded.
 pub async fn build(
     engine: &impl Engine,
     settings: &BuildSettings,
     reporter: &dyn Reporter,
     stop: &mut StopRequest,
+) -> Result<BuildSummary, Error> {
+    let mut undo = Undo::default();
+    let done = AssertUnwindSafe(build_phases(engine, settings, reporter, stop, &mut undo))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(Error::Internal(format!("the build panicked: {what}")))
+        });
+    match done {
+        Ok(summary) => {
+            undo.commit()?;
+            Ok(summary)
+        }
+        Err(error) => {
+            undo.revert(engine, reporter).await;
+            Err(error)
+        }
+    }
+}
+
+/// The phases of [`build`], which undoes what they leave when they fail.
+async fn build_phases(
+    engine: &impl Engine,
+    settings: &BuildSettings,
+    reporter: &dyn Reporter,
+    stop: &mut StopRequest,
+    undo: &mut Undo,
 ) -> Result<BuildSummary, Error> {
     let mut phases = Vec::new();
     let mut clock = Instant::now();
@@ -292,7 +413,7 @@ pub async fn build(
     };
 
     reporter.begin(Phase::Inspect);
-    let image = engine.inspect_image(&settings.image).await?;
+    let image = interruptible(stop, engine.inspect_image(&settings.image)).await??;
     keep::compile_globs(settings.keep.patterns.iter().map(String::as_str))?;
     let tag = settings.tag.clone().unwrap_or_else(|| default_tag(&image));
     for path in settings.output.iter().chain(&settings.report) {
@@ -331,14 +452,22 @@ pub async fn build(
         engine,
         &image,
         &settings.run,
-        Probing {
-            plan,
-            image: settings.image.clone(),
+        PauseThen {
+            phase: "probing",
+            stop: stop.clone(),
+            inner: Probing {
+                plan,
+                image: settings.image.clone(),
+            },
         },
         reporter,
         stop,
     )
     .await?;
+    // A stop request ends the run early; the build must not go on with that trace.
+    if stop.is_requested() {
+        return Err(Error::Interrupted);
+    }
     if outcome.exit_code != 0 && outcome.end == RunEnd::Exited {
         return Err(Error::AppExited {
             image: settings.image.clone(),
@@ -370,6 +499,9 @@ pub async fn build(
         reporter.begin(Phase::Run);
         let within = Within::new(reporter, args.join(" "));
         let (result, trace) = extra_run(engine, &image, settings, i, args, &within, stop).await?;
+        if stop.is_requested() {
+            return Err(Error::Interrupted);
+        }
         reporter.step(&format!("probe: {}", result.line()));
         let line = result.line();
         reporter.end(line.strip_prefix("run ").unwrap_or(&line));
@@ -393,7 +525,7 @@ pub async fn build(
 
     let work = WorkDir::create()?;
     reporter.begin(Phase::Save);
-    let saved = save_image(engine, &image, &work.0, reporter).await?;
+    let saved = save_image(engine, &image, &work.0, reporter, stop).await?;
     lap("save", &mut phases);
 
     let runtime = ImageRuntime {
@@ -405,7 +537,7 @@ pub async fn build(
     let profiles = settings.profiles.clone();
     let drop = settings.verify.test_drop.clone();
     reporter.begin(Phase::Keep);
-    let (index, mut keep_set, chosen) = tokio::task::spawn_blocking({
+    let (index, mut keep_set, chosen) = blocking(stop, "keep", {
         let layers = saved.layers.clone();
         let records = records.clone();
         let runtime = runtime.clone();
@@ -425,8 +557,7 @@ pub async fn build(
             Ok((index, keep_set, names))
         }
     })
-    .await
-    .map_err(|e| Error::Internal(format!("the keep task failed: {e}")))??;
+    .await??;
     let index = std::sync::Arc::new(index);
     for (name, why) in &chosen {
         reporter.step(&format!("profile {name}: {why}"));
@@ -464,13 +595,38 @@ pub async fn build(
             env!("CARGO_PKG_VERSION").to_string(),
         ),
     ];
+    test_point("rebuild", reporter, stop).await?;
+    // The archive is written under a temporary name next to --output, renamed when all is
+    // done.
+    let partial = settings.output.as_ref().map(|output| {
+        let mut name = output.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".{}.partial", work.id()));
+        let partial = output.with_file_name(name);
+        undo.archive = Some((partial.clone(), output.clone()));
+        partial
+    });
+    let previous = match engine.inspect_image(&tag).await {
+        Ok(image) => Some(image.id),
+        Err(EngineError::ImageNotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    undo.tag = Some((tag.clone(), previous));
     let target = Target {
         tag: &tag,
-        archive: settings.output.as_deref(),
+        archive: partial.as_deref(),
         layer: work.0.join("new-layer.tar"),
         config: &saved.config,
     };
-    let mut built = rebuild(engine, &index, &keep_set, &target, &base_labels, reporter).await?;
+    let mut built = rebuild(
+        engine,
+        &index,
+        &keep_set,
+        &target,
+        &base_labels,
+        reporter,
+        stop,
+    )
+    .await?;
     lap("rebuild", &mut phases);
 
     let mut verification = Verification {
@@ -549,7 +705,7 @@ pub async fn build(
             }
             let additions: Vec<(Vec<u8>, bool)> =
                 missed.iter().map(|m| m.first_asked.clone()).collect();
-            keep_set = tokio::task::spawn_blocking({
+            keep_set = blocking(stop, "repair", {
                 let index = index.clone();
                 let runtime = runtime.clone();
                 let drop = settings.verify.test_drop.clone();
@@ -561,16 +717,24 @@ pub async fn build(
                     set
                 }
             })
-            .await
-            .map_err(|e| Error::Internal(format!("the repair task failed: {e}")))?;
-            built = rebuild(engine, &index, &keep_set, &target, &base_labels, &within).await?;
+            .await?;
+            built = rebuild(
+                engine,
+                &index,
+                &keep_set,
+                &target,
+                &base_labels,
+                &within,
+                stop,
+            )
+            .await?;
         }
         if verification.status == VerificationStatus::Failed {
             // Still tagged, but marked: a user must not mistake it for a verified image.
             let mut labels = base_labels.clone();
             labels.push((LABEL_VERIFIED.to_string(), "false".to_string()));
             let within = Within::new(reporter, "labelling it unverified");
-            built = rebuild(engine, &index, &keep_set, &target, &labels, &within).await?;
+            built = rebuild(engine, &index, &keep_set, &target, &labels, &within, stop).await?;
         }
         let rounds = format!("{round} round{}", if round == 1 { "" } else { "s" });
         reporter.end(&match verification.status {
@@ -635,6 +799,42 @@ struct Built {
     layer: LayerSummary,
 }
 
+/// How long an interrupted phase's blocking work and an interrupted load get to finish
+/// before slim gives up waiting (so that nothing it writes outlives the clean-up).
+const SETTLE: Duration = Duration::from_secs(10);
+
+/// Runs `work` on the blocking pool. When a stop is requested meanwhile, `work` is told
+/// (the flag it gets) and awaited for at most [`SETTLE`]; the result is then
+/// [`Error::Interrupted`].
+async fn blocking<T: Send + 'static>(
+    stop: &mut StopRequest,
+    what: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Error> {
+    blocking_cancellable(stop, what, |_| work()).await
+}
+
+async fn blocking_cancellable<T: Send + 'static>(
+    stop: &mut StopRequest,
+    what: &str,
+    work: impl FnOnce(&AtomicBool) -> T + Send + 'static,
+) -> Result<T, Error> {
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&cancelled);
+    let mut task = tokio::task::spawn_blocking(move || work(&flag));
+    tokio::select! {
+        biased;
+        () = stop.requested() => {
+            cancelled.store(true, Ordering::Relaxed);
+            let _ = tokio::time::timeout(SETTLE, &mut task).await;
+            Err(Error::Interrupted)
+        }
+        done = &mut task => done.map_err(|e| {
+            Error::Internal(format!("the {what} task failed: {e}"))
+        }),
+    }
+}
+
 /// Writes the layer and the image archive for `keep_set`, loads it and checks the engine
 /// tagged exactly that image.
 ///
@@ -648,6 +848,7 @@ async fn rebuild(
     target: &Target<'_>,
     labels: &[(String, String)],
     reporter: &dyn Reporter,
+    stop: &mut StopRequest,
 ) -> Result<Built, Error> {
     reporter.begin(Phase::Rebuild);
     let meter = std::sync::Arc::new(Meter::default());
@@ -660,6 +861,8 @@ async fn rebuild(
     let index = index.clone();
     let (chunks, stream) = crate::rebuild::archive_stream();
     let task_meter = meter.clone();
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&cancelled);
     let write = tokio::task::spawn_blocking(
         move || -> Result<(LayerSummary, archive::ArchiveSummary), Error> {
             let meter = task_meter;
@@ -673,6 +876,9 @@ async fn rebuild(
                 .map_err(|e| e.into_error())
                 .map_err(io_error(format!("writing {}", layer_path.display())))?;
             meter.layer_done.store(true, Ordering::Relaxed);
+            if cancelled.load(Ordering::Relaxed) {
+                return Err(Error::Interrupted);
+            }
             let config = archive::new_config(&config_in, &summary, &labels)?;
             let layer = BufReader::new(
                 File::open(&layer_path)
@@ -710,6 +916,14 @@ async fn rebuild(
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let (written, loaded) = loop {
         tokio::select! {
+            biased;
+            () = stop.requested() => {
+                // Both get time to end, so that nothing is written or tagged after the
+                // clean-up.
+                flag.store(true, Ordering::Relaxed);
+                let _ = tokio::time::timeout(SETTLE, work).await;
+                return Err(Error::Interrupted);
+            }
             done = &mut work => break done,
             _ = tick.tick() => meter.report(reporter),
         }
@@ -727,8 +941,8 @@ async fn rebuild(
         (Err(e), _) => return Err(e),
         (Ok(_), Err(refused)) => return Err(refused.into()),
     };
-
-    let loaded = engine.inspect_image(target.tag).await?;
+    test_point("load", reporter, stop).await?;
+    let loaded = interruptible(stop, engine.inspect_image(target.tag)).await??;
     if loaded.id != archive_summary.image_id {
         return Err(Error::Internal(format!(
             "the engine tagged {} as {} but slim built {}",
@@ -765,7 +979,7 @@ async fn verify_run(
     reporter: &dyn Reporter,
     stop: &mut StopRequest,
 ) -> Result<VerifyRun, Error> {
-    let image = engine.inspect_image(tag).await?;
+    let image = interruptible(stop, engine.inspect_image(tag)).await??;
     let mut replay = plan.cloned().unwrap_or_else(|| ProbePlan::for_ports(&[]));
     if plan.is_none() {
         replay.discovery = None;
@@ -777,14 +991,21 @@ async fn verify_run(
         engine,
         &image,
         &settings.run,
-        Probing {
-            plan: replay,
-            image: tag.to_string(),
+        PauseThen {
+            phase: "verify",
+            stop: stop.clone(),
+            inner: Probing {
+                plan: replay,
+                image: tag.to_string(),
+            },
         },
         reporter,
         stop,
     )
     .await?;
+    if stop.is_requested() {
+        return Err(Error::Interrupted);
+    }
     let container = (outcome.end == RunEnd::Exited)
         .then(|| own_command(&image, settings, outcome.exit_code, &outcome.last_logs));
     let mut records = outcome.trace.records;
@@ -798,6 +1019,9 @@ async fn verify_run(
     };
     for (i, args) in extra_runs.iter().enumerate() {
         let (result, trace) = extra_run(engine, &image, settings, i, args, reporter, stop).await?;
+        if stop.is_requested() {
+            return Err(Error::Interrupted);
+        }
         results.push(result);
         records.extend(trace);
     }
@@ -965,7 +1189,9 @@ async fn extra_run(
                 outcome.trace.records,
             ))
         }
-        Err(Error::Engine(e)) => Ok((result(None, Vec::new(), Some(e.to_string())), Vec::new())),
+        Err(Error::Engine(e)) if !e.is_gone() => {
+            Ok((result(None, Vec::new(), Some(e.to_string())), Vec::new()))
+        }
         Err(other) => Err(other),
     }
 }
@@ -1028,6 +1254,7 @@ async fn save_image(
     image: &ImageInfo,
     dir: &Path,
     reporter: &dyn Reporter,
+    stop: &mut StopRequest,
 ) -> Result<SavedImage, Error> {
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     let unpack_dir = dir.to_path_buf();
@@ -1036,7 +1263,19 @@ async fn save_image(
     let mut stream = engine.save_image(&image.id);
     let mut failure = None;
     let mut read = 0u64;
-    while let Some(chunk) = stream.next().await {
+    let mut interrupted = false;
+    loop {
+        let chunk = tokio::select! {
+            biased;
+            () = stop.requested() => {
+                interrupted = true;
+                break;
+            }
+            chunk = stream.next() => match chunk {
+                Some(chunk) => chunk,
+                None => break,
+            },
+        };
         if let Ok(bytes) = &chunk {
             read += bytes.len() as u64;
             reporter.count(Counter::BytesRead, read);
@@ -1051,6 +1290,11 @@ async fn save_image(
         }
     }
     drop(tx);
+    if interrupted {
+        // The unpacker ends at the closed channel; it must not write after the clean-up.
+        let _ = tokio::time::timeout(SETTLE, unpacker).await;
+        return Err(Error::Interrupted);
+    }
     let saved = unpacker
         .await
         .map_err(|e| Error::Internal(format!("the save task failed: {e}")))?;
@@ -1065,6 +1309,34 @@ async fn save_image(
             message,
         }
         .into()),
+    }
+}
+
+/// A workload that first passes a test point (see [`crate::interrupt::test_point`]).
+struct PauseThen<W> {
+    phase: &'static str,
+    stop: StopRequest,
+    inner: W,
+}
+
+impl<W: Workload + Send + 'static> Workload for PauseThen<W> {
+    type Output = W::Output;
+
+    fn drive<'a, E: Engine>(
+        self,
+        engine: &'a E,
+        container: &'a RunningContainer,
+        reporter: &'a dyn Reporter,
+    ) -> impl std::future::Future<Output = Result<W::Output, Error>> + Send + 'a {
+        let PauseThen {
+            phase,
+            mut stop,
+            inner,
+        } = self;
+        async move {
+            test_point(phase, reporter, &mut stop).await?;
+            inner.drive(engine, container, reporter).await
+        }
     }
 }
 

@@ -237,6 +237,12 @@ impl RunCgroup {
         &self.v2_dir
     }
 
+    /// Kills whatever still runs in the cgroup: the container's processes, when the
+    /// engine that should stop them is gone.
+    pub fn kill_processes(&self) {
+        kill_processes(&self.v2_dir);
+    }
+
     /// The directories this run may have left in any hierarchy.
     pub fn dirs(&self) -> Vec<PathBuf> {
         self.hierarchies
@@ -273,7 +279,7 @@ impl RunCgroup {
 
 /// Asks systemd to stop the run's slice unit, which it created for the container's scope
 /// and would otherwise keep. Best effort: the directories are removed next either way.
-async fn stop_slice_unit(slice: &str) {
+pub(crate) async fn stop_slice_unit(slice: &str) {
     let stop = tokio::process::Command::new("systemctl")
         .args(["stop", slice])
         .stdin(std::process::Stdio::null())
@@ -282,6 +288,13 @@ async fn stop_slice_unit(slice: &str) {
         .kill_on_drop(true)
         .status();
     let _ = tokio::time::timeout(Duration::from_secs(5), stop).await;
+}
+
+/// Kills every process in a cgroup v2 directory and below it (`cgroup.kill`, Linux 5.14+).
+/// Best effort: used only when the engine cannot remove the container whose processes
+/// they are, so that the cgroup can go.
+pub(crate) fn kill_processes(v2_dir: &Path) {
+    let _ = std::fs::write(v2_dir.join("cgroup.kill"), "1");
 }
 
 fn make_dir(path: &Path) -> Result<(), CgroupError> {
@@ -302,7 +315,7 @@ const BUSY_WAIT: Duration = Duration::from_millis(100);
 
 /// Removes a cgroup directory and the cgroups below it, innermost first. A cgroup's
 /// interface files go with their directory, so only directories are removed.
-async fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
+pub(crate) async fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
     let mut stack = vec![(dir.to_path_buf(), false)];
     while let Some((path, children_done)) = stack.pop() {
         if !children_done {

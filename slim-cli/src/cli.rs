@@ -12,11 +12,12 @@ use clap::{Args, Parser, Subcommand, ValueHint};
 use crate::build::{self, BuildSettings, PlanSettings, ProfileChoice, VerifySettings};
 use crate::engine::DockerEngine;
 use crate::error::Error;
-use crate::interrupt::StopRequest;
+use crate::interrupt::{FirstSignal, StopRequest, interruptible};
 use crate::keep::profile;
 use crate::keep::{KeepList, KeepOptions};
 use crate::output::OutputTarget;
 use crate::probe::{ContinueAfter, CrawlLimits, Discovery, HttpProbe, openapi, spec};
+use crate::recover;
 use crate::reporter::Reporter;
 use crate::run::{self, RunSettings, TraceSettings};
 
@@ -833,10 +834,11 @@ pub async fn execute(cli: Cli, reporter: &dyn Reporter) -> Result<(), Error> {
         Command::Build(args) => {
             let json = args.json;
             let settings = args.resolve()?;
-            let mut stop = StopRequest::from_signals().map_err(|e| {
+            let mut stop = StopRequest::from_signals(FirstSignal::Abort).map_err(|e| {
                 Error::Internal(format!("cannot listen for SIGINT and SIGTERM: {e}"))
             })?;
-            let engine = DockerEngine::connect().await?;
+            let engine = interruptible(&mut stop, DockerEngine::connect()).await??;
+            interruptible(&mut stop, recover::sweep(&engine, reporter)).await?;
             let summary = build::build(&engine, &settings, reporter, &mut stop).await?;
             for line in summary.lines() {
                 reporter.result(&line);
@@ -861,10 +863,11 @@ pub async fn execute(cli: Cli, reporter: &dyn Reporter) -> Result<(), Error> {
         }
         Command::Trace(args) => {
             let settings = args.resolve()?;
-            let mut stop = StopRequest::from_signals().map_err(|e| {
+            let mut stop = StopRequest::from_signals(FirstSignal::Stop).map_err(|e| {
                 Error::Internal(format!("cannot listen for SIGINT and SIGTERM: {e}"))
             })?;
-            let engine = DockerEngine::connect().await?;
+            let engine = interruptible(&mut stop, DockerEngine::connect()).await??;
+            interruptible(&mut stop, recover::sweep(&engine, reporter)).await?;
             let summary = run::trace(&engine, &settings, reporter, &mut stop).await?;
             for line in summary.lines() {
                 reporter.result(&line);

@@ -15,8 +15,9 @@ use bollard::errors::Error as BollardError;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use bollard::models::{ContainerCreateBody, HostConfig, SystemInfoCgroupDriverEnum};
 use bollard::query_parameters::{
-    CreateContainerOptions, ImportImageOptionsBuilder, LogsOptions, RemoveContainerOptions,
-    RemoveImageOptions, StopContainerOptions, WaitContainerOptions,
+    CreateContainerOptions, ImportImageOptionsBuilder, ListContainersOptions, LogsOptions,
+    RemoveContainerOptions, RemoveImageOptions, StopContainerOptions, TagImageOptions,
+    WaitContainerOptions,
 };
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
@@ -113,6 +114,15 @@ pub enum EngineError {
         option: &'static str,
         message: String,
     },
+    #[error(
+        "the Docker engine went away while trying to {action} {subject}: {source}\nhint: check \
+         that the engine runs (`systemctl status docker`, `docker info`), then run slim again"
+    )]
+    Gone {
+        action: &'static str,
+        subject: String,
+        source: BollardError,
+    },
     #[error("the Docker engine could not {action} {subject}: {source}")]
     Request {
         action: &'static str,
@@ -127,12 +137,48 @@ pub enum EngineError {
 
 impl EngineError {
     fn request(action: &'static str, subject: &str, source: BollardError) -> EngineError {
-        EngineError::Request {
-            action,
-            subject: subject.to_string(),
-            source,
+        let subject = subject.to_string();
+        if is_connection_lost(&source) {
+            EngineError::Gone {
+                action,
+                subject,
+                source,
+            }
+        } else {
+            EngineError::Request {
+                action,
+                subject,
+                source,
+            }
         }
     }
+
+    /// Whether the engine stopped answering (its socket closed or vanished), rather than
+    /// refusing a request.
+    pub fn is_gone(&self) -> bool {
+        matches!(self, EngineError::Gone { .. })
+    }
+}
+
+/// Whether a request failed because the connection to the engine failed or broke.
+fn is_connection_lost(error: &BollardError) -> bool {
+    matches!(
+        error,
+        BollardError::IOError { .. }
+            | BollardError::HyperResponseError { .. }
+            | BollardError::HyperLegacyError { .. }
+            | BollardError::SocketNotFoundError(_)
+            | BollardError::RequestTimeoutError
+    )
+}
+
+/// A container of one of slim's runs, as the engine lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunContainer {
+    /// Its name, without the leading slash.
+    pub name: String,
+    /// The run id of its [`RUN_LABEL`].
+    pub run_id: String,
 }
 
 /// An image archive as `docker load` takes it, streamed: the rebuild writes it while the
@@ -209,6 +255,17 @@ pub trait Engine: Send + Sync {
 
     /// Removes an image by reference; a missing image is no error.
     fn remove_image(&self, image: &str) -> impl Future<Output = Result<(), EngineError>> + Send;
+
+    /// Gives image `id` the reference `tag` (`repo:tag`), moving it from any other image.
+    fn tag_image(
+        &self,
+        id: &str,
+        tag: &str,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
+
+    /// Every container, running or not, that carries [`RUN_LABEL`].
+    fn run_containers(&self)
+    -> impl Future<Output = Result<Vec<RunContainer>, EngineError>> + Send;
 }
 
 /// The local Docker engine.
@@ -579,6 +636,43 @@ impl Engine for DockerEngine {
             Err(e) if status_of(&e) == Some(404) => Ok(()),
             Err(e) => Err(EngineError::request("remove image", image, e)),
         }
+    }
+
+    async fn tag_image(&self, id: &str, tag: &str) -> Result<(), EngineError> {
+        let (repo, name) = match tag.rsplit_once(':') {
+            Some((repo, name)) if !name.contains('/') => (repo, name),
+            _ => (tag, "latest"),
+        };
+        let options = TagImageOptions {
+            repo: Some(repo.to_string()),
+            tag: Some(name.to_string()),
+        };
+        self.docker
+            .tag_image(id, Some(options))
+            .await
+            .map_err(|e| EngineError::request("tag image", tag, e))
+    }
+
+    async fn run_containers(&self) -> Result<Vec<RunContainer>, EngineError> {
+        let filters = HashMap::from([("label".to_string(), vec![RUN_LABEL.to_string()])]);
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        };
+        let listed = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| EngineError::request("list containers labelled", RUN_LABEL, e))?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|c| {
+                let name = c.names?.first()?.trim_start_matches('/').to_string();
+                let run_id = c.labels?.get(RUN_LABEL)?.clone();
+                Some(RunContainer { name, run_id })
+            })
+            .collect())
     }
 }
 

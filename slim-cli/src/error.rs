@@ -89,7 +89,10 @@ pub enum Error {
         failed: Vec<String>,
         total: usize,
     },
-    #[error("interrupted: the run ended before its trace was complete")]
+    #[error(
+        "interrupted before the end: slim removed what it had made (containers, cgroups, the \
+         probe, temporary files)"
+    )]
     Interrupted,
     #[error(
         "the run left things behind: {}\nhint: remove them by hand: {}",

@@ -34,7 +34,7 @@ impl ExitCode {
     pub fn of(error: &Error) -> ExitCode {
         match error {
             Error::Engine(e) => match e {
-                EngineError::Unreachable { .. } => ExitCode::Environment,
+                EngineError::Unreachable { .. } | EngineError::Gone { .. } => ExitCode::Environment,
                 EngineError::ImageNotFound { .. }
                 | EngineError::NameInUse { .. }
                 | EngineError::OptionRejected { .. } => ExitCode::BadInput,

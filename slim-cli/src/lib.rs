@@ -20,6 +20,7 @@ pub mod output;
 pub mod probe;
 pub mod progress;
 pub mod rebuild;
+pub mod recover;
 pub mod report;
 pub mod reporter;
 pub mod run;

@@ -34,7 +34,11 @@ fn main() -> std::process::ExitCode {
     for line in &command_line.sources {
         reporter.step(line);
     }
-    match runtime.block_on(cli::execute(command_line.cli, &reporter)) {
+    let done = runtime.block_on(cli::execute(command_line.cli, &reporter));
+    // Work on the blocking pool that an interrupt or an error left running has been told
+    // to stop and waited for already; do not hang on it.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match done {
         Ok(()) => ExitCode::Success.into(),
         Err(error) => {
             reporter.fail();

@@ -17,6 +17,7 @@ mod derived;
 mod django_site;
 mod hostile;
 mod image;
+mod interruption;
 mod probe_sites;
 mod recipe;
 mod rootfs;
@@ -40,6 +41,10 @@ pub use hostile::{
     CraftedImage, CraftedLayer, HOST_SECRET, HOSTILE_OPEN_SOURCE, HostSentinel, LoadedImage,
 };
 pub use image::{Outcome, ensure as ensure_recipe, prune_stale};
+pub use interruption::{
+    BpfObjects, Ended, EngineProxy, LabelledContainer, SlimProcess, TEST_HOOK_ENV, cgroups_of_run,
+    run_containers,
+};
 pub use probe_sites::{API_DATA, API_PORT, CRAWL_SITE};
 pub use recipe::{BUILDER_VERSION, Base, Contents, DEFAULT_PATH, Entry, ImageConfig, Recipe};
 pub use slim::{

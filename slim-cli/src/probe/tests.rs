@@ -302,6 +302,12 @@ impl Engine for FakeEngine {
     async fn remove_image(&self, _: &str) -> Result<(), EngineError> {
         Ok(())
     }
+    async fn tag_image(&self, _: &str, _: &str) -> Result<(), EngineError> {
+        Err(refused())
+    }
+    async fn run_containers(&self) -> Result<Vec<crate::engine::RunContainer>, EngineError> {
+        Ok(Vec::new())
+    }
 }
 
 fn container() -> RunningContainer {

@@ -12,7 +12,6 @@ mod reader;
 mod resources;
 
 use std::future::Future;
-use std::io::Read;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
@@ -25,7 +24,7 @@ use crate::cgroup::{CgroupDriver, RunCgroup};
 use crate::engine::{ContainerSpec, Engine, RUN_LABEL};
 use crate::error::Error;
 use crate::inspect::ImageInfo;
-use crate::interrupt::StopRequest;
+use crate::interrupt::{StopRequest, interruptible, test_point};
 use crate::output::{OutputTarget, TraceOutput};
 use crate::reporter::{Counter, Phase, Reporter};
 use crate::trace::{Trace, TraceBuilder};
@@ -125,13 +124,10 @@ impl TraceSummary {
     }
 }
 
-/// A fresh run id: 12 hex digits (letters and digits only, as systemd slice names need).
+/// A fresh run id naming this process as its owner (see [`crate::recover`]), in letters
+/// and digits only, as systemd slice names need.
 pub fn new_run_id() -> Result<String, Error> {
-    let mut bytes = [0u8; 6];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| Error::Internal(format!("cannot read /dev/urandom for a run id: {e}")))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    crate::recover::Owner::current()?.new_run_id()
 }
 
 /// The container to create for a run: the image's own configuration, with the user's
@@ -218,17 +214,6 @@ pub struct RunOutcome<T> {
     pub last_logs: Vec<String>,
     /// The workload's result, if it finished before the container exited.
     pub workload: Option<T>,
-}
-
-async fn interruptible<T>(
-    stop: &mut StopRequest,
-    work: impl Future<Output = T>,
-) -> Result<T, Error> {
-    tokio::select! {
-        biased;
-        () = stop.requested() => Err(Error::Interrupted),
-        done = work => Ok(done),
-    }
 }
 
 /// Runs `settings.image` under the probe and writes its trace to `settings.output`.
@@ -360,6 +345,7 @@ async fn run_in_cgroup<E: Engine, W: Workload>(
         reader_stop,
     )));
 
+    test_point("start", reporter, stop).await?;
     let spec = container_spec(image, settings, run_id, &parent);
     engine.create_container(&spec).await?;
     // The name is unique in the engine and reads better than the id in every message.

@@ -2,12 +2,17 @@
 //! probe and its reader, the cgroup. Release is explicit and async (the engine must be
 //! asked to remove the container), runs on every way out of a run, and goes in the order
 //! container → probe → cgroup, since the cgroup can only go once the container is gone.
+//! When the engine went away, removing the container is retried briefly; if it stays
+//! away, the container's processes are killed through the cgroup so the cgroup can go, and
+//! the container itself is left for the next run's recovery (see [`crate::recover`]).
+
+use std::time::Duration;
 
 use slim_probe_ebpf::{EventStream, Probe, ProbeError};
 use tokio::task::JoinHandle;
 
 use crate::cgroup::RunCgroup;
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineError};
 use crate::error::Error;
 
 #[derive(Default)]
@@ -39,22 +44,46 @@ impl RunResources {
 
     /// Releases everything held, in order; reports what could not be released.
     pub async fn release(&mut self, engine: &impl Engine) -> Result<(), Error> {
-        let commands = self.cleanup_commands();
+        if crate::interrupt::test_hook("pause", "cleanup") && !self.cleanup_commands().is_empty() {
+            // Lets a test force the exit in the middle of the clean-up (a second Ctrl-C).
+            eprintln!(
+                "slim: paused at cleanup ({})",
+                crate::interrupt::TEST_HOOK_ENV
+            );
+            std::future::pending::<()>().await;
+        }
         let mut left = Vec::new();
+        let mut commands = Vec::new();
         if let Some(reader) = self.reader.take() {
             reader.abort();
             let _ = reader.await;
         }
+        let mut container_left = false;
         if let Some(id) = self.container.take()
-            && let Err(e) = engine.remove_container(&id).await
+            && let Err(e) = remove_container(engine, &id).await
         {
-            left.push(e.to_string());
+            container_left = true;
+            if e.is_gone() {
+                left.push(format!(
+                    "container {id}: the engine went away before it could be removed (the \
+                     next slim run removes it)"
+                ));
+            } else {
+                left.push(e.to_string());
+            }
+            commands.push(format!("docker rm -f -v {id}"));
         }
         drop(self.probe.take());
-        if let Some(cgroup) = self.cgroup.take()
-            && let Err(e) = cgroup.remove().await
-        {
-            left.push(e.to_string());
+        if let Some(cgroup) = self.cgroup.take() {
+            if container_left {
+                cgroup.kill_processes();
+            }
+            let dirs = cgroup.dirs();
+            if let Err(e) = cgroup.remove().await {
+                left.push(e.to_string());
+                let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+                commands.push(format!("rmdir {} 2>/dev/null", dirs.join(" ")));
+            }
         }
         if left.is_empty() {
             Ok(())
@@ -63,6 +92,24 @@ impl RunResources {
                 what: left,
                 commands,
             })
+        }
+    }
+}
+
+/// How long removal is retried while the engine is away.
+const ENGINE_RETRIES: u32 = 6;
+const ENGINE_RETRY_WAIT: Duration = Duration::from_millis(500);
+
+/// Removes the container, retrying for a few seconds while the engine does not answer.
+async fn remove_container(engine: &impl Engine, id: &str) -> Result<(), EngineError> {
+    let mut tries = 0;
+    loop {
+        match engine.remove_container(id).await {
+            Err(e) if e.is_gone() && tries < ENGINE_RETRIES => {
+                tries += 1;
+                tokio::time::sleep(ENGINE_RETRY_WAIT).await;
+            }
+            done => return done,
         }
     }
 }

@@ -72,11 +72,13 @@ fn args_replace_cmd_and_options_override_the_image() {
 }
 
 #[test]
-fn run_ids_are_hex_without_dashes() {
+fn run_ids_name_their_owner_in_letters_and_digits() {
     let id = new_run_id().unwrap();
-    assert_eq!(id.len(), 12);
-    assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+    assert!(id.chars().all(|c| c.is_ascii_alphanumeric()), "{id}");
     assert_ne!(id, new_run_id().unwrap());
+    let owner = crate::recover::Owner::of_run_id(&id).expect("an owner in the run id");
+    assert_eq!(owner, crate::recover::Owner::current().unwrap());
+    assert!(owner.is_alive());
 }
 
 #[test]
@@ -209,6 +211,15 @@ impl Engine for FakeEngine {
     async fn remove_image(&self, image: &str) -> Result<(), EngineError> {
         self.log(format!("remove image {image}"));
         Ok(())
+    }
+
+    async fn tag_image(&self, id: &str, tag: &str) -> Result<(), EngineError> {
+        self.log(format!("tag {id} {tag}"));
+        Ok(())
+    }
+
+    async fn run_containers(&self) -> Result<Vec<crate::engine::RunContainer>, EngineError> {
+        Ok(Vec::new())
     }
 }
 
