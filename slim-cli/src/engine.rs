@@ -158,6 +158,17 @@ impl EngineError {
     pub fn is_gone(&self) -> bool {
         matches!(self, EngineError::Gone { .. })
     }
+
+    /// Whether the engine refused to remove a container because it is being removed
+    /// already.
+    pub fn is_removal_in_progress(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Request { source, .. }
+                if status_of(source) == Some(409)
+                    && source.to_string().contains("already in progress")
+        )
+    }
 }
 
 /// Whether a request failed because the connection to the engine failed or broke.

@@ -150,6 +150,8 @@ pub async fn sweep(engine: &impl Engine, reporter: &dyn Reporter) -> Swept {
                         swept.owners.insert(owner.pid);
                         swept.containers.push(c.name);
                     }
+                    // Another slim run is removing it right now.
+                    Err(e) if e.is_removal_in_progress() => {}
                     Err(e) => reporter.warn(&format!(
                         "cannot remove container {} of an earlier run: {e}",
                         c.name

@@ -69,6 +69,8 @@ pub struct Ended {
     pub tmpdir: PathBuf,
     pub out_dir: PathBuf,
     pub pid: u32,
+    /// The `trace` lock stays held until the checks are done (and any recovery run).
+    _lock: Option<Lock>,
 }
 
 impl SlimProcess {
@@ -281,6 +283,7 @@ impl SlimProcess {
             tmpdir: self.tmpdir.clone(),
             out_dir: self.out_dir.clone(),
             pid: self.child.id(),
+            _lock: self._lock.take(),
         }
     }
 }
