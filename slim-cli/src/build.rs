@@ -1322,6 +1322,10 @@ struct PauseThen<W> {
 impl<W: Workload + Send + 'static> Workload for PauseThen<W> {
     type Output = W::Output;
 
+    fn first_phase(&self) -> crate::reporter::Phase {
+        self.inner.first_phase()
+    }
+
     fn drive<'a, E: Engine>(
         self,
         engine: &'a E,
