@@ -25,6 +25,8 @@ use futures_util::{FutureExt, StreamExt};
 
 use crate::engine::{Engine, EngineError};
 use crate::error::Error;
+pub use crate::footprint::KeptPath;
+use crate::footprint::{self, Footprint};
 use crate::image::index::FsIndex;
 use crate::image::save::{self, ChannelReader, SavedImage};
 use crate::inspect::ImageInfo;
@@ -124,19 +126,18 @@ pub struct BuildSummary {
     /// The profiles applied, with why.
     pub profiles: AppliedProfiles,
     pub verification: Verification,
-    /// Every kept path with its reasons, sorted.
-    pub kept: Vec<KeptPath>,
+    /// Every kept path with its reasons, type and size; the removed paths by directory.
+    pub footprint: Footprint,
     /// Events the probe delivered in the traced run.
     pub events: u64,
+    /// Traced paths the image does not have.
+    pub traced_absent: usize,
     /// Events the probe lost in the traced run (non-zero only with `--allow-incomplete`).
     pub lost_events: u64,
-}
-
-/// A kept path and why, for the report.
-#[derive(Clone, Debug, Serialize)]
-pub struct KeptPath {
-    pub path: String,
-    pub reasons: Vec<keep::Reason>,
+    /// The original image's config (`.config` of its image config: Entrypoint, Cmd, Env…).
+    pub source_config: serde_json::Value,
+    /// The digest of the new image's manifest.
+    pub digest: String,
 }
 
 impl BuildSummary {
@@ -156,11 +157,14 @@ impl BuildSummary {
                 mb(self.size)
             ),
             format!(
-                "kept {} of {} paths ({} entries, {} of content)",
+                "kept {} files, {} of {} paths ({} entries, {} of content); removed {} paths, {}",
+                self.footprint.kept_files,
                 self.paths_kept,
                 self.paths_total,
                 self.layer.entries,
-                mb(self.layer.content_bytes)
+                mb(self.layer.content_bytes),
+                self.footprint.removed.paths,
+                mb(self.footprint.removed.bytes)
             ),
         ];
         let failed = self.probes.iter().filter(|p| p.failed()).count();
@@ -215,6 +219,35 @@ impl BuildSummary {
                 r.path, r.round
             ));
         }
+        let kept = &self.footprint.kept_directories;
+        if !kept.is_empty() {
+            lines.push("largest directories kept (their own files):".into());
+            for dir in kept.iter().take(SUMMARY_DIRECTORIES) {
+                lines.push(format!(
+                    "  {:>9}  {} ({} file{})",
+                    footprint::human_bytes(dir.bytes),
+                    dir.path,
+                    dir.paths,
+                    if dir.paths == 1 { "" } else { "s" }
+                ));
+            }
+        }
+        let removed = &self.footprint.removed.directories;
+        if !removed.is_empty() {
+            lines.push("largest directories removed:".into());
+            for dir in removed.iter().take(SUMMARY_DIRECTORIES) {
+                let what = if dir.whole {
+                    format!("all of it, {} path(s)", dir.paths)
+                } else {
+                    format!("{} of its entries", dir.paths)
+                };
+                lines.push(format!(
+                    "  {:>9}  {} ({what})",
+                    footprint::human_bytes(dir.bytes),
+                    dir.path
+                ));
+            }
+        }
         lines.push(format!(
             "time: {}",
             self.phases
@@ -229,6 +262,9 @@ impl BuildSummary {
         lines
     }
 }
+
+/// Directories listed in the summary by kept and by removed size.
+const SUMMARY_DIRECTORIES: usize = 10;
 
 fn short_id(id: &str) -> &str {
     let hex = id.strip_prefix("sha256:").unwrap_or(id);
@@ -752,6 +788,13 @@ async fn build_phases(
         lap("verify", &mut phases);
     }
 
+    let traced_absent = keep_set.traced_missing;
+    let footprint = tokio::task::spawn_blocking({
+        let index = index.clone();
+        move || footprint::measure(&index, &keep_set)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("the footprint task failed: {e}")))?;
     Ok(BuildSummary {
         source: settings.image.clone(),
         source_id: image.id.clone(),
@@ -759,7 +802,8 @@ async fn build_phases(
         tag,
         image_id: built.image_id,
         size: built.size,
-        paths_kept: keep_set.len(),
+        paths_kept: footprint.kept.len(),
+        traced_absent,
         paths_total: index.len(),
         layer: built.layer,
         probes,
@@ -768,15 +812,11 @@ async fn build_phases(
         archive: settings.output.clone(),
         profiles: chosen,
         verification,
-        kept: keep_set
-            .iter()
-            .map(|(path, reasons)| KeptPath {
-                path: String::from_utf8_lossy(path).into_owned(),
-                reasons: reasons.clone(),
-            })
-            .collect(),
+        footprint,
         events,
         lost_events,
+        source_config: saved.config.get("config").cloned().unwrap_or_default(),
+        digest: built.digest,
     })
 }
 
@@ -795,6 +835,8 @@ struct Target<'a> {
 /// What [`rebuild`] made.
 struct Built {
     image_id: String,
+    /// The digest of its manifest.
+    digest: String,
     size: u64,
     layer: LayerSummary,
 }
@@ -958,6 +1000,7 @@ async fn rebuild(
     ));
     Ok(Built {
         image_id: archive_summary.image_id,
+        digest: archive_summary.manifest_digest,
         size: loaded
             .size
             .and_then(|s| u64::try_from(s).ok())

@@ -4,6 +4,7 @@
 //!
 //! No I/O happens while parsing; resolution may read slim's own environment (for `-e KEY`).
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -45,6 +46,7 @@ pub enum Command {
     Build(Box<BuildArgs>),
     Trace(Box<TraceArgs>),
     Completions(CompletionsArgs),
+    Explain(ExplainArgs),
 }
 
 const TOP_EXAMPLES: &str = "\
@@ -52,10 +54,16 @@ Examples:
   slim build myapp:1                   # writes myapp.slim:1 and slim.report.json
   slim build myapp:1 --keep '/app/templates/**' --probe 'GET /health'
   slim trace myapp:1 -o trace.jsonl    # every file the container touches
+  slim explain /usr/lib/libssl.so.3    # why the last build kept or removed it
   slim completions bash > /etc/bash_completion.d/slim
 
 `slim build` also reads its options from ./slim.toml (or --config FILE) and from SLIM_*
 environment variables; see `slim build --help`. Needs root and a local Docker engine.";
+
+const EXPLAIN_EXAMPLES: &str = "\
+Examples:
+  slim explain /usr/lib/x86_64-linux-gnu/libssl.so.3
+  slim explain /etc/ssl/certs/ca-certificates.crt --report build/slim.report.json";
 
 const BUILD_EXAMPLES: &str = "\
 Examples:
@@ -98,6 +106,23 @@ pub struct CompletionsArgs {
     /// The shell to complete for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// Say why a build kept a path of the image, or why it removed it, from its report.
+///
+/// For a kept path: its reasons (the process and access that touched it, the keep-list,
+/// profile rule or --keep pattern that matched, the binary an ELF library was needed by,
+/// what a symlink points to). For a removed path: that nothing touched it, and the nearest
+/// traced paths. Needs neither root nor the engine.
+#[derive(Debug, Args)]
+#[command(after_help = EXPLAIN_EXAMPLES)]
+pub struct ExplainArgs {
+    /// An absolute path inside the image.
+    pub path: String,
+
+    /// The report of the build (`slim build --report`).
+    #[arg(long, value_name = "FILE", default_value = "slim.report.json")]
+    pub report: PathBuf,
 }
 
 /// Make a small image that still works: run IMAGE under the eBPF probe, drive it, and
@@ -858,6 +883,20 @@ pub async fn execute(cli: Cli, reporter: &dyn Reporter) -> Result<(), Error> {
                     differences: summary.verification.differences.len(),
                     missing: summary.verification.missed.len(),
                 });
+            }
+            Ok(())
+        }
+        Command::Explain(args) => {
+            let lines = crate::explain::run(&crate::explain::ExplainSettings {
+                path: args.path,
+                report: args.report,
+            })?;
+            let mut out = std::io::stdout().lock();
+            for line in lines {
+                // A closed stdout (`| head`) ends the answer, not slim with an error.
+                if writeln!(out, "{line}").is_err() {
+                    break;
+                }
             }
             Ok(())
         }

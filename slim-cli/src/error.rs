@@ -51,6 +51,8 @@ pub enum Error {
     Profile(#[from] crate::keep::profile::ProfileError),
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
+    #[error(transparent)]
+    Explain(#[from] crate::explain::ExplainError),
     #[error(
         "{tag} does not behave like the original: {differences} probe(s) differ and \
          {missing} file(s) are missing (see above); it is tagged but labelled \

@@ -66,7 +66,7 @@ impl ExitCode {
             | Error::BadOutput { .. }
             | Error::Keep(_)
             | Error::Profile(_) => ExitCode::BadInput,
-            Error::Report(_) => ExitCode::BadInput,
+            Error::Report(_) | Error::Explain(_) => ExitCode::BadInput,
             // The image itself is malformed: bad input, as a missing image is.
             Error::Index(crate::image::index::IndexError::ThroughDanglingLink { .. })
             | Error::Layer(

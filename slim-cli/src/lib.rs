@@ -12,6 +12,8 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod exit;
+pub mod explain;
+pub mod footprint;
 pub mod image;
 pub mod inspect;
 pub mod interrupt;

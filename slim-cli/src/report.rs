@@ -9,8 +9,16 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::build::{BuildSummary, KeptPath, Verification};
+use crate::footprint::{DirTally, Removed};
 use crate::probe::{ProbePlan, ProbeResult};
 use crate::rebuild::layer::LayerSummary;
+
+/// The version of the report's shape (`slim-cli/schema/report.schema.json`): raised when
+/// a field is removed or changes meaning, not when one is added.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The JSON Schema of the report.
+pub const SCHEMA: &str = include_str!("../schema/report.schema.json");
 
 #[derive(Serialize)]
 struct Tool {
@@ -23,6 +31,8 @@ struct Source<'a> {
     reference: &'a str,
     id: &'a str,
     size: u64,
+    /// The image's config: Entrypoint, Cmd, Env, WorkingDir, User, ExposedPorts…
+    config: &'a serde_json::Value,
 }
 
 #[derive(Serialize)]
@@ -30,6 +40,8 @@ struct Image<'a> {
     tag: &'a str,
     /// The id (config digest) of the image that was tagged, the one verification ran.
     id: &'a str,
+    /// The digest of its manifest.
+    digest: &'a str,
     size: u64,
     layer: &'a LayerSummary,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -55,11 +67,20 @@ struct Profile<'a> {
 struct Keep<'a> {
     paths_kept: usize,
     paths_in_original: usize,
+    /// Kept paths that are not directories.
+    files_kept: usize,
+    /// Bytes of kept file content.
+    bytes_kept: u64,
+    /// Traced paths the image does not have (created at run time, or looked for in vain).
+    traced_absent: usize,
+    /// Kept bytes by the directory that directly holds them, largest first.
+    directories: &'a [DirTally],
     paths: &'a [KeptPath],
 }
 
 #[derive(Serialize)]
 struct Report<'a> {
+    schema_version: u32,
     tool: Tool,
     source: Source<'a>,
     image: Image<'a>,
@@ -70,6 +91,7 @@ struct Report<'a> {
     profiles: Vec<Profile<'a>>,
     probes: Probes<'a>,
     keep: Keep<'a>,
+    removed: &'a Removed,
     verification: &'a Verification,
 }
 
@@ -85,6 +107,7 @@ pub struct ReportError {
 /// The report of `summary`.
 fn report(summary: &BuildSummary) -> Report<'_> {
     Report {
+        schema_version: SCHEMA_VERSION,
         tool: Tool {
             name: "slim",
             version: env!("CARGO_PKG_VERSION"),
@@ -93,10 +116,12 @@ fn report(summary: &BuildSummary) -> Report<'_> {
             reference: &summary.source,
             id: &summary.source_id,
             size: summary.source_size,
+            config: &summary.source_config,
         },
         image: Image {
             tag: &summary.tag,
             id: &summary.image_id,
+            digest: &summary.digest,
             size: summary.size,
             layer: &summary.layer,
             archive: summary.archive.as_ref().map(|p| p.display().to_string()),
@@ -125,8 +150,13 @@ fn report(summary: &BuildSummary) -> Report<'_> {
         keep: Keep {
             paths_kept: summary.paths_kept,
             paths_in_original: summary.paths_total,
-            paths: &summary.kept,
+            files_kept: summary.footprint.kept_files,
+            bytes_kept: summary.footprint.kept_bytes,
+            traced_absent: summary.traced_absent,
+            directories: &summary.footprint.kept_directories,
+            paths: &summary.footprint.kept,
         },
+        removed: &summary.footprint.removed,
         verification: &summary.verification,
     }
 }

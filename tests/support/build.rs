@@ -19,6 +19,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::cache::{self, Lock};
+use crate::report::read_valid_report;
 use crate::slim::{Leftovers, RunIdentity, announced_run_id, left_behind, slim_bin, untimed};
 
 static SEQUENCE: AtomicUsize = AtomicUsize::new(0);
@@ -229,6 +230,15 @@ impl BuildCommand {
         std::fs::create_dir_all(&tmpdir)
             .unwrap_or_else(|e| panic!("creating {}: {e}", tmpdir.display()));
         let name = unique("slim-test-build");
+        // Every build writes a report that must match the schema: into a file of the
+        // test's own choosing, or else into a temporary one read and removed here.
+        let (report_path, own_report) = match report_option(&self.options) {
+            Some(given) => (given, false),
+            None => (
+                Some(std::env::temp_dir().join(format!("{}.report.json", unique("slim-test")))),
+                true,
+            ),
+        };
         let mut cmd = match self.wrapper.split_first() {
             Some((program, args)) => {
                 let mut cmd = Command::new(program);
@@ -243,6 +253,9 @@ impl BuildCommand {
             .arg(&name);
         if let Some(tag) = &self.tag {
             cmd.arg("--tag").arg(tag);
+        }
+        if own_report && let Some(path) = &report_path {
+            cmd.arg("--report").arg(path);
         }
         cmd.arg(&self.image).env("TMPDIR", &tmpdir);
         if let Some(dir) = &self.dir {
@@ -327,6 +340,13 @@ impl BuildCommand {
             None
         };
         let tag = built_tag(&stderr).or(self.tag.clone());
+        let report = report_path.filter(|p| p.exists()).map(|path| {
+            let report = read_valid_report(&path);
+            if own_report {
+                let _ = std::fs::remove_file(&path);
+            }
+            report
+        });
         BuildOutcome {
             command,
             code,
@@ -337,8 +357,22 @@ impl BuildCommand {
             wall,
             max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or_default(),
             leftovers: (!problems.is_empty()).then(|| problems.join("\n")),
+            report,
         }
     }
+}
+
+/// The `--report` the options give: `None` when they give none, `Some(None)` for
+/// `--report off`.
+fn report_option(options: &[String]) -> Option<Option<PathBuf>> {
+    let value = options.iter().enumerate().rev().find_map(|(i, o)| {
+        if o == "--report" {
+            options.get(i + 1).cloned()
+        } else {
+            o.strip_prefix("--report=").map(str::to_string)
+        }
+    })?;
+    Some((value != "off").then(|| PathBuf::from(value)))
 }
 
 fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
@@ -396,6 +430,9 @@ pub struct BuildOutcome {
     pub max_rss_kib: u64,
     /// What the run left behind (containers, cgroups, work files), if anything.
     pub leftovers: Option<String>,
+    /// The report the build wrote, already checked against the schema (`None` when it
+    /// wrote none: `--report off`, or a build that failed before).
+    pub report: Option<serde_json::Value>,
 }
 
 impl BuildOutcome {
@@ -868,6 +905,7 @@ mod tests {
             wall: Duration::ZERO,
             max_rss_kib: 0,
             leftovers: None,
+            report: None,
         };
         assert_eq!(
             outcome.phases(),

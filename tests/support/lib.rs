@@ -20,6 +20,7 @@ mod image;
 mod interruption;
 mod probe_sites;
 mod recipe;
+mod report;
 mod rootfs;
 mod slim;
 
@@ -47,6 +48,7 @@ pub use interruption::{
 };
 pub use probe_sites::{API_DATA, API_PORT, CRAWL_SITE};
 pub use recipe::{BUILDER_VERSION, Base, Contents, DEFAULT_PATH, Entry, ImageConfig, Recipe};
+pub use report::{REPORT_SCHEMA, read_valid_report, report_violations};
 pub use slim::{
     Leftovers, Record, RunContainer, RunIdentity, RunningTrace, SLIM_BIN_ENV, Trace, TraceCommand,
     assert_nothing_left, is_timestamp, keys_in_order, left_behind, parse_records, slim_bin,

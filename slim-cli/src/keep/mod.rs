@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io::Read;
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::image::index::{FsIndex, Node, NodeKind, join, split_parent};
 use crate::trace::{AccessKind, TraceRecord};
@@ -33,11 +33,16 @@ const MAX_REASONS: usize = 6;
 const SHEBANG_BYTES: u64 = 256;
 
 /// Why a path is kept.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Reason {
-    /// A traced process accessed it.
-    Traced { kind: AccessKind, comm: String },
+    /// A traced process accessed it: the first process of each command name that did
+    /// it this way (host pid).
+    Traced {
+        kind: AccessKind,
+        comm: String,
+        pid: u32,
+    },
     /// A symlink passed while resolving `of`.
     Symlink { of: String },
     /// A directory walked through to reach `of`.
@@ -60,8 +65,26 @@ pub enum Reason {
     Repaired { round: u32 },
 }
 
+impl Reason {
+    /// Whether `other` says nothing this reason does not: equal, or the same access by
+    /// another process of the same command (the first pid is enough to name it).
+    fn repeats(&self, other: &Reason) -> bool {
+        match (self, other) {
+            (
+                Reason::Traced { kind, comm, .. },
+                Reason::Traced {
+                    kind: other_kind,
+                    comm: other_comm,
+                    ..
+                },
+            ) => kind == other_kind && comm == other_comm,
+            _ => self == other,
+        }
+    }
+}
+
 /// The default keep-lists, each of which can be switched off.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeepList {
     /// CA certificate bundles and directories, and those the image ENV names.
@@ -320,6 +343,7 @@ pub fn compute(
         let reason = Reason::Traced {
             kind: record.kind,
             comm: record.comm.clone(),
+            pid: record.pid,
         };
         let follow = !record.nofollow;
         if !builder.add(&record.path, reason, follow) {
@@ -432,7 +456,7 @@ impl<'a> Builder<'a> {
 
     fn keep(&mut self, path: &[u8], reason: Reason) {
         let reasons = self.set.paths.entry(path.to_vec()).or_default();
-        if reasons.len() < MAX_REASONS && !reasons.contains(&reason) {
+        if reasons.len() < MAX_REASONS && !reasons.iter().any(|r| r.repeats(&reason)) {
             reasons.push(reason);
         }
     }

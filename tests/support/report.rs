@@ -1,0 +1,134 @@
+//! Checks `slim.report.json` against the JSON Schema kept beside slim's source
+//! (`slim-cli/schema/report.schema.json`): every build the tests run validates its report
+//! here (see [`crate::BuildCommand::run`]), so the report and its schema cannot drift apart.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+/// The report's JSON Schema, as the repository holds it.
+pub const REPORT_SCHEMA: &str = include_str!("../../slim-cli/schema/report.schema.json");
+
+/// The schema compiled (draft 2020-12); panics if it is not a valid schema.
+pub fn report_validator() -> jsonschema::Validator {
+    let schema: Value = serde_json::from_str(REPORT_SCHEMA)
+        .unwrap_or_else(|e| panic!("report.schema.json is not JSON: {e}"));
+    jsonschema::draft202012::meta::validate(&schema)
+        .unwrap_or_else(|e| panic!("report.schema.json is not a valid 2020-12 schema: {e}"));
+    jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap_or_else(|e| panic!("report.schema.json does not compile: {e}"))
+}
+
+/// Every way `report` breaks the schema, one line each (empty when it is valid).
+pub fn report_violations(report: &Value) -> Vec<String> {
+    report_validator()
+        .iter_errors(report)
+        .map(|e| format!("at {}: {e}", e.instance_path()))
+        .collect()
+}
+
+/// Reads the report at `path` and panics, naming every violation, unless it is valid.
+pub fn read_valid_report(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("reading the report {}: {e}", path.display()));
+    let report: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("the report {} is not JSON: {e}", path.display()));
+    let violations = report_violations(&report);
+    assert!(
+        violations.is_empty(),
+        "the report {} does not match slim-cli/schema/report.schema.json:\n{}",
+        path.display(),
+        violations.join("\n")
+    );
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A small report of the shape `slim build` writes.
+    fn report() -> Value {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        json!({
+            "schema_version": 1,
+            "tool": {"name": "slim", "version": "0.1.0"},
+            "source": {"reference": "app:1", "id": digest, "size": 1000, "config": {"Cmd": ["app"]}},
+            "image": {
+                "tag": "app.slim:1", "id": digest, "digest": digest, "size": 100,
+                "layer": {"diff_id": digest, "size": 120, "entries": 3, "content_bytes": 90}
+            },
+            "factor": 10.0,
+            "phases": {"inspect": 0.1, "run": 2.0},
+            "profiles": [{"name": "base", "why": "always"}],
+            "probes": {
+                "results": [
+                    {"probe": "http", "port": 80, "scheme": "http", "method": "GET", "path": "/",
+                     "found_by": {"by": "start"},
+                     "answer": {"status": 200, "body_bytes": 5, "body_digest": digest, "millis": 3}},
+                    {"probe": "exec", "command": ["id"], "exit_code": 0, "output": "root",
+                     "error": null, "millis": 4}
+                ],
+                "events": 10,
+                "lost_events": 0
+            },
+            "keep": {
+                "paths_kept": 2, "paths_in_original": 4, "files_kept": 1, "bytes_kept": 90,
+                "traced_absent": 0,
+                "directories": [{"path": "/app", "paths": 1, "bytes": 90}],
+                "paths": [
+                    {"path": "/app", "type": "dir", "size": 0,
+                     "reasons": [{"reason": "parent", "of": "/app/main"}]},
+                    {"path": "/app/main", "type": "file", "size": 90,
+                     "reasons": [{"reason": "traced", "kind": "exec", "comm": "app", "pid": 9}]}
+                ]
+            },
+            "removed": {"paths": 2, "bytes": 10, "directories": [
+                {"path": "/doc", "whole": true, "paths": 2, "bytes": 10, "entries": ["readme"]}
+            ]},
+            "verification": {"status": "verified", "rounds": 1, "repaired": [],
+                             "differences": [], "missed": []}
+        })
+    }
+
+    #[test]
+    fn the_schema_is_a_valid_2020_12_schema_and_accepts_a_report() {
+        assert_eq!(report_violations(&report()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_report_missing_a_required_field_fails() {
+        let mut missing = report();
+        missing["keep"]
+            .as_object_mut()
+            .unwrap()
+            .remove("paths")
+            .unwrap();
+        let violations = report_violations(&missing);
+        assert!(
+            violations
+                .iter()
+                .any(|v| v.contains("\"paths\" is a required")),
+            "{violations:?}"
+        );
+        let mut no_version = report();
+        no_version.as_object_mut().unwrap().remove("schema_version");
+        assert!(!report_violations(&no_version).is_empty());
+    }
+
+    #[test]
+    fn unknown_fields_and_unknown_reasons_fail() {
+        let mut extra = report();
+        extra["image"]["colour"] = json!("blue");
+        assert!(!report_violations(&extra).is_empty());
+        let mut reason = report();
+        reason["keep"]["paths"][1]["reasons"][0] = json!({"reason": "magic"});
+        assert!(!report_violations(&reason).is_empty());
+        let mut result = report();
+        result["probes"]["results"][0]["colour"] = json!("blue");
+        assert!(!report_violations(&result).is_empty());
+    }
+}
