@@ -231,14 +231,35 @@ impl BuildCommand {
             .unwrap_or_else(|e| panic!("creating {}: {e}", tmpdir.display()));
         let name = unique("slim-test-build");
         // Every build writes a report that must match the schema: into a file of the
-        // test's own choosing, or else into a temporary one read and removed here.
-        let (report_path, own_report) = match report_option(&self.options) {
+        // test's own choosing, or else into a temporary one read and removed here. A test
+        // that sets slim's directory or a slim.toml may choose the report there: then the
+        // report is read where slim puts it by default, if this build wrote one.
+        let chooses_in_config = self.dir.is_some() || self.options.iter().any(|o| o == "--config");
+        let from_env = self.env.iter().rev().find_map(|(key, value)| {
+            (key == "SLIM_REPORT").then(|| (value != "off").then(|| PathBuf::from(value)))
+        });
+        let (report_path, own_report) = match report_option(&self.options).or(from_env) {
             Some(given) => (given, false),
+            None if chooses_in_config => (
+                Some(
+                    self.dir
+                        .clone()
+                        .unwrap_or_default()
+                        .join("slim.report.json"),
+                ),
+                false,
+            ),
             None => (
                 Some(std::env::temp_dir().join(format!("{}.report.json", unique("slim-test")))),
                 true,
             ),
         };
+        // A relative path is slim's, from the directory it runs in.
+        let report_path = report_path.map(|p| match &self.dir {
+            Some(dir) if p.is_relative() => dir.join(p),
+            _ => p,
+        });
+        let written_since = std::time::SystemTime::now();
         let mut cmd = match self.wrapper.split_first() {
             Some((program, args)) => {
                 let mut cmd = Command::new(program);
@@ -340,7 +361,12 @@ impl BuildCommand {
             None
         };
         let tag = built_tag(&stderr).or(self.tag.clone());
-        let report = report_path.filter(|p| p.exists()).map(|path| {
+        let written = |p: &PathBuf| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t >= written_since)
+        };
+        let report = report_path.filter(written).map(|path| {
             let report = read_valid_report(&path);
             if own_report {
                 let _ = std::fs::remove_file(&path);
