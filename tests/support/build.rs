@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::cache::{self, Lock};
-use crate::report::read_valid_report;
+use crate::report::{read_valid_report, report_violations};
 use crate::slim::{Leftovers, RunIdentity, announced_run_id, left_behind, slim_bin, untimed};
 
 static SEQUENCE: AtomicUsize = AtomicUsize::new(0);
@@ -373,6 +373,19 @@ impl BuildCommand {
             }
             report
         });
+        // `--json` prints the same report on stdout: it must match the schema as well.
+        if self.options.iter().any(|o| o == "--json") && code == Some(0) {
+            let printed: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+                panic!("`{command}` --json printed no JSON document ({e}):\n{stdout}")
+            });
+            let violations = report_violations(&printed);
+            assert!(
+                violations.is_empty(),
+                "the report `{command}` printed does not match \
+                 slim-cli/schema/report.schema.json:\n{}",
+                violations.join("\n")
+            );
+        }
         BuildOutcome {
             command,
             code,
