@@ -320,7 +320,10 @@ fn root_engine_hostile_whiteouts_and_opaque_directories() {
                 .file(b"conf/b", b"b")
                 .dir(b"opt/")
                 .file(b"opt/old", b"old")
-                .file(b"gone", b"gone"),
+                .file(b"gone", b"gone")
+                .dir(b"pair/")
+                .file(b"pair/first", b"linked")
+                .hard_link(b"pair/second", b"pair/first"),
         )
         .layer(
             CraftedLayer::default()
@@ -328,10 +331,18 @@ fn root_engine_hostile_whiteouts_and_opaque_directories() {
                 .dir(b"opt/")
                 .file(b"opt/.wh..wh..opq", b"")
                 .file(b"opt/new", b"new")
-                .file(b".wh.gone", b""),
+                .file(b".wh.gone", b"")
+                // One name of a hard-linked pair deleted: the other keeps the content.
+                .file(b"pair/.wh.first", b""),
         )
         .opens([
-            "/conf/a", "/conf/b", "/opt/old", "/opt/new", "/gone", "/opt/",
+            "/conf/a",
+            "/conf/b",
+            "/opt/old",
+            "/opt/new",
+            "/gone",
+            "/opt/",
+            "/pair/second",
         ])
         .load()
         .expect("the engine loads whiteouts");
@@ -340,7 +351,7 @@ fn root_engine_hostile_whiteouts_and_opaque_directories() {
         &[],
         Some(
             "/conf/a: ENOENT\n/conf/b: ok 1\n/opt/old: ENOENT\n/opt/new: ok 3\n/gone: ENOENT\n\
-             /opt/: new\n",
+             /opt/: new\n/pair/second: ok 6\n",
         ),
     );
     for (path, present) in [
@@ -349,6 +360,8 @@ fn root_engine_hostile_whiteouts_and_opaque_directories() {
         ("/opt/old", false),
         ("/opt/new", true),
         ("/gone", false),
+        ("/pair/first", false),
+        ("/pair/second", true),
     ] {
         assert_eq!(
             entry(&entries, path).is_some(),

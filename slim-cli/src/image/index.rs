@@ -41,7 +41,10 @@ pub enum NodeKind {
     Symlink {
         target: Vec<u8>,
     },
-    /// A hard link to `target` (an absolute path in the same layer, already indexed).
+    /// A hard link whose `target` was no file (nothing, a directory, another such link)
+    /// when the layer was read: a malformed entry, reported if it is kept. A hard link to
+    /// a file takes the file's kind and content place, so peers share `File`'s
+    /// `(layer, offset)`.
     HardLink {
         target: Vec<u8>,
     },
@@ -198,12 +201,20 @@ impl FsIndex {
                         .unwrap_or_default(),
                 },
                 tar::EntryType::Link => {
-                    let target = entry
-                        .link_name_bytes()
-                        .map(|l| l.into_owned())
-                        .unwrap_or_default();
-                    NodeKind::HardLink {
-                        target: normalize(&target),
+                    let target = normalize(
+                        &entry
+                            .link_name_bytes()
+                            .map(|l| l.into_owned())
+                            .unwrap_or_default(),
+                    );
+                    // A hard link is another name of its target's inode: it takes the
+                    // target's content now, and keeps it when a later layer deletes or
+                    // replaces the target's name (`rm` of one name of a linked pair).
+                    match self.nodes.get(&target).map(|n| &n.kind) {
+                        Some(NodeKind::Dir | NodeKind::HardLink { .. }) | None => {
+                            NodeKind::HardLink { target }
+                        }
+                        Some(kind) => kind.clone(),
                     }
                 }
                 tar::EntryType::Char => NodeKind::CharDevice {
@@ -609,8 +620,9 @@ mod tests {
         assert!(idx.get(b"/opt/old").is_none());
         assert!(idx.get(b"/opt/new").is_some());
         assert_eq!(idx.get(b"/usr/bin/busybox").unwrap().mode, 0o4755);
-        assert!(
-            matches!(&idx.get(b"/usr/bin/sh").unwrap().kind, NodeKind::HardLink { target } if target == b"/usr/bin/busybox")
+        assert_eq!(
+            idx.get(b"/usr/bin/sh").unwrap().kind,
+            idx.get(b"/usr/bin/busybox").unwrap().kind
         );
         assert_eq!(
             idx.read_to_vec(idx.get(b"/usr/bin/sh").unwrap(), 100)
