@@ -323,7 +323,10 @@ fn root_engine_hostile_whiteouts_and_opaque_directories() {
                 .file(b"gone", b"gone")
                 .dir(b"pair/")
                 .file(b"pair/first", b"linked")
-                .hard_link(b"pair/second", b"pair/first"),
+                .hard_link(b"pair/second", b"pair/first")
+                .dir(b"real/")
+                .file(b"real/x", b"x")
+                .symlink(b"wlink", b"/real"),
         )
         .layer(
             CraftedLayer::default()
@@ -333,7 +336,10 @@ fn root_engine_hostile_whiteouts_and_opaque_directories() {
                 .file(b"opt/new", b"new")
                 .file(b".wh.gone", b"")
                 // One name of a hard-linked pair deleted: the other keeps the content.
-                .file(b"pair/.wh.first", b""),
+                .file(b"pair/.wh.first", b"")
+                // A whiteout below a lower layer's link: the engine makes the link an
+                // (empty) directory.
+                .file(b"wlink/.wh.x", b""),
         )
         .opens([
             "/conf/a",
@@ -343,6 +349,8 @@ fn root_engine_hostile_whiteouts_and_opaque_directories() {
             "/gone",
             "/opt/",
             "/pair/second",
+            "/wlink/",
+            "/real/x",
         ])
         .load()
         .expect("the engine loads whiteouts");
@@ -351,7 +359,7 @@ fn root_engine_hostile_whiteouts_and_opaque_directories() {
         &[],
         Some(
             "/conf/a: ENOENT\n/conf/b: ok 1\n/opt/old: ENOENT\n/opt/new: ok 3\n/gone: ENOENT\n\
-             /opt/: new\n/pair/second: ok 6\n",
+             /opt/: new\n/pair/second: ok 6\n/wlink/:\n/real/x: ok 1\n",
         ),
     );
     for (path, present) in [

@@ -532,7 +532,10 @@ fn hostile_whiteouts_and_opaque_directories() {
             .dir(b"opt/")
             .file(b"opt/old", b"old")
             .dir(b"keep/")
-            .file(b"keep/x", b"x"),
+            .file(b"keep/x", b"x")
+            .dir(b"real/")
+            .file(b"real/x", b"x")
+            .symlink(b"wlink", b"/real"),
     );
     let l1 = sandbox.write_layer(
         "1.tar",
@@ -544,7 +547,11 @@ fn hostile_whiteouts_and_opaque_directories() {
             .file(b"keep/.wh.", b"")
             .file(b"keep/.wh..", b"")
             .file(b"keep/.wh...", b"")
-            .file(b"keep/../../../.wh.etc", b""),
+            .file(b"keep/../../../.wh.etc", b"")
+            // Below a lower layer's link, or in a directory no layer made: the engine
+            // makes the directory (measured: the link becomes an empty directory).
+            .file(b"wlink/.wh.x", b"")
+            .file(b"newdir/.wh.y", b""),
     );
     let index = FsIndex::from_layers(&[l0, l1]).unwrap();
     assert!(
@@ -554,6 +561,9 @@ fn hostile_whiteouts_and_opaque_directories() {
     assert!(index.get(b"/opt/old").is_none());
     assert!(index.get(b"/opt/new").is_some());
     assert!(index.get(b"/keep/x").is_some());
+    assert_eq!(index.get(b"/wlink").unwrap().kind, NodeKind::Dir);
+    assert!(index.get(b"/real/x").is_some());
+    assert_eq!(index.get(b"/newdir").unwrap().kind, NodeKind::Dir);
     let set = keep(&index, &[b"/etc/b", b"/opt/new", b"/opt/old", b"/keep/x"]);
     let written = rebuild(&index, &set).unwrap();
     assert_eq!(names(&written), ["keep", "keep/x", "opt", "opt/new"]);

@@ -166,6 +166,11 @@ impl FsIndex {
                 path = self.through_own_links(&path, layer)?;
             }
             let (dir, name) = split_parent(&path);
+            if name == OPAQUE_MARKER || name.starts_with(WHITEOUT_PREFIX) {
+                // The engine makes the directory of a whiteout in the layer, replacing a
+                // lower layer's file or symlink of that name.
+                self.ensure_parents(&dir, layer);
+            }
             if name == OPAQUE_MARKER {
                 self.hide_lower_children(&dir, &written_here);
                 continue;
