@@ -132,6 +132,8 @@ pub struct BuildSummary {
     pub events: u64,
     /// Traced paths the image does not have.
     pub traced_absent: usize,
+    /// The first of them, each with its first access.
+    pub absent: Vec<footprint::AbsentPath>,
     /// Events the probe lost in the traced run (non-zero only with `--allow-incomplete`).
     pub lost_events: u64,
     /// The original image's config (`.config` of its image config: Entrypoint, Cmd, Env…).
@@ -788,10 +790,14 @@ async fn build_phases(
         lap("verify", &mut phases);
     }
 
-    let traced_absent = keep_set.traced_missing;
-    let footprint = tokio::task::spawn_blocking({
+    let (footprint, (traced_absent, absent)) = tokio::task::spawn_blocking({
         let index = index.clone();
-        move || footprint::measure(&index, &keep_set)
+        move || {
+            (
+                footprint::measure(&index, &keep_set),
+                footprint::absent(&index, &records),
+            )
+        }
     })
     .await
     .map_err(|e| Error::Internal(format!("the footprint task failed: {e}")))?;
@@ -804,6 +810,7 @@ async fn build_phases(
         size: built.size,
         paths_kept: footprint.kept.len(),
         traced_absent,
+        absent,
         paths_total: index.len(),
         layer: built.layer,
         probes,

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::footprint::{KeptPath, PathType, Removed, RemovedDir, human_bytes};
+use crate::footprint::{AbsentPath, KeptPath, PathType, Removed, RemovedDir, human_bytes};
 use crate::keep::Reason;
 use crate::trace::AccessKind;
 use crate::trace::path::normalize;
@@ -47,16 +47,50 @@ pub enum ExplainError {
     )]
     Relative { path: String },
     #[error(
-        "{path} is not in {image}: the build neither kept nor removed it{}\nhint: give the \
+        "{path} is not in {image}: the build neither kept nor removed it{}{}\nhint: give the \
          path as it is in the image (see `docker run --rm --entrypoint ls {image} -l DIR`); \
          a file the application creates at run time is never in the image",
+        looked_for_text(.looked_for.as_deref()),
         nearest_text(.nearest)
     )]
     NotInImage {
         path: String,
         image: String,
+        /// The first traced access to it, if the traced run asked for it.
+        looked_for: Option<Box<AbsentPath>>,
         nearest: Vec<String>,
     },
+}
+
+fn looked_for_text(access: Option<&AbsentPath>) -> String {
+    match access {
+        Some(a) if a.result == "ok" => format!(
+            "; {} (pid {}) reached it in the traced run ({}): it was created at run time",
+            a.comm,
+            a.pid,
+            kind_name(a.kind)
+        ),
+        Some(a) => format!(
+            "; {} (pid {}) looked for it in the traced run ({} → {})",
+            a.comm,
+            a.pid,
+            kind_name(a.kind),
+            a.result
+        ),
+        None => String::new(),
+    }
+}
+
+fn kind_name(kind: AccessKind) -> &'static str {
+    match kind {
+        AccessKind::Open => "open",
+        AccessKind::Exec => "exec",
+        AccessKind::Stat => "stat",
+        AccessKind::Access => "access",
+        AccessKind::Readlink => "readlink",
+        AccessKind::List => "list",
+        AccessKind::Chdir => "chdir",
+    }
 }
 
 fn nearest_text(nearest: &[String]) -> String {
@@ -96,6 +130,7 @@ pub struct ProfileView {
 #[derive(Debug, Deserialize)]
 pub struct KeepView {
     pub paths: Vec<KeptPath>,
+    pub absent: Vec<AbsentPath>,
 }
 
 /// Reads the report at `path`.
@@ -160,6 +195,12 @@ pub fn explain(report: &ReportView, path: &str) -> Result<(Verdict, Vec<String>)
             }
             None => {
                 return Err(ExplainError::NotInImage {
+                    looked_for: report
+                        .keep
+                        .absent
+                        .iter()
+                        .find(|a| a.path == asked)
+                        .map(|a| Box::new(a.clone())),
                     nearest: nearest_paths(report, &asked),
                     path: asked,
                     image: report.source.reference.clone(),
@@ -323,7 +364,13 @@ fn explain_removed(report: &ReportView, path: &str, group: &RemovedDir, lines: &
          --keep pattern matched it"
             .into(),
     );
-    if group.whole {
+    if group.whole && group.path == path {
+        lines.push(format!(
+            "  removed whole, with everything below it ({} path(s), {})",
+            group.paths,
+            human_bytes(group.bytes)
+        ));
+    } else if group.whole {
         lines.push(format!(
             "  it went with {}, removed whole ({} path(s), {})",
             group.path,
@@ -514,6 +561,13 @@ mod tests {
                     kept("/usr/lib/a.so", PathType::File, None, vec![traced("app")]),
                     kept("/usr/lib/b.so", PathType::File, None, vec![traced("sh")]),
                 ],
+                absent: vec![AbsentPath {
+                    path: "/usr/lib/a.so.1".into(),
+                    kind: AccessKind::Open,
+                    result: "ENOENT".into(),
+                    comm: "app".into(),
+                    pid: 7,
+                }],
             },
             removed: Removed {
                 paths: 3,
@@ -574,6 +628,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("nearby: /usr/lib/a.so"), "{text}");
+        assert!(
+            text.contains("app (pid 7) looked for it in the traced run (open → ENOENT)"),
+            "{text}"
+        );
         assert!(text.contains("\nhint: "), "{text}");
         assert!(matches!(
             explain(&report(), "usr/lib/a.so"),

@@ -5,15 +5,19 @@
 //!
 //! Pure: it reads the image index and the keep set, never the engine or the kernel.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::image::index::{FsIndex, Node, NodeKind, split_parent};
-use crate::keep::{KeepSet, Reason};
+use crate::keep::resolve::resolve;
+use crate::keep::{KeepSet, Reason, is_runtime_mount};
+use crate::trace::{AccessKind, TraceRecord};
 
 /// Directories listed in the report by kept size.
 pub const KEPT_DIRECTORIES: usize = 20;
+/// Traced paths the image lacks, listed in the report at most.
+pub const ABSENT_PATHS: usize = 5000;
 
 /// A kept path, what it is, and why it is kept.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +94,51 @@ pub struct RemovedDir {
     /// The removed paths relative to `path`, sorted (for a whole directory, everything
     /// below it).
     pub entries: Vec<String>,
+}
+
+/// A path a traced process asked for that the image does not have (created at run
+/// time, or looked for in vain), with the first access to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbsentPath {
+    pub path: String,
+    pub kind: AccessKind,
+    /// `ok` (created at run time), or the errno's name (`ENOENT`).
+    pub result: String,
+    pub comm: String,
+    pub pid: u32,
+}
+
+/// The traced paths `index` does not have (not even through its symlinks), sorted, with
+/// the first access to each; at most [`ABSENT_PATHS`] of them, and how many there are.
+pub fn absent(index: &FsIndex, records: &[TraceRecord]) -> (usize, Vec<AbsentPath>) {
+    let mut first: BTreeMap<&[u8], &TraceRecord> = BTreeMap::new();
+    let mut seen: HashSet<&[u8]> = HashSet::new();
+    for record in records {
+        if record.incomplete.is_some()
+            || record.path.is_empty()
+            || is_runtime_mount(&record.path)
+            || !seen.insert(&record.path)
+        {
+            continue;
+        }
+        let resolution = resolve(index, &record.path, !record.nofollow);
+        if resolution.target.is_none() && resolution.links.is_empty() {
+            first.insert(&record.path, record);
+        }
+    }
+    let count = first.len();
+    let listed = first
+        .into_iter()
+        .take(ABSENT_PATHS)
+        .map(|(path, record)| AbsentPath {
+            path: String::from_utf8_lossy(path).into_owned(),
+            kind: record.kind,
+            result: record.result.to_wire().into_owned(),
+            comm: record.comm.clone(),
+            pid: record.pid,
+        })
+        .collect();
+    (count, listed)
 }
 
 /// What the new image drops.
@@ -239,7 +288,7 @@ fn largest<T>(mut items: Vec<T>, key: impl Fn(&T) -> (u64, &String)) -> Vec<T> {
 mod tests {
     use super::*;
     use crate::keep::{ImageRuntime, KeepOptions};
-    use crate::trace::{AccessKind, CallResult, TraceRecord};
+    use crate::trace::CallResult;
     use slim_probe_ebpf::Syscall;
 
     struct Image {
@@ -350,6 +399,24 @@ mod tests {
                 path: "/app".into(),
                 paths: 2,
                 bytes: 10
+            }]
+        );
+
+        let mut missing = opened("/app/cache/x");
+        missing.result = CallResult::Failed(2);
+        let (count, absent) = absent(
+            &image.index,
+            &[opened("/app/main"), missing.clone(), missing],
+        );
+        assert_eq!(count, 1);
+        assert_eq!(
+            absent,
+            [AbsentPath {
+                path: "/app/cache/x".into(),
+                kind: AccessKind::Open,
+                result: "ENOENT".into(),
+                comm: "app".into(),
+                pid: 42,
             }]
         );
 

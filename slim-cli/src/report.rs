@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::build::{BuildSummary, KeptPath, Verification};
-use crate::footprint::{DirTally, Removed};
+use crate::footprint::{AbsentPath, DirTally, Removed};
 use crate::probe::{ProbePlan, ProbeResult};
 use crate::rebuild::layer::LayerSummary;
 
@@ -73,6 +73,8 @@ struct Keep<'a> {
     bytes_kept: u64,
     /// Traced paths the image does not have (created at run time, or looked for in vain).
     traced_absent: usize,
+    /// The first of them (sorted), each with the first access to it.
+    absent: &'a [AbsentPath],
     /// Kept bytes by the directory that directly holds them, largest first.
     directories: &'a [DirTally],
     paths: &'a [KeptPath],
@@ -153,6 +155,7 @@ fn report(summary: &BuildSummary) -> Report<'_> {
             files_kept: summary.footprint.kept_files,
             bytes_kept: summary.footprint.kept_bytes,
             traced_absent: summary.traced_absent,
+            absent: &summary.absent,
             directories: &summary.footprint.kept_directories,
             paths: &summary.footprint.kept,
         },

@@ -77,7 +77,9 @@ mod tests {
             },
             "keep": {
                 "paths_kept": 2, "paths_in_original": 4, "files_kept": 1, "bytes_kept": 90,
-                "traced_absent": 0,
+                "traced_absent": 1,
+                "absent": [{"path": "/app/cache", "kind": "stat", "result": "ENOENT",
+                            "comm": "app", "pid": 9}],
                 "directories": [{"path": "/app", "paths": 1, "bytes": 90}],
                 "paths": [
                     {"path": "/app", "type": "dir", "size": 0,

@@ -272,7 +272,7 @@ fn display(path: &[u8]) -> String {
 
 /// Paths the runtime mounts over in every container: their content in the image is never
 /// what the application sees.
-fn is_runtime_mount(path: &[u8]) -> bool {
+pub fn is_runtime_mount(path: &[u8]) -> bool {
     [&b"/proc/"[..], b"/sys/", b"/dev/"]
         .iter()
         .any(|prefix| path.starts_with(prefix))

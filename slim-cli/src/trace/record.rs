@@ -74,7 +74,8 @@ impl CallResult {
         }
     }
 
-    fn to_wire(self) -> Cow<'static, str> {
+    /// `ok`, `unknown` or the errno's name (`ENOENT`), as the trace output writes it.
+    pub fn to_wire(self) -> Cow<'static, str> {
         match self {
             CallResult::Ok => Cow::Borrowed("ok"),
             CallResult::Unknown => Cow::Borrowed("unknown"),
