@@ -193,7 +193,7 @@ pub fn measure(index: &FsIndex, keep: &KeepSet) -> Footprint {
             kind,
             size,
             target,
-            reasons: reasons.clone(),
+            reasons: first_parent_only(reasons),
         });
     }
     footprint.kept_directories = largest(
@@ -258,6 +258,22 @@ pub fn measure(index: &FsIndex, keep: &KeepSet) -> Footprint {
     }
     footprint.removed.directories = largest(groups.into_values().collect(), |g| (g.bytes, &g.path));
     footprint
+}
+
+/// `reasons` with only the first "directory on the way to" among them: a directory is
+/// on the way to hundreds of paths, and one of them says why it is kept.
+fn first_parent_only(reasons: &[Reason]) -> Vec<Reason> {
+    let mut parent_seen = false;
+    reasons
+        .iter()
+        .filter(|r| {
+            let parent = matches!(r, Reason::Parent { .. });
+            let keep = !(parent && parent_seen);
+            parent_seen |= parent;
+            keep
+        })
+        .cloned()
+        .collect()
 }
 
 /// `512 B`, `34.0 kB`, `1.2 MB`, `3.40 GB` (decimal units), for people.

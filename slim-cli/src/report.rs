@@ -196,7 +196,9 @@ pub fn write(summary: &BuildSummary, path: &Path) -> Result<(), ReportError> {
     let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut file = std::io::BufWriter::new(std::fs::File::create(&temp)?);
-        serde_json::to_writer_pretty(&mut file, &report).map_err(std::io::Error::other)?;
+        // One line: a large image's report is megabytes, a third of it indentation
+        // (`jq .` or `slim explain` read it).
+        serde_json::to_writer(&mut file, &report).map_err(std::io::Error::other)?;
         file.write_all(b"\n")?;
         file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::rename(&temp, path)
