@@ -185,6 +185,19 @@ pub fn write(summary: &BuildSummary, path: &Path) -> Result<(), ReportError> {
         path: path.display().to_string(),
         source,
     };
+    // A device, FIFO or socket (`--report /dev/null`) is written in place: renaming a
+    // file over it would replace the node itself.
+    if std::fs::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir()) {
+        let file = std::fs::OpenOptions::new().write(true).open(path);
+        return file
+            .and_then(|file| {
+                let mut out = std::io::BufWriter::new(file);
+                serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::other)?;
+                out.write_all(b"\n")?;
+                out.flush()
+            })
+            .map_err(err);
+    }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
