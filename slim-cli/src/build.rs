@@ -912,12 +912,15 @@ async fn rebuild(
     let task_meter = meter.clone();
     let cancelled = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&cancelled);
-    let write = tokio::task::spawn_blocking(
-        move || -> Result<(LayerSummary, archive::ArchiveSummary), Error> {
+    let write = tokio::task::spawn_blocking(move || {
+        let written = (|| -> Result<(LayerSummary, archive::ArchiveSummary), Error> {
             let meter = task_meter;
             let out = BufWriter::new(Metered {
-                inner: File::create(&layer_path)
-                    .map_err(io_error(format!("creating {}", layer_path.display())))?,
+                inner: Cancellable {
+                    inner: File::create(&layer_path)
+                        .map_err(io_error(format!("creating {}", layer_path.display())))?,
+                    cancelled: &cancelled,
+                },
                 written: &meter.layer,
             });
             let (summary, out) = layer::write_layer(&index, paths.iter().map(Vec::as_slice), out)?;
@@ -925,9 +928,6 @@ async fn rebuild(
                 .map_err(|e| e.into_error())
                 .map_err(io_error(format!("writing {}", layer_path.display())))?;
             meter.layer_done.store(true, Ordering::Relaxed);
-            if cancelled.load(Ordering::Relaxed) {
-                return Err(Error::Interrupted);
-            }
             let config = archive::new_config(&config_in, &summary, &labels)?;
             let layer = BufReader::new(
                 File::open(&layer_path)
@@ -944,7 +944,10 @@ async fn rebuild(
             let out = BufWriter::with_capacity(
                 1 << 20,
                 Metered {
-                    inner: crate::rebuild::Tee::new(chunks, file),
+                    inner: Cancellable {
+                        inner: crate::rebuild::Tee::new(chunks, file),
+                        cancelled: &cancelled,
+                    },
                     written: &meter.archive,
                 },
             );
@@ -954,11 +957,16 @@ async fn rebuild(
             out.flush().map_err(io_error(what.clone()))?;
             out.into_inner()
                 .map_err(|e| e.into_error())
-                .and_then(|metered| metered.inner.finish())
+                .and_then(|metered| metered.inner.inner.finish())
                 .map_err(io_error(what))?;
             Ok((summary, archived))
-        },
-    );
+        })();
+        // Writes fail once interrupted (see `Cancellable`): that is the interrupt.
+        match written {
+            Err(_) if cancelled.load(Ordering::Relaxed) => Err(Error::Interrupted),
+            done => done,
+        }
+    });
     let name = format!("the new image {}", target.tag);
     let work = async { tokio::join!(write, engine.load_image(stream, &name)) };
     tokio::pin!(work);
@@ -1286,6 +1294,26 @@ impl<W: Write> Write for Metered<'_, W> {
         let n = self.inner.write(buf)?;
         self.written.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A writer that fails once `cancelled` is set, so that an interrupt ends a long write.
+struct Cancellable<'a, W> {
+    inner: W,
+    cancelled: &'a AtomicBool,
+}
+
+impl<W: Write> Write for Cancellable<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.cancelled.load(Ordering::Relaxed) {
+            // Not ErrorKind::Interrupted: write_all would retry that.
+            return Err(std::io::Error::other("interrupted"));
+        }
+        self.inner.write(buf)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
