@@ -574,6 +574,8 @@ async fn build_phases(
     let mut keep_options = settings.keep.clone();
     let profiles = settings.profiles.clone();
     let drop = settings.verify.test_drop.clone();
+    // Shared with the keep task, not copied: a trace can hold millions of records.
+    let records = std::sync::Arc::new(records);
     reporter.begin(Phase::Keep);
     let (index, mut keep_set, chosen) = blocking(stop, "keep", {
         let layers = saved.layers.clone();
