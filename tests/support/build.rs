@@ -361,10 +361,11 @@ impl BuildCommand {
             None
         };
         let tag = built_tag(&stderr).or(self.tag.clone());
+        // Only a regular file this build wrote: a report sent to /dev/null or a FIFO is
+        // the test's own to read.
         let written = |p: &PathBuf| {
             std::fs::metadata(p)
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t >= written_since)
+                .is_ok_and(|m| m.is_file() && m.modified().is_ok_and(|t| t >= written_since))
         };
         let report = report_path.filter(written).map(|path| {
             let report = read_valid_report(&path);
