@@ -164,18 +164,22 @@ fn report(summary: &BuildSummary) -> Report<'_> {
     }
 }
 
+/// Writes `report` as the report's text: one line of JSON. A large image's report is
+/// megabytes, a third of it indentation (`jq .` or `slim explain` read it).
+fn serialize(report: &Report<'_>, out: &mut impl Write) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, report).map_err(std::io::Error::other)?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
 /// Prints the report of `summary` on stdout (`--json`), as [`write`] writes it.
 pub fn print(summary: &BuildSummary) -> Result<(), ReportError> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    serde_json::to_writer_pretty(&mut out, &report(summary))
-        .map_err(std::io::Error::other)
-        .and_then(|()| out.write_all(b"\n"))
-        .and_then(|()| out.flush())
-        .map_err(|source| ReportError {
-            path: "stdout".into(),
-            source,
-        })
+    serialize(&report(summary), &mut out).map_err(|source| ReportError {
+        path: "stdout".into(),
+        source,
+    })
 }
 
 /// Writes the report of `summary` to `path` (whole or not at all).
@@ -190,12 +194,7 @@ pub fn write(summary: &BuildSummary, path: &Path) -> Result<(), ReportError> {
     if std::fs::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir()) {
         let file = std::fs::OpenOptions::new().write(true).open(path);
         return file
-            .and_then(|file| {
-                let mut out = std::io::BufWriter::new(file);
-                serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::other)?;
-                out.write_all(b"\n")?;
-                out.flush()
-            })
+            .and_then(|file| serialize(&report, &mut std::io::BufWriter::new(file)))
             .map_err(err);
     }
     let dir = match path.parent() {
@@ -209,10 +208,7 @@ pub fn write(summary: &BuildSummary, path: &Path) -> Result<(), ReportError> {
     let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut file = std::io::BufWriter::new(std::fs::File::create(&temp)?);
-        // One line: a large image's report is megabytes, a third of it indentation
-        // (`jq .` or `slim explain` read it).
-        serde_json::to_writer(&mut file, &report).map_err(std::io::Error::other)?;
-        file.write_all(b"\n")?;
+        serialize(&report, &mut file)?;
         file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::rename(&temp, path)
     })();
