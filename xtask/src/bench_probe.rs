@@ -300,7 +300,7 @@ pub fn record(section: &str, body: &str) -> Result {
                 .map_or(existing.len(), |i| start + heading.len() + i + 1);
             format!("{}{}{}", &existing[..start], new_section, &existing[end..])
         }
-        None => format!("{}\n{new_section}", existing.trim_end()),
+        None => format!("{}\n\n{new_section}", existing.trim_end()),
     };
     std::fs::write(&path, updated).map_err(|e| format!("writing {}: {e}", path.display()))
 }
