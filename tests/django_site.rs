@@ -1,4 +1,4 @@
-//! Issue 5's acceptance: `slim build` with its defaults on a realistic Django site (the
+//! The Django acceptance test: `slim build` with its defaults on a realistic Django site (the
 //! `django` fixture: Django, gunicorn and whitenoise from PyPI, sqlite, DEBUG off) gives
 //! an image that passes the same end-to-end check as the original. The check is one
 //! function run against each image: admin login with CSRF and a change form (which no

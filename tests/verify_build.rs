@@ -1,4 +1,4 @@
-//! The verify stage of `slim build` (issue 6), on a Python http.server application made
+//! The verify stage of `slim build`, on a Python http.server application made
 //! for it (`python-verify`, no WORKDIR, so nothing of /app is kept by a keep-list):
 //!
 //! - a page that reads /app/data/second.txt only from its second request on: the crawl

@@ -1,4 +1,4 @@
-//! The Django fixture of issue 5 (`django`): a production-like Django site from PyPI that
+//! The Django fixture (`django`): a production-like Django site from PyPI that
 //! loads most of what it needs lazily. Two apps (`blog`, `shop`), the admin with a
 //! superuser, templates rendered only by their own URLs, a template tag library used by
 //! one template, English and French (URL prefix and `Accept-Language`), time zones, custom
