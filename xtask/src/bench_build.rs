@@ -114,45 +114,7 @@ pub fn run(args: &[String]) -> Result<String> {
     let mut fixture_lines = Vec::new();
     let mut rows = Vec::new();
     for (name, options) in runs {
-        let started = Instant::now();
-        let (tag, outcome) = slim_fixtures::ensure_image(name).map_err(|e| format!("{e:#}"))?;
-        let how = match outcome {
-            Outcome::Cached => "cached".to_string(),
-            Outcome::Built => format!("built in {:.1} s", started.elapsed().as_secs_f64()),
-        };
-        let line = format!("`{name}` {how}");
-        if !fixture_lines
-            .iter()
-            .any(|l: &String| l.starts_with(&format!("`{name}`")))
-        {
-            eprintln!("bench: fixture {name}: {tag} ({how})");
-            fixture_lines.push(line);
-        }
-        let label = if options.is_empty() {
-            name.to_string()
-        } else {
-            format!("{name} `{}`", options.join(" "))
-        };
-
-        eprintln!("bench: slim build {label} ({tag})");
-        let mut command = BuildCommand::new(&tag)
-            .binary(&slim)
-            .unique_tag(&format!("bench-{name}"))
-            .limit(std::time::Duration::from_secs(1800));
-        for pair in options.chunks(2) {
-            command = match pair {
-                [flag, value] => command.option(flag, value),
-                [flag] => command.flag(flag),
-                _ => command,
-            };
-        }
-        let build = command.run();
-        if build.code != Some(0) {
-            return Err(format!(
-                "slim build {tag} failed ({:?}):\n{}",
-                build.code, build.stderr
-            ));
-        }
+        let (tag, label, build) = measured_build(&slim, name, options, &mut fixture_lines)?;
         let slim_image = build.image();
         let source = slim_fixtures::EngineImage::inspect(&tag);
         let docker_save = time_docker_save(&tag)?;
@@ -330,6 +292,54 @@ fn report(
             .join(", ")
     );
     out
+}
+
+/// Makes sure fixture `name` exists (noting it once in `fixtures` as "`name` cached" or
+/// "`name` built in N s"), then runs `slim` on it with `options` (flags, or flag and value
+/// pairs) under a unique tag. Returns the fixture's tag, the run's label and the finished
+/// build, or an error unless it succeeded.
+pub(crate) fn measured_build(
+    slim: &Path,
+    name: &str,
+    options: &[&str],
+    fixtures: &mut Vec<String>,
+) -> Result<(String, String, slim_fixtures::BuildOutcome)> {
+    let started = Instant::now();
+    let (tag, outcome) = slim_fixtures::ensure_image(name).map_err(|e| format!("{e:#}"))?;
+    let noted = format!("`{name}`");
+    if !fixtures.iter().any(|l| l.starts_with(&noted)) {
+        let how = match outcome {
+            Outcome::Cached => "cached".to_string(),
+            Outcome::Built => format!("built in {:.1} s", started.elapsed().as_secs_f64()),
+        };
+        eprintln!("bench: fixture {name}: {tag} ({how})");
+        fixtures.push(format!("{noted} {how}"));
+    }
+    let label = if options.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name} `{}`", options.join(" "))
+    };
+    eprintln!("bench: slim build {label} ({tag})");
+    let mut command = BuildCommand::new(&tag)
+        .binary(slim)
+        .unique_tag(&format!("bench-{name}"))
+        .limit(std::time::Duration::from_secs(1800));
+    for pair in options.chunks(2) {
+        command = match pair {
+            [flag, value] => command.option(flag, value),
+            [flag] => command.flag(flag),
+            _ => command,
+        };
+    }
+    let build = command.run();
+    if build.code != Some(0) {
+        return Err(format!(
+            "slim build {tag} failed ({:?}):\n{}",
+            build.code, build.stderr
+        ));
+    }
+    Ok((tag, label, build))
 }
 
 /// `$SLIM_BIN` if set, else `target/release/slim` built now.

@@ -7,9 +7,6 @@
 //! Results are printed and written to the `memory` section of BENCHMARKS.md.
 
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
-
-use slim_fixtures::{BuildCommand, Outcome};
 
 use crate::Result;
 use crate::bench_build::{load_average, release_slim, source_of};
@@ -51,38 +48,8 @@ pub fn run(args: &[String]) -> Result<String> {
         .iter()
         .filter(|(name, _)| args.is_empty() || args.iter().any(|a| a == name))
     {
-        let started = Instant::now();
-        let (tag, outcome) = slim_fixtures::ensure_image(name).map_err(|e| format!("{e:#}"))?;
-        if !fixtures.iter().any(|(n, _): &(&str, String)| n == name) {
-            let how = match outcome {
-                Outcome::Cached => "cached".to_string(),
-                Outcome::Built => format!("built in {:.0} s", started.elapsed().as_secs_f64()),
-            };
-            eprintln!("bench: fixture {name}: {tag} ({how})");
-            fixtures.push((name, how));
-        }
-        let label = if options.is_empty() {
-            name.to_string()
-        } else {
-            format!("{name} `{}`", options.join(" "))
-        };
-        eprintln!("bench: slim build {label} ({tag})");
-        let mut command = BuildCommand::new(&tag)
-            .binary(&slim)
-            .unique_tag(&format!("bench-{name}"))
-            .limit(Duration::from_secs(1800));
-        for pair in options.chunks(2) {
-            if let [flag, value] = pair {
-                command = command.option(flag, value);
-            }
-        }
-        let build = command.run();
-        if build.code != Some(0) {
-            return Err(format!(
-                "slim build {tag} failed ({:?}):\n{}",
-                build.code, build.stderr
-            ));
-        }
+        let (tag, label, build) =
+            crate::bench_build::measured_build(&slim, name, options, &mut fixtures)?;
         let slim_image = build.image();
         let source = slim_fixtures::EngineImage::inspect(&tag);
         let paths_kept = build
@@ -126,15 +93,7 @@ pub fn run(args: &[String]) -> Result<String> {
         "Load average (1, 5, 15 min) before: {load_before}; after: {}.\n",
         load_average()
     );
-    let _ = writeln!(
-        out,
-        "Fixtures: {}.\n",
-        fixtures
-            .iter()
-            .map(|(n, how)| format!("`{n}` {how}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let _ = writeln!(out, "Fixtures: {}.\n", fixtures.join(", "));
     let _ = writeln!(
         out,
         "| image | layers | size → slim | paths kept | wall | peak RSS | < {MEMORY_TARGET_MB:.0} MB |"
