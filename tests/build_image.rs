@@ -89,6 +89,47 @@ const SET_FIELDS: &[&str] = &[
     "OnBuild",
 ];
 
+/// `--output` naming a FIFO (or /dev/null) is written in place: a finished archive renamed
+/// over it would replace the node with a file.
+#[test]
+fn root_engine_output_to_a_fifo_streams_the_archive_and_leaves_the_fifo() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = std::env::temp_dir().join(format!("slim-test-fifo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("creating the FIFO's directory");
+    let fifo = dir.join("image.tar");
+    let c_path = std::ffi::CString::new(fifo.to_str().expect("UTF-8 temp dir")).expect("no NUL");
+    // SAFETY: mkfifo on a NUL-terminated path we own.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || archive_members(&fifo))
+    };
+    let built = BuildCommand::new(&image("merged-usr"))
+        .unique_tag("output-fifo")
+        .flag("--no-verify")
+        .option("--output", fifo.to_str().expect("UTF-8 temp dir"))
+        .run()
+        .image();
+    let members = reader.join().expect("the FIFO reader");
+    let is_fifo = std::fs::metadata(&fifo).map(|m| m.file_type().is_fifo());
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .expect("listing the FIFO's directory")
+        .map(|e| e.expect("a directory entry").file_name())
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        members.iter().any(|m| m == "manifest.json"),
+        "the archive read from the FIFO for {}: {members:?}",
+        built.tag
+    );
+    assert!(
+        matches!(is_fifo, Ok(true)),
+        "--output replaced the FIFO: {is_fifo:?}"
+    );
+    assert_eq!(left.len(), 1, "files next to the FIFO: {left:?}");
+}
+
 #[test]
 fn root_engine_every_config_field_survives() {
     let original = image("config");

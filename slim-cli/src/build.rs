@@ -637,8 +637,11 @@ async fn build_phases(
     ];
     test_point("rebuild", reporter, stop).await?;
     // The archive is written under a temporary name next to --output, renamed when all is
-    // done.
+    // done; a device, FIFO or socket is written as it is.
     let partial = settings.output.as_ref().map(|output| {
+        if crate::output::is_written_in_place(output) {
+            return output.clone();
+        }
         let mut name = output.file_name().unwrap_or_default().to_os_string();
         name.push(format!(".{}.partial", work.id()));
         let partial = output.with_file_name(name);

@@ -59,6 +59,13 @@ impl Drop for PendingFile {
     }
 }
 
+/// Whether `path` is an existing device, FIFO or socket: output that must appear whole is
+/// written to it in place, since renaming a finished file over it would replace the node
+/// itself (`--output /dev/null` once did).
+pub fn is_written_in_place(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir())
+}
+
 fn temp_path_for(target: &Path) -> PathBuf {
     let name = target
         .file_name()
@@ -77,24 +84,21 @@ impl TraceOutput {
                     path: path.clone(),
                     source,
                 };
-                match std::fs::metadata(path) {
-                    Ok(meta) if meta.is_dir() => {
-                        return Err(create_error(io::Error::new(
-                            io::ErrorKind::IsADirectory,
-                            "it is a directory",
-                        )));
-                    }
-                    Ok(meta) if !meta.is_file() => {
-                        let file = std::fs::OpenOptions::new()
-                            .write(true)
-                            .open(path)
-                            .map_err(create_error)?;
-                        return Ok(TraceOutput::Special {
-                            path: path.clone(),
-                            file,
-                        });
-                    }
-                    _ => {}
+                if path.is_dir() {
+                    return Err(create_error(io::Error::new(
+                        io::ErrorKind::IsADirectory,
+                        "it is a directory",
+                    )));
+                }
+                if is_written_in_place(path) {
+                    let file = std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(path)
+                        .map_err(create_error)?;
+                    return Ok(TraceOutput::Special {
+                        path: path.clone(),
+                        file,
+                    });
                 }
                 let temp = temp_path_for(path);
                 let file = File::create(&temp).map_err(|source| OutputError::Create {

@@ -189,9 +189,7 @@ pub fn write(summary: &BuildSummary, path: &Path) -> Result<(), ReportError> {
         path: path.display().to_string(),
         source,
     };
-    // A device, FIFO or socket (`--report /dev/null`) is written in place: renaming a
-    // file over it would replace the node itself.
-    if std::fs::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir()) {
+    if crate::output::is_written_in_place(path) {
         let file = std::fs::OpenOptions::new().write(true).open(path);
         return file
             .and_then(|file| serialize(&report, &mut std::io::BufWriter::new(file)))
