@@ -82,11 +82,7 @@ impl Tee {
     /// Sends what is buffered and makes sure the file is complete. Dropping the result
     /// ends the stream.
     pub fn finish(mut self) -> io::Result<()> {
-        self.engine.flush()?;
-        if let Some(file) = &mut self.file {
-            file.flush()?;
-        }
-        Ok(())
+        self.flush()
     }
 }
 
