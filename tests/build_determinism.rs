@@ -10,14 +10,12 @@
 
 use std::process::Command;
 
-use slim_fixtures::{
-    BuildCommand, CraftedImage, CraftedLayer, EngineImage, LoadedImage, docker_ok,
-};
+use slim_fixtures::{BuildCommand, CraftedImage, EngineImage, LoadedImage, TarWriter, docker_ok};
 
 fn crafted() -> LoadedImage {
     CraftedImage::new("determinism")
         .layer(
-            CraftedLayer::default()
+            TarWriter::new()
                 .dir(b"app/")
                 .file(b"app/a", b"first")
                 .symlink(b"app/link", b"a")
@@ -26,7 +24,7 @@ fn crafted() -> LoadedImage {
                 .file(b"deep/parent/file", b"deep"),
         )
         .layer(
-            CraftedLayer::default()
+            TarWriter::new()
                 .file(b"app/b", b"second layer")
                 .file(b"app/.wh.gone", b""),
         )

@@ -91,6 +91,73 @@ fn root_engine_unreachable_engine_exits_3_naming_the_socket() {
     );
 }
 
+/// A user who is neither root nor in the docker group: the engine's socket refuses the
+/// connection. The error says so (permission), not that the engine is down, and says what
+/// slim needs. The control runs the same command as root: it reaches the engine.
+#[test]
+fn root_engine_socket_permission_denied_says_so_and_names_what_slim_needs() {
+    use std::os::unix::fs::PermissionsExt;
+    let source = "slim-test/never-looked-up:1";
+    // A copy anyone may run, wherever the workspace is checked out.
+    let dir = std::env::temp_dir().join(format!("slim-test-nobody-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("creating the binary's directory");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
+        .expect("opening the binary's directory to everyone");
+    let binary = dir.join("slim");
+    std::fs::copy(slim_fixtures::slim_bin(), &binary).expect("copying slim");
+    let nobody = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=-all",
+    ];
+    let outcome = expect_failure(
+        BuildCommand::new(source)
+            .unique_tag("errors")
+            .binary(&binary)
+            .wrapped_in(nobody),
+        source,
+        3,
+    );
+    let control = BuildCommand::new(source)
+        .unique_tag("errors")
+        .binary(&binary)
+        .run();
+    let _ = std::fs::remove_dir_all(&dir);
+    let error = error_line(&outcome);
+    assert!(
+        error.contains("permission denied") && error.contains("/var/run/docker.sock"),
+        "the error must say the socket refused slim:\n{}",
+        outcome.stderr
+    );
+    assert!(
+        !outcome.stderr.contains("start the Docker engine"),
+        "the engine is running; slim must not suggest starting it:\n{}",
+        outcome.stderr
+    );
+    let hint = outcome
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("hint: "))
+        .unwrap_or_default();
+    for need in [
+        "root",
+        "docker group",
+        "CAP_BPF",
+        "CAP_PERFMON",
+        "CAP_SYS_ADMIN",
+    ] {
+        assert!(hint.contains(need), "the hint must name {need}: {hint}");
+    }
+    assert_eq!(
+        control.code,
+        Some(2),
+        "as root the same command reaches the engine (image not found):\n{}",
+        control.stderr
+    );
+}
+
 #[test]
 fn root_engine_without_capabilities_exits_3_naming_the_missing_ones() {
     let source = image("debian");
@@ -166,7 +233,8 @@ fn root_engine_run_options_the_engine_refuses_exit_2_naming_the_option() {
 }
 
 #[test]
-fn root_engine_application_never_ready_exits_2_with_its_last_log_lines() {
+fn root_engine_application_never_ready_exits_2_naming_what_it_listens_on_and_its_last_log_lines() {
+    // EXPOSE 8080, but the application listens on its loopback's 8081.
     let source = image("config");
     let outcome = expect_failure(
         BuildCommand::new(&source)
@@ -174,15 +242,16 @@ fn root_engine_application_never_ready_exits_2_with_its_last_log_lines() {
             .option("--entrypoint", "python3")
             .option(
                 "--cmd",
-                r#"["-c", "import time; print('warming caches', flush=True); time.sleep(300)"]"#,
+                r#"["-c", "import socket, time; s = socket.socket(); s.bind(('127.0.0.1', 8081)); s.listen(); print('warming caches', flush=True); time.sleep(300)"]"#,
             )
-            .option("--ready-timeout", "2"),
+            .option("--ready-timeout", "10"),
         &source,
         2,
     );
     assert!(
-        error_line(&outcome).contains("8080"),
-        "the error must name the port:\n{}",
+        error_line(&outcome).contains("nothing listened on port 8080")
+            && outcome.stderr.contains("it listens on 127.0.0.1:8081"),
+        "the error must name the port and what the container listens on instead:\n{}",
         outcome.stderr
     );
     assert!(
@@ -193,26 +262,30 @@ fn root_engine_application_never_ready_exits_2_with_its_last_log_lines() {
 }
 
 #[test]
-fn root_engine_invalid_keep_glob_exits_2_before_any_container() {
+fn root_engine_invalid_keep_or_exclude_glob_exits_2_before_any_container() {
     let source = image("debian");
-    for (glob, why) in [("/a/[", "unclosed"), ("relative/*", "absolute")] {
-        let outcome = expect_failure(
-            BuildCommand::new(&source)
-                .unique_tag("errors")
-                .option("--keep", glob),
-            &source,
-            2,
-        );
-        assert!(
-            error_line(&outcome).contains(glob) && error_line(&outcome).contains(why),
-            "the error must name the pattern {glob:?} and say what is wrong ({why}):\n{}",
-            outcome.stderr
-        );
-        assert!(
-            !outcome.stderr.contains("started container") && !outcome.stderr.contains(" run "),
-            "no container may start for an invalid glob:\n{}",
-            outcome.stderr
-        );
+    for option in ["--keep", "--exclude"] {
+        for (glob, why) in [("/a/[", "unclosed"), ("relative/*", "absolute")] {
+            let outcome = expect_failure(
+                BuildCommand::new(&source)
+                    .unique_tag("errors")
+                    .option(option, glob),
+                &source,
+                2,
+            );
+            let line = error_line(&outcome);
+            assert!(
+                line.contains(option) && line.contains(glob) && line.contains(why),
+                "the error must name {option}, the pattern {glob:?} and say what is wrong \
+                 ({why}):\n{}",
+                outcome.stderr
+            );
+            assert!(
+                !outcome.stderr.contains("started container") && !outcome.stderr.contains(" run "),
+                "no container may start for an invalid glob:\n{}",
+                outcome.stderr
+            );
+        }
     }
 }
 

@@ -219,7 +219,7 @@ fn root_engine_exec_commands_run_as_the_image_user_and_their_lookups_are_kept() 
         .unique_tag("users-exec")
         .option(
             "--cmd",
-            r#"["/bin/sh", "-c", "trap 'exit 0' TERM; sleep 60 & wait"]"#,
+            r#"["/bin/sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait"]"#,
         )
         .option(
             "--exec",

@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use slim_fixtures::{BuildCommand, EngineImage, NGINX_SITE, TestContainer, image};
+use slim_fixtures::{BuildCommand, EngineImage, NGINX_SITE, TestContainer, image, image_entries};
 
 const STARTUP: Duration = Duration::from_secs(30);
 
@@ -144,4 +144,47 @@ fn root_engine_nginx_pages_fetched_by_exec_commands_are_served_the_same() {
             "GET {path} on the slim image served other bytes"
         );
     }
+}
+
+/// Paths of `tag`'s layers that are Perl: the interpreter or its library.
+fn perl_paths(tag: &str) -> Vec<String> {
+    image_entries(tag)
+        .into_iter()
+        .map(|e| e.path)
+        .filter(|p| {
+            p.starts_with("/usr/bin/perl") || p.starts_with("/usr/lib/x86_64-linux-gnu/perl")
+        })
+        .collect()
+}
+
+/// The CA keep-list matches OpenSSL's `CA.pl` and `tsget.pl` (Perl scripts); kept as data
+/// they used to bring a whole Perl along, the largest part of the slim image. The control:
+/// the same build naming `CA.pl` with `--keep` (a script the user says runs) keeps Perl.
+#[test]
+fn root_engine_nginx_slim_image_holds_no_perl_unless_a_kept_script_needs_it() {
+    let original = image("nginx");
+    assert!(
+        image_entries(&original)
+            .iter()
+            .any(|e| e.path == "/usr/lib/ssl/misc/CA.pl"),
+        "the fixture has OpenSSL's CA.pl under the CA store, or this test proves nothing"
+    );
+    let build = BuildCommand::new(&original)
+        .unique_tag("nginx-no-perl")
+        .run();
+    let slim = build.image();
+    let perl = perl_paths(&slim.tag);
+    assert!(perl.is_empty(), "the slim image holds Perl: {perl:?}");
+
+    let named = BuildCommand::new(&original)
+        .unique_tag("nginx-perl-named")
+        .option("--keep", "/usr/lib/ssl/misc/CA.pl")
+        .run();
+    let with_script = named.image();
+    assert!(
+        perl_paths(&with_script.tag)
+            .iter()
+            .any(|p| p == "/usr/bin/perl"),
+        "a script named with --keep keeps its interpreter"
+    );
 }

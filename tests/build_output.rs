@@ -192,19 +192,18 @@ fn root_engine_spinners_are_drawn_on_a_terminal() {
     outcome.assert_nothing_left();
     let _slim = outcome.image();
     let screen = &outcome.stdout;
+    let phases = [
+        "inspect", "start", "run", "save", "keep", "rebuild", "load", "verify",
+    ];
     // How the pseudo-terminal passes carriage returns on depends on its settings; the
-    // clear-line sequence before each redraw does not.
+    // clear-line sequence before each redraw does not. Every phase's running line is
+    // cleared at least once, when its finished line replaces it; how many redraws come
+    // in between depends on how long the phase takes, so no more is asked.
     assert!(
-        screen.matches("\x1b[2K").count() > 10,
+        screen.matches("\x1b[2K").count() >= phases.len(),
         "lines are not cleared and redrawn in place:\n{screen:?}"
     );
-    assert!(
-        screen.matches(" rebuild ").count() > 1,
-        "the rebuild line is drawn once, not updated:\n{screen:?}"
-    );
-    for phase in [
-        "inspect", "start", "run", "save", "keep", "rebuild", "load", "verify",
-    ] {
+    for phase in phases {
         assert!(
             screen.contains(&format!("✓ {phase:<8}")),
             "no finished line for {phase}:\n{screen}"

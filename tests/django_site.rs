@@ -17,73 +17,20 @@
 //! `root_engine_…`).
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use slim_fixtures::{
-    BuildCommand, DJANGO_ADMIN, DJANGO_PORT, EngineImage, HttpAnswer, SlimImage, TestContainer,
-    image, run_to_end,
+    BuildCommand, DJANGO_ADMIN, DJANGO_PORT, EngineImage, HttpAnswer, ReportFile, SlimImage,
+    TestContainer, image, run_to_end,
 };
+use slim_test_kit::http;
 
 const STARTUP: Duration = Duration::from_secs(60);
 const BUILD_LIMIT: Duration = Duration::from_secs(900);
 const HELLO: &str = "python manage.py hello";
-
-/// One HTTP/1.0 request (`Connection: close`), read to the end.
-fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> std::io::Result<HttpAnswer> {
-    let timeout = Duration::from_secs(20);
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    let mut head = format!(
-        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: slim-tests\r\nConnection: close\r\n"
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if method == "POST" {
-        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body.as_bytes())?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let invalid =
-        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| invalid("no end of headers"))?;
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| invalid("no status line"))?;
-    let headers = lines
-        .filter_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            Some((n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        })
-        .collect();
-    Ok(HttpAnswer {
-        status,
-        headers,
-        body: raw[split + 4..].to_vec(),
-    })
-}
 
 /// A running container of an image under test, and where it answers.
 struct Site {
@@ -112,8 +59,15 @@ impl Site {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Result<HttpAnswer, String> {
-        request(self.addr, method, path, headers, body)
-            .map_err(|e| format!("{method} {path}: no answer: {e}"))
+        http::request(
+            self.addr,
+            method,
+            path,
+            headers,
+            body,
+            Duration::from_secs(20),
+        )
+        .map_err(|e| format!("{method} {path}: no answer: {e}"))
     }
 
     fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Result<HttpAnswer, String> {
@@ -517,31 +471,6 @@ fn original() -> &'static (String, u64) {
     })
 }
 
-/// A report path outside the repository and slim's TMPDIR, removed when dropped.
-struct ReportFile(PathBuf);
-
-impl ReportFile {
-    fn new(label: &str) -> ReportFile {
-        let path =
-            std::env::temp_dir().join(format!("slim-{label}-{}.report.json", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        ReportFile(path)
-    }
-
-    fn read(&self) -> Value {
-        let text = std::fs::read_to_string(&self.0)
-            .unwrap_or_else(|e| panic!("reading the report {}: {e}", self.0.display()));
-        serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("the report {} is not JSON: {e}", self.0.display()))
-    }
-}
-
-impl Drop for ReportFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 /// `slim build --run 'python manage.py hello' --report <temp> EXTRA django`.
 fn build(label: &str, extra: &[&str]) -> (SlimImage, Value) {
     let report = ReportFile::new(label);
@@ -549,7 +478,7 @@ fn build(label: &str, extra: &[&str]) -> (SlimImage, Value) {
         .unique_tag(label)
         .limit(BUILD_LIMIT)
         .option("--run", HELLO)
-        .option("--report", &report.0.display().to_string());
+        .option("--report", &report.path().display().to_string());
     for flag in extra {
         command = command.flag(flag);
     }

@@ -19,8 +19,8 @@ use slim_cli::image::index::{FsIndex, NodeKind};
 use slim_cli::image::save;
 use slim_cli::rebuild::layer::{LayerError, write_layer};
 use slim_fixtures::{
-    BuildCommand, BuildOutcome, CraftedImage, CraftedLayer, HOST_SECRET, HostSentinel, ImageEntry,
-    ImageEntryKind, image_entries, run_to_end,
+    BuildCommand, BuildOutcome, CraftedImage, HOST_SECRET, HostSentinel, ImageEntry,
+    ImageEntryKind, TarWriter, image_entries, run_to_end,
 };
 
 const RUN_LIMIT: Duration = Duration::from_secs(60);
@@ -123,7 +123,7 @@ fn root_engine_hostile_dotdot_and_absolute_entry_names() {
     // on the host and fails. slim says so, and nothing is created anywhere.
     let climbing = CraftedImage::new("dotdot")
         .layer(
-            CraftedLayer::default()
+            TarWriter::new()
                 .file(b"ok", b"ok")
                 .file(
                     format!("../../../../{}", sentinel.escape_name).as_bytes(),
@@ -148,7 +148,7 @@ fn root_engine_hostile_dotdot_and_absolute_entry_names() {
     // slim's reader, given the same archive, keeps the names inside the image root.
     let crafted = CraftedImage::new("dotdot")
         .layer(
-            CraftedLayer::default()
+            TarWriter::new()
                 .file(b"ok", b"ok")
                 .file(
                     format!("../../../../{}", sentinel.escape_name).as_bytes(),
@@ -167,7 +167,7 @@ fn root_engine_hostile_dotdot_and_absolute_entry_names() {
     // Absolute names and `..` that stay inside: the image is built and right.
     let inside = CraftedImage::new("absolute")
         .layer(
-            CraftedLayer::default()
+            TarWriter::new()
                 .file(b"/abs-file", b"absolute")
                 .file(b"./x/../inside", b"inside")
                 .dir(b"/srv/")
@@ -198,7 +198,7 @@ fn root_engine_hostile_symlinks_out_of_the_root_resolve_inside_the_image() {
     let secret_in_image = secret.trim_start_matches('/');
     let image = CraftedImage::new("links")
         .layer(
-            CraftedLayer::default()
+            TarWriter::new()
                 // The image holds a file at the sentinel's path, with its own content.
                 .file(secret_in_image.as_bytes(), b"image's own")
                 .symlink(b"abs", secret.as_bytes())
@@ -239,7 +239,7 @@ fn root_engine_hostile_symlink_loops() {
     let sentinel = HostSentinel::new("loops");
     let image = CraftedImage::new("loops")
         .layer(
-            CraftedLayer::default()
+            TarWriter::new()
                 .symlink(b"a", b"b")
                 .symlink(b"b", b"a")
                 .symlink(b"self", b"self")
@@ -270,7 +270,7 @@ fn root_engine_hostile_directory_replaced_by_a_file_in_a_later_layer() {
     let sentinel = HostSentinel::new("replace");
     let image = CraftedImage::new("replace")
         .layer(
-            CraftedLayer::default()
+            TarWriter::new()
                 .dir(b"d/")
                 .file(b"d/in", b"lower")
                 .file(b"f", b"file")
@@ -278,7 +278,7 @@ fn root_engine_hostile_directory_replaced_by_a_file_in_a_later_layer() {
                 .symlink(b"link", b"/etc"),
         )
         .layer(
-            CraftedLayer::default()
+            TarWriter::new()
                 .file(b"d", b"now a file")
                 .dir(b"f/")
                 .file(b"f/new", b"new")
@@ -314,7 +314,7 @@ fn root_engine_hostile_whiteouts_and_opaque_directories() {
     let sentinel = HostSentinel::new("whiteouts");
     let image = CraftedImage::new("whiteouts")
         .layer(
-            CraftedLayer::default()
+            TarWriter::new()
                 .dir(b"conf/")
                 .file(b"conf/a", b"a")
                 .file(b"conf/b", b"b")
@@ -329,7 +329,7 @@ fn root_engine_hostile_whiteouts_and_opaque_directories() {
                 .symlink(b"wlink", b"/real"),
         )
         .layer(
-            CraftedLayer::default()
+            TarWriter::new()
                 .file(b"conf/.wh.a", b"")
                 .dir(b"opt/")
                 .file(b"opt/.wh..wh..opq", b"")
@@ -388,7 +388,7 @@ fn root_engine_hostile_hard_links_to_missing_targets() {
     for target in ["nope".to_string(), sentinel.secret()] {
         let refused = CraftedImage::new("hardlink")
             .layer(
-                CraftedLayer::default()
+                TarWriter::new()
                     .file(b"real", b"real")
                     .hard_link(b"good", b"real")
                     .hard_link(b"missing", target.as_bytes()),
@@ -402,7 +402,7 @@ fn root_engine_hostile_hard_links_to_missing_targets() {
         );
         // slim's reader indexes the same archive; keeping the link is a named error.
         let crafted = CraftedImage::new("hardlink").layer(
-            CraftedLayer::default()
+            TarWriter::new()
                 .file(b"real", b"real")
                 .hard_link(b"good", b"real")
                 .hard_link(b"missing", target.as_bytes()),
@@ -427,7 +427,7 @@ fn root_engine_hostile_device_nodes_and_fifos() {
     let sentinel = HostSentinel::new("devices");
     let image = CraftedImage::new("devices")
         .layer(
-            CraftedLayer::default()
+            TarWriter::new()
                 .dir(b"nodes/")
                 .device(tar::EntryType::Char, b"nodes/null", 1, 3)
                 .device(tar::EntryType::Block, b"nodes/loop", 7, 0)
@@ -457,7 +457,7 @@ fn root_engine_hostile_non_utf8_names() {
     let sentinel = HostSentinel::new("names");
     let image = CraftedImage::new("names")
         .layer(
-            CraftedLayer::default()
+            TarWriter::new()
                 .dir(b"names/")
                 .file(b"names/caf\xe9", b"latin-1")
                 .file(b"names/\xff\xfe", b"bytes")
@@ -492,7 +492,7 @@ fn root_engine_hostile_very_long_path() {
     long.push_str("/file");
     let image = CraftedImage::new("long")
         .layer(
-            CraftedLayer::default()
+            TarWriter::new()
                 .file(&long.as_bytes()[1..], b"long")
                 .symlink(b"to-long", long.as_bytes()),
         )
@@ -520,14 +520,14 @@ fn root_engine_hostile_sparse_4gib_file() {
     let sentinel = HostSentinel::new("sparse");
     // The old GNU format: this engine refuses it on load.
     let refused = CraftedImage::new("gnu-sparse")
-        .layer(CraftedLayer::default().gnu_sparse(b"sparse", FOUR_GIB, 0, b"head"))
+        .layer(TarWriter::new().gnu_sparse(b"sparse", FOUR_GIB, 0, b"head"))
         .opens(["/sparse"])
         .load()
         .expect_err("the engine loads a GNU sparse entry");
     assert!(refused.contains("header type 83"), "{refused}");
     for layer in [
-        CraftedLayer::default().gnu_sparse(b"sparse", FOUR_GIB, 0, b"head"),
-        CraftedLayer::default().pax_sparse(b"sparse", FOUR_GIB, &[(0, b"head")]),
+        TarWriter::new().gnu_sparse(b"sparse", FOUR_GIB, 0, b"head"),
+        TarWriter::new().pax_sparse(b"sparse", FOUR_GIB, &[(0, b"head")]),
     ] {
         // slim's reader: the real name and size, a few KB on disk, refused when kept.
         let crafted = CraftedImage::new("sparse").layer(layer.file(b"after", b"after"));
@@ -546,7 +546,7 @@ fn root_engine_hostile_sparse_4gib_file() {
     // then cannot export it (`docker save` fails its own layer check). slim says so; its
     // reader handles both formats (hostile_tests.rs, sparse).
     let image = CraftedImage::new("pax-sparse")
-        .layer(CraftedLayer::default().pax_sparse(
+        .layer(TarWriter::new().pax_sparse(
             b"sparse",
             FOUR_GIB,
             &[(0, b"head"), (FOUR_GIB - 4, b"tail")],
@@ -566,7 +566,7 @@ fn root_engine_hostile_sparse_4gib_file() {
 #[test]
 fn root_engine_hostile_100k_small_files() {
     let sentinel = HostSentinel::new("many");
-    let mut layer = CraftedLayer::default().dir(b"many/");
+    let mut layer = TarWriter::new().dir(b"many/");
     for i in 0..100 {
         layer = layer.dir(format!("many/{i:02}/").as_bytes());
         for j in 0..1000 {

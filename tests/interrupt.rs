@@ -11,12 +11,12 @@
 //! away leave things behind; the next slim run removes them, and says so.
 //!
 //! Needs root, the Docker engine and a kernel with BTF (every test is `root_engine_…`). The
-//! builds use the small `probe` fixture, running `probe-fixture sleep 60` (which ends at once
+//! builds use the small `probe` fixture, running `probe-fixture sleep 600` (which ends at once
 //! on SIGTERM) with one `--exec` probe so the run ends as soon as probing is done.
 
 use slim_fixtures::{Ended, EngineProxy, SlimProcess, docker, docker_ok, image};
 
-const BUILD: &[&str] = &["--cmd", "probe-fixture sleep 60", "--exec", "true"];
+const BUILD: &[&str] = &["--cmd", "probe-fixture sleep 600", "--exec", "true"];
 
 /// Starts a build paused at `phase` (with `extra` options and environment), waits for it to
 /// get there, checks it holds the probe when a traced run is on, and returns it with what
@@ -302,7 +302,7 @@ fn root_engine_trace_sigint_before_the_container_starts_exits_130_and_cleans_up(
     let mut slim = SlimProcess::trace(
         &image("probe"),
         &[],
-        &["probe-fixture", "sleep", "60"],
+        &["probe-fixture", "sleep", "600"],
         "pause:start",
         &[],
     );

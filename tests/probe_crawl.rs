@@ -86,3 +86,108 @@ fn root_engine_crawl_keeps_every_page_linked_listed_or_loaded_and_the_404_page()
         "the slim image should answer /unlinked.html with the custom 404 page"
     );
 }
+
+/// The kept paths of a build's report.
+fn kept_paths(build: &slim_fixtures::BuildOutcome) -> Vec<String> {
+    let report = build
+        .report
+        .as_ref()
+        .unwrap_or_else(|| panic!("no report:\n{}", build.stderr));
+    report["keep"]["paths"]
+        .as_array()
+        .expect("keep.paths is an array")
+        .iter()
+        .filter_map(|p| p["path"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The status each crawled path got in a build's report.
+fn crawled(build: &slim_fixtures::BuildOutcome) -> Vec<(String, u64)> {
+    let report = build.report.as_ref().expect("a report");
+    report["probes"]["results"]
+        .as_array()
+        .expect("probes.results is an array")
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r["path"].as_str()?.to_string(),
+                r["answer"]["status"].as_u64()?,
+            ))
+        })
+        .collect()
+}
+
+/// A server bound to the container's loopback (`--bind 127.0.0.1`) is ready, crawled and
+/// verified without `--network host`: slim reads what the container listens on from the
+/// kernel, and opens its connections inside the container's network namespace. The same
+/// with `--network none`, where the container has no address at all. The control: the
+/// page nothing links to is not kept.
+#[test]
+fn root_engine_a_server_bound_to_the_container_loopback_is_crawled_from_inside_its_network() {
+    let original = image("loopback-site");
+    for (label, options) in [
+        ("loopback", &[][..]),
+        ("loopback-none", &["--network", "none"][..]),
+    ] {
+        let mut command = BuildCommand::new(&original).unique_tag(label);
+        for option in options {
+            command = command.flag(option);
+        }
+        let build = command.run();
+        build.assert_success();
+        let _slim = build.image();
+        let pages = crawled(&build);
+        for path in ["/", "/next.html", "/deep/last.html"] {
+            assert!(
+                pages.iter().any(|(p, status)| p == path && *status == 200),
+                "{label}: the crawl should have got {path} (200): {pages:?}\n{}",
+                build.stderr
+            );
+        }
+        let verification = &build.report.as_ref().expect("a report")["verification"];
+        assert_eq!(
+            verification["status"], "verified",
+            "{label}: the slim image should serve the same pages: {verification:#}"
+        );
+        let kept = kept_paths(&build);
+        assert!(
+            kept.iter().any(|p| p == "/srv/www/deep/last.html"),
+            "{label}: the page two links deep should be kept"
+        );
+        assert!(
+            !kept.iter().any(|p| p == "/srv/www/unlinked.html"),
+            "{label}: the control: nothing links to unlinked.html, so it is not kept"
+        );
+    }
+}
+
+/// `--host-exec` scripts reach a server bound to the container's loopback through a host
+/// port slim relays into the container's network namespace (`SLIM_TARGET` names it): the
+/// page only the script asks for is served, traced and kept. The control is the test
+/// above, whose build without the script does not keep that page.
+#[test]
+fn root_engine_host_exec_reaches_a_loopback_server_through_a_relayed_port() {
+    let script = r#"bash -c 'exec 3<>"/dev/tcp/${SLIM_TARGET%:*}/${SLIM_TARGET##*:}" && printf "GET /unlinked.html HTTP/1.0\r\n\r\n" >&3 && cat <&3' | grep -q "^HTTP/1.. 200""#;
+    let build = BuildCommand::new(&image("loopback-site"))
+        .unique_tag("loopback-host-exec")
+        .option("--host-exec", script)
+        .run();
+    build.assert_success();
+    assert!(
+        build.stderr.contains("SLIM_TARGET has 127.0.0.1:")
+            && build.stderr.contains("relayed to 127.0.0.1:"),
+        "slim should say it relays a host port:\n{}",
+        build.stderr
+    );
+    let kept = kept_paths(&build);
+    assert!(
+        kept.iter().any(|p| p == "/srv/www/unlinked.html"),
+        "the page the host script fetched through the relay should be kept:\n{}",
+        build.stderr
+    );
+    let verification = &build.report.as_ref().expect("a report")["verification"];
+    assert_eq!(
+        verification["status"], "verified",
+        "the script reaches the slim image the same way: {verification:#}"
+    );
+}

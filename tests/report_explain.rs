@@ -3,32 +3,18 @@
 //! match the schema (as every build of the suite does, see `tests/support/report.rs`), then
 //! `slim explain` on paths whose story is known from the image: the application file
 //! python opened, the interpreter reached through the `/usr/bin/python3` symlink, the C
-//! library the interpreter needs, a standard-library module only the python profile keeps,
-//! a time zone only the zoneinfo keep-list keeps, and a program nothing used. Bad input
+//! library the interpreter needs, a standard-library module only the python profile's
+//! import closure keeps (`shutil`, which `http.server` loads, imports `tarfile` inside a
+//! function), a time zone only the zoneinfo keep-list keeps, and a program nothing used. Bad input
 //! (a path the image lacks, a missing or malformed report) is an `error:` with a `hint:`.
 //!
 //! Needs root, the Docker engine and a kernel with BTF and bpf_loop (`root_engine_…`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-use slim_fixtures::{BuildCommand, image, slim_bin};
-
-/// A file in the test's temporary directory, removed when dropped.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(name: &str) -> TempFile {
-        TempFile(std::env::temp_dir().join(format!("slim-explain-{}-{name}", std::process::id())))
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
+use slim_fixtures::{BuildCommand, ReportFile, image, slim_bin};
 
 /// What `slim explain PATH --report REPORT` did.
 struct Answer {
@@ -96,10 +82,10 @@ fn kept<'a>(report: &'a Value, path: &str) -> Option<&'a Value> {
 
 #[test]
 fn root_engine_explain_answers_from_a_real_build_report() {
-    let report_file = TempFile::new("report.json");
+    let report_file = ReportFile::new("explain");
     let outcome = BuildCommand::new(&image("python-app"))
         .unique_tag("explain")
-        .option("--report", &report_file.0.display().to_string())
+        .option("--report", &report_file.path().display().to_string())
         .run();
     let slim = outcome.image();
     let report = outcome
@@ -118,26 +104,26 @@ fn root_engine_explain_answers_from_a_real_build_report() {
     assert_has(stderr, "slim: largest directories removed:");
     assert_has(
         stderr,
-        &format!("slim: report: {}", report_file.0.display()),
+        &format!("slim: report: {}", report_file.path().display()),
     );
     assert_eq!(report["schema_version"], 1);
     assert_eq!(report["image"]["tag"], tag.as_str());
     assert!(report["removed"]["paths"].as_u64().unwrap_or_default() > 100);
 
     // A traced file: python opened the application.
-    let answer = explain(&report_file.0, "/app/server.py");
+    let answer = explain(report_file.path(), "/app/server.py");
     let text = answer.kept_or_removed("/app/server.py");
     assert_has(text, &format!("/app/server.py: KEPT in {tag} (file, "));
     assert_has(text, "- traced: opened by python3 (pid ");
     assert_has(text, "- keep-list workdir");
 
     // A symlink and its target: CMD `python3` runs /usr/bin/python3 -> python3.11.
-    let answer = explain(&report_file.0, "/usr/bin/python3");
+    let answer = explain(report_file.path(), "/usr/bin/python3");
     let text = answer.kept_or_removed("/usr/bin/python3");
     assert_has(text, "/usr/bin/python3: KEPT");
     assert_has(text, "(symlink)");
     assert_has(text, "symlink to python3.11 (/usr/bin/python3.11)");
-    let answer = explain(&report_file.0, "/usr/bin/python3.11");
+    let answer = explain(report_file.path(), "/usr/bin/python3.11");
     let text = answer.kept_or_removed("/usr/bin/python3.11");
     assert_has(text, "/usr/bin/python3.11: KEPT");
     assert_has(text, "- traced: executed by ");
@@ -145,7 +131,7 @@ fn root_engine_explain_answers_from_a_real_build_report() {
 
     // An ELF dependency: the interpreter needs the C library, whose real name is reached
     // through the libc.so.6 name and, in this merged-/usr image, /lib -> usr/lib.
-    let answer = explain(&report_file.0, "/lib/x86_64-linux-gnu/libc.so.6");
+    let answer = explain(report_file.path(), "/lib/x86_64-linux-gnu/libc.so.6");
     let text = answer.kept_or_removed("libc.so.6");
     assert_has(
         text,
@@ -156,8 +142,9 @@ fn root_engine_explain_answers_from_a_real_build_report() {
         "- ELF dependency: a library (DT_NEEDED) of /usr/bin/python3.11",
     );
 
-    // A file only the python profile keeps: a standard-library module nothing imports.
-    let module = "/usr/lib/python3.11/smtplib.py";
+    // A file only the python profile keeps: a standard-library module that a loaded module
+    // imports inside a function the run never called.
+    let module = "/usr/lib/python3.11/tarfile.py";
     let entry = kept(report, module).unwrap_or_else(|| panic!("{module} kept"));
     assert!(
         entry["reasons"]
@@ -167,15 +154,18 @@ fn root_engine_explain_answers_from_a_real_build_report() {
             .all(|r| r["reason"] == "profile"),
         "{module} should be kept by the profile alone: {entry}"
     );
-    let answer = explain(&report_file.0, module);
+    let answer = explain(report_file.path(), module);
     let text = answer.kept_or_removed(module);
     assert_has(text, &format!("{module}: KEPT"));
-    assert_has(text, "- profile python, rule ");
+    assert_has(
+        text,
+        "- profile python, rule imported by /usr/lib/python3.11/shutil.py",
+    );
     assert_has(text, "(applied: ");
 
     // A file only a keep-list keeps: a time zone the application never reads.
     let zone = "/usr/share/zoneinfo/Asia/Tokyo";
-    let answer = explain(&report_file.0, zone);
+    let answer = explain(report_file.path(), zone);
     let text = answer.kept_or_removed(zone);
     assert_has(text, &format!("{zone}: KEPT"));
     assert_has(text, "- keep-list zoneinfo");
@@ -184,7 +174,7 @@ fn root_engine_explain_answers_from_a_real_build_report() {
     // A removed file: apt-get is in the image, nothing ran it.
     let removed = "/usr/bin/apt-get";
     assert!(kept(report, removed).is_none());
-    let answer = explain(&report_file.0, removed);
+    let answer = explain(report_file.path(), removed);
     let text = answer.kept_or_removed(removed);
     assert_has(
         text,
@@ -198,18 +188,18 @@ fn root_engine_explain_answers_from_a_real_build_report() {
     assert_has(text, "nearest traced paths:\n  - /usr/bin/");
 
     // A path the image does not have.
-    let answer = explain(&report_file.0, "/usr/bin/no-such-program");
+    let answer = explain(report_file.path(), "/usr/bin/no-such-program");
     let err = answer.bad_input("a path not in the image");
     assert_has(err, "/usr/bin/no-such-program is not in ");
 
     // No report, and a file that is not a report.
-    let missing = TempFile::new("missing.json");
-    let answer = explain(&missing.0, "/app/server.py");
+    let missing = ReportFile::new("explain-missing");
+    let answer = explain(missing.path(), "/app/server.py");
     let err = answer.bad_input("a missing report");
     assert_has(err, "cannot read the report ");
-    let malformed = TempFile::new("malformed.json");
-    std::fs::write(&malformed.0, "{\"tool\": {}}").unwrap();
-    let answer = explain(&malformed.0, "/app/server.py");
+    let malformed = ReportFile::new("explain-malformed");
+    std::fs::write(malformed.path(), "{\"tool\": {}}").unwrap();
+    let answer = explain(malformed.path(), "/app/server.py");
     let err = answer.bad_input("a malformed report");
     assert_has(err, "is not a slim build report");
 }

@@ -4,28 +4,31 @@
 //! - a page that reads /app/data/second.txt only from its second request on: the crawl
 //!   asks once, so the trace misses the file; verification's second pass finds it
 //!   missing, repair adds it in round 1, and the slim image answers the second request;
-//! - a page with a fresh CSRF-like token and the current time verifies as equal;
-//! - a keep set broken on purpose (`--test-drop` of a page's data file) fails the build
-//!   with exit code 6, naming the probe and the path, and labels the image
-//!   `slim.verified=false`; `--allow-diff` accepts it (still labelled);
+//! - a page with a fresh CSRF-like token and the current time verifies as equal, and so
+//!   does the page that reads /app/data/page.txt;
+//! - a keep set broken on purpose (`--exclude` of that page's data file) fails the build
+//!   with exit code 6, naming the probe and the path, which repair does not bring back,
+//!   and labels the image `slim.verified=false`; `--allow-diff` accepts it (still
+//!   labelled); the report and `slim explain` name the glob that left the file out;
+//! - an image whose command `--exclude` left out cannot start: verification fails with
+//!   exit code 6, naming the excluded paths the original's run used;
 //! - the image verified is the one tagged and reported, and it is built from the
 //!   original image, not from the traced container (which wrote files at start-up).
 //!
 //! Needs root, the Docker engine and a kernel with BTF and bpf_loop (every test is named
 //! `root_engine_…`). Each test makes its own build, with its report in a temporary file.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
 use slim_fixtures::{
-    BuildCommand, BuildOutcome, EngineImage, PYTHON_VERIFY_DATA, SlimImage, TestContainer, docker,
-    docker_ok, image, image_entries, image_tags, inspect_config,
+    BuildCommand, BuildOutcome, EngineImage, PYTHON_VERIFY_DATA, ReportFile, SlimImage,
+    TestContainer, docker, docker_ok, image, image_entries, image_tags, inspect_config, slim_bin,
 };
 
 const PORT: u16 = 8080;
 const STARTUP: Duration = Duration::from_secs(30);
-const BUILD_LIMIT: Duration = Duration::from_secs(240);
+const BUILD_LIMIT: Duration = Duration::from_secs(600);
 
 /// The bytes of the fixture's `/app/data/NAME`.
 fn data(name: &str) -> &'static [u8] {
@@ -36,36 +39,12 @@ fn data(name: &str) -> &'static [u8] {
         .unwrap_or_else(|| panic!("the fixture has no data file {name}"))
 }
 
-/// A report path outside the repository and slim's TMPDIR, removed when dropped.
-struct ReportFile(PathBuf);
-
-impl ReportFile {
-    fn new(label: &str) -> ReportFile {
-        let path =
-            std::env::temp_dir().join(format!("slim-{label}-{}.report.json", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        ReportFile(path)
-    }
-
-    fn read(&self) -> Value {
-        let text = std::fs::read_to_string(&self.0)
-            .unwrap_or_else(|e| panic!("reading the report {}: {e}", self.0.display()));
-        serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("the report {} is not JSON: {e}", self.0.display()))
-    }
-}
-
-impl Drop for ReportFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// A finished build: its outcome, its report, and its image (removed when dropped) if
-/// the engine has the tag, whatever the exit code.
+/// A finished build: its outcome, its report (read, and its file for `slim explain`),
+/// and its image (removed when dropped) if the engine has the tag, whatever the exit code.
 struct Built {
     outcome: BuildOutcome,
     report: Value,
+    report_file: ReportFile,
     image: Option<SlimImage>,
 }
 
@@ -75,7 +54,7 @@ fn build(label: &str, options: &[&str]) -> Built {
     let mut command = BuildCommand::new(&image("python-verify"))
         .unique_tag(label)
         .limit(BUILD_LIMIT)
-        .option("--report", &report.0.display().to_string());
+        .option("--report", &report.path().display().to_string());
     for option in options {
         command = command.flag(option);
     }
@@ -87,10 +66,10 @@ fn build(label: &str, options: &[&str]) -> Built {
         tag,
     });
     outcome.assert_nothing_left();
-    let report = report.read();
     Built {
         outcome,
-        report,
+        report: report.read(),
+        report_file: report,
         image,
     }
 }
@@ -249,10 +228,35 @@ fn root_engine_verify_repairs_a_file_only_a_second_request_reads() {
     );
 }
 
+/// Also the control of the `--exclude` test below: the same probe of /page, without
+/// `--exclude`, verifies.
 #[test]
 fn root_engine_verify_pages_with_tokens_and_times_compare_equal() {
-    let built = build("verify-dynamic", &["--no-crawl", "--probe", "GET /dynamic"]);
+    let built = build(
+        "verify-dynamic",
+        &[
+            "--no-crawl",
+            "--probe",
+            "GET /dynamic",
+            "--probe",
+            "GET /page",
+        ],
+    );
     built.assert_exit(0);
+    let page = built.results("GET", "/page");
+    assert!(
+        page.len() == 1 && page[0]["answer"]["status"] == 200,
+        "GET /page on the original: {:#}",
+        built.report["probes"]
+    );
+    assert!(
+        built
+            .kept("/app/data/page.txt")
+            .is_some_and(|kept| kept["reasons"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r["reason"] == "traced"))),
+        "without --exclude, the traced page.txt is kept"
+    );
     let verification = built.verification();
     assert_eq!(
         (
@@ -295,13 +299,14 @@ fn root_engine_verify_pages_with_tokens_and_times_compare_equal() {
     );
 }
 
+/// The same build without `--exclude` verifies: see the test of pages with tokens above.
 #[test]
 fn root_engine_verify_a_dropped_data_file_fails_the_build_with_exit_6() {
     let options = [
         "--no-crawl",
         "--probe",
         "GET /page",
-        "--test-drop",
+        "--exclude",
         "/app/data/page.txt",
     ];
     let failed = build("verify-drop", &options);
@@ -339,12 +344,42 @@ fn root_engine_verify_a_dropped_data_file_fails_the_build_with_exit_6() {
         .as_array()
         .expect("verification.missed is an array");
     assert!(
-        missed.iter().any(|m| m["path"] == "/app/data/page.txt"),
-        "missed should name /app/data/page.txt: {verification:#}"
+        missed
+            .iter()
+            .any(|m| m["path"] == "/app/data/page.txt" && m["excluded_by"] == "/app/data/page.txt"),
+        "missed should name /app/data/page.txt and the glob that left it out: \
+         {verification:#}"
     );
     assert!(
         failed.kept("/app/data/page.txt").is_none(),
-        "repair must not bring back a --test-drop path"
+        "repair must not bring back an --exclude path"
+    );
+    assert_eq!(
+        verification["repaired"],
+        serde_json::json!([]),
+        "nothing else is missing, and an excluded path is not repaired"
+    );
+    let excluded = &failed.report["excluded"];
+    assert!(
+        excluded[0]["pattern"] == "/app/data/page.txt"
+            && excluded[0]["paths"][0]["path"] == "/app/data/page.txt"
+            && excluded[0]["paths"][0]["reasons"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r["reason"] == "traced")),
+        "the report should name the glob, the path and why it would be kept: {excluded:#}"
+    );
+    let explained = std::process::Command::new(slim_bin())
+        .args(["explain", "/app/data/page.txt", "--report"])
+        .arg(failed.report_file.path())
+        .output()
+        .expect("running slim explain");
+    let answer = String::from_utf8_lossy(&explained.stdout);
+    assert!(
+        explained.status.success()
+            && answer.contains("REMOVED")
+            && answer.contains("excluded by --exclude /app/data/page.txt"),
+        "slim explain should name the glob:\n{answer}{}",
+        String::from_utf8_lossy(&explained.stderr)
     );
     assert_eq!(
         failed.verified_label().as_deref(),
@@ -371,6 +406,37 @@ fn root_engine_verify_a_dropped_data_file_fails_the_build_with_exit_6() {
         allowed.verified_label().as_deref(),
         Some("false"),
         "--allow-diff accepts the image but must still label it slim.verified=false"
+    );
+}
+
+#[test]
+fn root_engine_verify_an_image_whose_command_is_excluded_fails_with_exit_6() {
+    let failed = build(
+        "verify-no-start",
+        &["--no-crawl", "--exclude", "/usr/bin/python3*"],
+    );
+    failed.assert_exit(6);
+    let verification = failed.verification();
+    assert!(
+        verification["status"] == "failed"
+            && verification["differences"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|d| d["probe"] == "container start"
+                    && d["slim"]
+                        .as_str()
+                        .is_some_and(|s| s.starts_with("could not start")))),
+        "a slim image that cannot start is a failed verification: {verification:#}"
+    );
+    let stderr = &failed.outcome.stderr;
+    assert!(
+        stderr.contains("--exclude left out paths the original's run used: ")
+            && stderr.contains("/usr/bin/python3"),
+        "the warning should name the excluded paths the original used:\n{stderr}"
+    );
+    assert_eq!(
+        failed.verified_label().as_deref(),
+        Some("false"),
+        "the image must be tagged and labelled slim.verified=false"
     );
 }
 

@@ -5,9 +5,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use slim_cli::probe::links;
-use slim_cli::probe::sitemap;
-use slim_cli::probe::url::Url;
+use slim_cli::drive::links;
+use slim_cli::drive::sitemap;
+use slim_cli::drive::url::Url;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

@@ -71,6 +71,10 @@ impl Hierarchies {
 
     /// Reads the hierarchies from this process's mount table.
     pub fn detect() -> Result<Hierarchies, CgroupError> {
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the error it maps to names the file"
+        )]
         let text =
             std::fs::read_to_string(Self::MOUNTINFO).map_err(|source| CgroupError::Mounts {
                 path: Self::MOUNTINFO.into(),
@@ -197,10 +201,10 @@ impl RunCgroup {
             created_slice = Some(parent.to_path_buf());
         }
         make_dir(&v2_dir)?;
-        let id = match std::fs::metadata(&v2_dir) {
+        let id = match fs_err::metadata(&v2_dir) {
             Ok(meta) => meta.ino(),
             Err(source) => {
-                let _ = std::fs::remove_dir(&v2_dir);
+                let _ = fs_err::remove_dir(&v2_dir);
                 return Err(CgroupError::Create {
                     path: v2_dir,
                     source,
@@ -266,10 +270,10 @@ impl RunCgroup {
         }
         if let Some(slice) = &self.created_slice {
             // Another run may have its slice in it by now: then it stays for that run.
-            let _ = std::fs::remove_dir(slice);
+            let _ = fs_err::remove_dir(slice);
             for root in &self.hierarchies.all {
                 if let Ok(relative) = slice.strip_prefix(&self.hierarchies.v2) {
-                    let _ = std::fs::remove_dir(root.join(relative));
+                    let _ = fs_err::remove_dir(root.join(relative));
                 }
             }
         }
@@ -294,9 +298,13 @@ pub(crate) async fn stop_slice_unit(slice: &str) {
 /// Best effort: used only when the engine cannot remove the container whose processes
 /// they are, so that the cgroup can go.
 pub(crate) fn kill_processes(v2_dir: &Path) {
-    let _ = std::fs::write(v2_dir.join("cgroup.kill"), "1");
+    let _ = fs_err::write(v2_dir.join("cgroup.kill"), "1");
 }
 
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the error it maps to names the file"
+)]
 fn make_dir(path: &Path) -> Result<(), CgroupError> {
     std::fs::create_dir(path).map_err(|source| {
         let path = path.to_path_buf();
@@ -320,7 +328,7 @@ pub(crate) async fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
     while let Some((path, children_done)) = stack.pop() {
         if !children_done {
             stack.push((path.clone(), true));
-            let entries = match std::fs::read_dir(&path) {
+            let entries = match fs_err::read_dir(&path) {
                 Ok(entries) => entries,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     stack.pop();
@@ -340,13 +348,17 @@ pub(crate) async fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
     Ok(())
 }
 
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the error it maps to names the file"
+)]
 async fn remove_dir_when_idle(path: &Path) -> Result<(), CgroupError> {
     let mut tries = 0;
     loop {
         match std::fs::remove_dir(path) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < BUSY_RETRIES => {
+            Err(e) if e.kind() == io::ErrorKind::ResourceBusy && tries < BUSY_RETRIES => {
                 tries += 1;
                 tokio::time::sleep(BUSY_WAIT).await;
             }
@@ -439,8 +451,8 @@ mod tests {
     #[tokio::test]
     async fn remove_tree_removes_nested_directories_innermost_first() {
         let dir = std::env::temp_dir().join(format!("slim-test-remove-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("a/b")).unwrap();
-        std::fs::create_dir_all(dir.join("c")).unwrap();
+        fs_err::create_dir_all(dir.join("a/b")).unwrap();
+        fs_err::create_dir_all(dir.join("c")).unwrap();
         remove_tree(&dir).await.unwrap();
         assert!(!dir.exists());
         // Gone already is fine.

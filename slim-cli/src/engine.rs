@@ -80,6 +80,12 @@ pub enum EngineError {
         source: BollardError,
     },
     #[error(
+        "the Docker engine's socket {address} refused slim: permission denied\nhint: run slim \
+         as root (sudo slim …): it needs the engine's socket (root or the docker group) and, \
+         for its eBPF probe, CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN"
+    )]
+    SocketPermission { address: String },
+    #[error(
         "image {image} not found in the local engine\nhint: slim never pulls: build or load \
          the image first (`docker build`, `docker load`, `docker images` lists what is there)"
     )]
@@ -332,6 +338,26 @@ fn option_rejected(error: &BollardError) -> Option<EngineError> {
     }
 }
 
+/// Whether connecting failed because the socket's permissions refused this user (the
+/// engine runs; slim is neither root nor in the docker group).
+fn is_permission_denied(error: &BollardError) -> bool {
+    // A transparent variant hides its own I/O error from the `source` chain.
+    if let BollardError::IOError { err } = error {
+        return err.kind() == std::io::ErrorKind::PermissionDenied;
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(err) = cause {
+        if err
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+        {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
+}
+
 fn is_command_not_found(message: &str) -> bool {
     message.contains("executable file not found")
         || (message.contains("exec: ") && message.contains("no such file or directory"))
@@ -343,9 +369,17 @@ impl DockerEngine {
     pub async fn connect() -> Result<DockerEngine, EngineError> {
         let address = std::env::var("DOCKER_HOST")
             .unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
-        let unreachable = |source| EngineError::Unreachable {
-            address: address.clone(),
-            source,
+        let unreachable = |source: BollardError| {
+            if is_permission_denied(&source) {
+                EngineError::SocketPermission {
+                    address: address.trim_start_matches("unix://").to_string(),
+                }
+            } else {
+                EngineError::Unreachable {
+                    address: address.clone(),
+                    source,
+                }
+            }
         };
         let docker = Docker::connect_with_defaults().map_err(unreachable)?;
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
@@ -690,6 +724,23 @@ impl Engine for DockerEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_socket_that_refuses_the_user_is_a_permission_error_not_an_absent_engine() {
+        use std::io::{Error, ErrorKind};
+        let denied = BollardError::IOError {
+            err: Error::from(ErrorKind::PermissionDenied),
+        };
+        assert!(is_permission_denied(&denied));
+        let absent = BollardError::IOError {
+            err: Error::from(ErrorKind::NotFound),
+        };
+        assert!(!is_permission_denied(&absent));
+        let refused = BollardError::IOError {
+            err: Error::from(ErrorKind::ConnectionRefused),
+        };
+        assert!(!is_permission_denied(&refused));
+    }
 
     #[test]
     fn runtime_messages_for_a_missing_command_are_recognised() {

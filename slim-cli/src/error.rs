@@ -1,11 +1,24 @@
 //! The error of a `slim` command: one of the stages' typed errors, or a verdict of the
-//! command itself. Every message names what it is about; most end with a `hint:` line.
+//! command itself, and the exit code each gets. Every message names what it is about; most
+//! end with a `hint:` line.
+//!
+//! Stages own their errors and never name this one: it wraps theirs (flattened, so that a
+//! kind of failure has one variant, whichever stage met it) and only the commands (`build`,
+//! `cli`) return it.
 
 use slim_probe_ebpf::ProbeError;
 
 use crate::cgroup::CgroupError;
+use crate::drive::DriveError;
 use crate::engine::EngineError;
+use crate::exit::ExitCode;
+use crate::image::save::SaveImageError;
+use crate::interrupt::{Interrupted, Unfinished};
 use crate::output::OutputError;
+use crate::rebuild::load::LoadError;
+use crate::recover::NoOwner;
+use crate::run::{RunError, logs_text};
+use crate::verify::repair::VerifyError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -18,9 +31,9 @@ pub enum Error {
     #[error(transparent)]
     Output(#[from] OutputError),
     #[error(transparent)]
-    Args(#[from] crate::cli::ArgsError),
+    Args(#[from] crate::settings::ArgsError),
     #[error(transparent)]
-    NotReady(#[from] crate::probe::NotReady),
+    NotReady(#[from] crate::drive::NotReady),
     #[error(
         "the container of {image} exited with code {code}{}{}\nhint: check that the image \
          runs as it is (`docker run --rm {image}`); run options such as -e, -v and --cmd \
@@ -67,7 +80,7 @@ pub enum Error {
     #[error(transparent)]
     Layer(#[from] crate::rebuild::layer::LayerError),
     #[error(transparent)]
-    Config(#[from] crate::rebuild::archive::ConfigError),
+    ImageConfig(#[from] crate::rebuild::archive::ImageConfigError),
     #[error(
         "{lost} events were lost ({ring_buffer} with the ring buffer full, {tracking} of tasks \
          the probe could not track): the trace is incomplete\nhint: raise --ring-buffer (it was \
@@ -91,38 +104,188 @@ pub enum Error {
         failed: Vec<String>,
         total: usize,
     },
-    #[error(
-        "interrupted before the end: slim removed what it had made (containers, cgroups, the \
-         probe, temporary files)"
-    )]
-    Interrupted,
-    #[error(
-        "the run left things behind: {}\nhint: remove them by hand: {}",
-        .what.join("; "),
-        .commands.join(" && ")
-    )]
-    LeftBehind {
-        what: Vec<String>,
-        commands: Vec<String>,
-    },
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
+    #[error(transparent)]
+    LeftBehind(#[from] crate::run::LeftBehind),
     #[error(
         "internal error: {0}\nhint: this is a bug in slim; please report it with the output above"
     )]
     Internal(String),
 }
 
-/// `; its last log lines:` and the lines, for error messages (nothing when there are none).
-pub(crate) fn logs_text(lines: &[String]) -> String {
-    if lines.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "; its last log lines:\n{}",
-            lines
-                .iter()
-                .map(|l| format!("  | {l}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
+// Which error gets which code lives here, with the errors; `exit` only names the codes.
+impl ExitCode {
+    /// The exit code for a failed command.
+    pub fn of(error: &Error) -> ExitCode {
+        match error {
+            Error::Engine(e) => match e {
+                EngineError::Unreachable { .. }
+                | EngineError::SocketPermission { .. }
+                | EngineError::Gone { .. } => ExitCode::Environment,
+                EngineError::ImageNotFound { .. }
+                | EngineError::NameInUse { .. }
+                | EngineError::OptionRejected { .. } => ExitCode::BadInput,
+                EngineError::StartFailed {
+                    command_not_found: true,
+                    ..
+                } => ExitCode::BadInput,
+                EngineError::StartFailed { .. }
+                | EngineError::Request { .. }
+                | EngineError::NoExitStatus { .. }
+                | EngineError::LoadRefused { .. } => ExitCode::Failure,
+            },
+            Error::Cgroup(e) if e.is_environment() => ExitCode::Environment,
+            Error::Cgroup(_) => ExitCode::Failure,
+            Error::Probe(e) => match e {
+                ProbeError::Permission { .. }
+                | ProbeError::MissingCapabilities { .. }
+                | ProbeError::NoKernelBtf(_)
+                | ProbeError::Tracefs(_) => ExitCode::Environment,
+                ProbeError::RingBufferSize(_) => ExitCode::BadInput,
+                _ => ExitCode::Failure,
+            },
+            Error::Output(OutputError::Create { .. }) => ExitCode::BadInput,
+            Error::Output(OutputError::Write { .. }) => ExitCode::Failure,
+            Error::VerificationFailed { .. } => ExitCode::VerificationFailed,
+            Error::Args(_)
+            | Error::NotReady(_)
+            | Error::AppExited { .. }
+            | Error::BadOutput { .. }
+            | Error::Keep(_)
+            | Error::Profile(_) => ExitCode::BadInput,
+            Error::Report(_) | Error::Explain(_) => ExitCode::BadInput,
+            // The image itself is malformed: bad input, as a missing image is.
+            Error::Index(crate::image::index::IndexError::ThroughDanglingLink { .. })
+            | Error::Layer(
+                crate::rebuild::layer::LayerError::DanglingHardLink { .. }
+                | crate::rebuild::layer::LayerError::Sparse { .. },
+            ) => ExitCode::BadInput,
+            Error::Io { .. }
+            | Error::Save(_)
+            | Error::Index(_)
+            | Error::Layer(_)
+            | Error::ImageConfig(_) => ExitCode::Failure,
+            Error::Incomplete { .. } => ExitCode::IncompleteTrace,
+            Error::ProbeFailed { .. } => ExitCode::ProbeFailed,
+            Error::Interrupted(_) => ExitCode::Interrupted,
+            Error::LeftBehind(_) | Error::Internal(_) => ExitCode::Failure,
+        }
+    }
+}
+
+impl From<RunError> for Error {
+    fn from(error: RunError) -> Error {
+        match error {
+            RunError::Engine(e) => Error::Engine(e),
+            RunError::Cgroup(e) => Error::Cgroup(e),
+            RunError::Probe(e) => Error::Probe(e),
+            RunError::Output(e) => Error::Output(e),
+            RunError::Interrupted(e) => Error::Interrupted(e),
+            RunError::LeftBehind(e) => Error::LeftBehind(e),
+            RunError::Incomplete {
+                lost,
+                ring_buffer,
+                tracking,
+                ring_buffer_bytes,
+            } => Error::Incomplete {
+                lost,
+                ring_buffer,
+                tracking,
+                ring_buffer_bytes,
+            },
+            RunError::Internal(what) => Error::Internal(what),
+        }
+    }
+}
+
+impl From<DriveError> for Error {
+    fn from(error: DriveError) -> Error {
+        match error {
+            DriveError::Run(e) => e.into(),
+            DriveError::NotReady(e) => Error::NotReady(e),
+            DriveError::Internal(what) => Error::Internal(what),
+        }
+    }
+}
+
+impl From<Unfinished> for Error {
+    fn from(error: Unfinished) -> Error {
+        match error {
+            Unfinished::Interrupted(e) => Error::Interrupted(e),
+            failed @ Unfinished::Failed { .. } => Error::Internal(failed.to_string()),
+        }
+    }
+}
+
+impl From<NoOwner> for Error {
+    fn from(error: NoOwner) -> Error {
+        Error::Internal(error.0)
+    }
+}
+
+impl From<SaveImageError> for Error {
+    fn from(error: SaveImageError) -> Error {
+        match error {
+            SaveImageError::Save(e) => Error::Save(e),
+            SaveImageError::Interrupted(e) => Error::Interrupted(e),
+            SaveImageError::Internal(what) => Error::Internal(what),
+        }
+    }
+}
+
+impl From<LoadError> for Error {
+    fn from(error: LoadError) -> Error {
+        match error {
+            LoadError::Io { what, source } => Error::Io { what, source },
+            LoadError::Layer(e) => Error::Layer(e),
+            LoadError::ImageConfig(e) => Error::ImageConfig(e),
+            LoadError::Engine(e) => Error::Engine(e),
+            LoadError::Interrupted(e) => Error::Interrupted(e),
+            LoadError::Internal(what) => Error::Internal(what),
+        }
+    }
+}
+
+impl From<VerifyError> for Error {
+    fn from(error: VerifyError) -> Error {
+        match error {
+            VerifyError::Drive(e) => e.into(),
+            VerifyError::Load(e) => e.into(),
+            VerifyError::Unfinished(e) => e.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_map_to_their_documented_codes() {
+        let missing = Error::Engine(EngineError::ImageNotFound {
+            image: "x:1".into(),
+        });
+        assert_eq!(ExitCode::of(&missing).code(), 2);
+        let lost = Error::Incomplete {
+            lost: 3,
+            ring_buffer: 3,
+            tracking: 0,
+            ring_buffer_bytes: 4096,
+        };
+        assert_eq!(ExitCode::of(&lost).code(), 4);
+        let failed = Error::ProbeFailed {
+            failed: vec!["GET :80/ → 502 (0 bytes, 1 ms)".into()],
+            total: 3,
+        };
+        assert_eq!(ExitCode::of(&failed).code(), 5);
+        assert!(failed.to_string().starts_with("1 of 3 probes failed"));
+        assert_eq!(
+            ExitCode::of(&Error::Cgroup(CgroupError::NoCgroupV2)).code(),
+            3
+        );
+        let btf = Error::Probe(ProbeError::NoKernelBtf("gone".into()));
+        assert_eq!(ExitCode::of(&btf).code(), 3);
+        assert_eq!(ExitCode::of(&Error::Internal("bug".into())).code(), 1);
     }
 }

@@ -5,13 +5,17 @@
 //! that touched it, the keep-list, profile rule or `--keep` pattern that matched, the
 //! binary an ELF dependency was needed by), what a symlink points to and the kept links
 //! that point to it. A removed path is told with the directory it went with and the
-//! nearest traced paths. A path that is neither is not in the image.
+//! nearest traced paths, or, when an `--exclude` glob left it out, with that glob and the
+//! reasons the build would have kept it for. A path that is neither is not in the image.
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::footprint::{AbsentPath, KeptPath, PathType, Removed, RemovedDir, human_bytes};
+use crate::footprint::{
+    AbsentPath, ExcludedGlob, ExcludedPath, KeptPath, LeftOutGlob, PathType, Removed, RemovedDir,
+    human_bytes,
+};
 use crate::keep::Reason;
 use crate::trace::AccessKind;
 use crate::trace::path::normalize;
@@ -109,6 +113,12 @@ pub struct ReportView {
     pub profiles: Vec<ProfileView>,
     pub keep: KeepView,
     pub removed: Removed,
+    /// Absent from reports of builds without `--exclude` written before the field was.
+    #[serde(default)]
+    pub excluded: Vec<ExcludedGlob>,
+    /// Absent from reports written before profiles reported what they leave out.
+    #[serde(default)]
+    pub left_out: Vec<LeftOutGlob>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,7 +146,10 @@ pub struct KeepView {
 /// Reads the report at `path`.
 pub fn read_report(path: &Path) -> Result<ReportView, ExplainError> {
     let shown = path.display().to_string();
-    // std::fs: the error already names the file.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the error it maps to names the file"
+    )]
     let text = std::fs::read_to_string(path).map_err(|source| ExplainError::Read {
         path: shown.clone(),
         source,
@@ -358,12 +371,34 @@ fn explain_removed(report: &ReportView, path: &str, group: &RemovedDir, lines: &
         "{path}: REMOVED from {} (it is in {})",
         report.image.tag, report.source.reference
     ));
-    lines.push(
-        "  why: no traced process opened, executed, stat'ed or listed it, nothing kept \
-         needs it (ELF closure, symlinks, interpreters), and no keep-list, profile rule or \
-         --keep pattern matched it"
-            .into(),
-    );
+    let excluded = excluded_by(report, path);
+    let left_out = report
+        .left_out
+        .iter()
+        .find(|left| left.paths.iter().any(|p| p == path));
+    if let (None, Some(left)) = (excluded, left_out) {
+        lines.push(format!(
+            "  why: left out by profile {}, rule `exclude {}`: an optional part the profile \
+             keeps only when it is traced, and no traced process used it",
+            left.profile, left.glob
+        ));
+    }
+    match excluded {
+        Some((glob, excluded)) => {
+            lines.push(format!("  why: excluded by --exclude {}", glob.pattern));
+            lines.push("  without it, the build would keep it:".into());
+            for reason in &excluded.reasons {
+                lines.push(format!("  - {}", reason_text(report, reason)));
+            }
+        }
+        None if left_out.is_some() => {}
+        None => lines.push(
+            "  why: no traced process opened, executed, stat'ed or listed it, nothing kept \
+             needs it (ELF closure, symlinks, interpreters), and no keep-list, profile rule or \
+             --keep pattern matched it"
+                .into(),
+        ),
+    }
     if group.whole && group.path == path {
         lines.push(format!(
             "  removed whole, with everything below it ({} path(s), {})",
@@ -385,6 +420,17 @@ fn explain_removed(report: &ReportView, path: &str, group: &RemovedDir, lines: &
             human_bytes(group.bytes)
         ));
     }
+    if let Some((glob, _)) = excluded {
+        lines.push(format!(
+            "  to keep it: build without --exclude '{}', or with a glob that does not match it",
+            glob.pattern
+        ));
+        return;
+    }
+    if let Some(left) = left_out {
+        lines.push(format!("  to keep it: slim build {} …", left.keep_option()));
+        return;
+    }
     let neighbours = traced_neighbours(report, path);
     if neighbours.is_empty() {
         lines.push("  no path near it was traced".into());
@@ -403,6 +449,19 @@ fn explain_removed(report: &ReportView, path: &str, group: &RemovedDir, lines: &
     lines.push(format!(
         "  to keep it: slim build --keep '{path}' …, or a profile rule that matches it"
     ));
+}
+
+/// The `--exclude` glob that left `path` out, with what the report says of it.
+fn excluded_by<'a>(
+    report: &'a ReportView,
+    path: &str,
+) -> Option<(&'a ExcludedGlob, &'a ExcludedPath)> {
+    report.excluded.iter().find_map(|glob| {
+        glob.paths
+            .iter()
+            .find(|e| e.path == path)
+            .map(|excluded| (glob, excluded))
+    })
 }
 
 /// The traced kept paths that share the most leading components with `path`.
@@ -587,9 +646,74 @@ mod tests {
                         bytes: 10,
                         entries: vec!["c.so".into()],
                     },
+                    RemovedDir {
+                        path: "/srv".into(),
+                        whole: true,
+                        paths: 2,
+                        bytes: 5,
+                        entries: vec!["page.txt".into()],
+                    },
                 ],
             },
+            excluded: vec![
+                ExcludedGlob {
+                    pattern: "/srv/*.txt".into(),
+                    image_matches: 1,
+                    paths: vec![ExcludedPath {
+                        path: "/srv/page.txt".into(),
+                        reasons: vec![traced("app")],
+                    }],
+                },
+                ExcludedGlob {
+                    pattern: "/nowhere".into(),
+                    image_matches: 0,
+                    paths: Vec::new(),
+                },
+            ],
+            left_out: vec![LeftOutGlob {
+                profile: "docs".into(),
+                glob: "/usr/share/doc/**".into(),
+                files: 1,
+                bytes: 10,
+                paths: vec!["/usr/share/doc".into()],
+            }],
         }
+    }
+
+    #[test]
+    fn a_path_a_profile_left_out_names_the_profile_its_rule_and_how_to_keep_it() {
+        let (verdict, lines) = explain(&report(), "/usr/share/doc").unwrap();
+        assert_eq!(verdict, Verdict::Removed);
+        let text = lines.join("\n");
+        assert!(
+            text.contains("why: left out by profile docs, rule `exclude /usr/share/doc/**`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("to keep it: slim build --keep '/usr/share/doc/**' …"),
+            "{text}"
+        );
+        assert!(!text.contains("no traced process opened"), "{text}");
+    }
+
+    #[test]
+    fn an_excluded_path_names_its_glob_and_what_would_have_kept_it() {
+        let (verdict, lines) = explain(&report(), "/srv/page.txt").unwrap();
+        assert_eq!(verdict, Verdict::Removed);
+        let text = lines.join("\n");
+        assert!(
+            text.contains("\n  why: excluded by --exclude /srv/*.txt\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("would keep it:\n  - traced: opened by app (pid 7)"),
+            "{text}"
+        );
+        assert!(text.contains("without --exclude '/srv/*.txt'"), "{text}");
+        assert!(!text.contains("no traced process"), "{text}");
+        // Removed without an exclusion: the usual answer.
+        let (_, lines) = explain(&report(), "/srv").unwrap();
+        assert!(lines.join("\n").contains("no traced process"), "{lines:?}");
     }
 
     #[test]

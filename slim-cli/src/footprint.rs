@@ -1,7 +1,7 @@
 //! What the new image holds and what it drops, path by path and directory by directory:
-//! the kept paths with their type, size and reasons, the kept bytes per directory, and the
-//! removed paths grouped by directory, for the report, the build summary and
-//! `slim explain`.
+//! the kept paths with their type, size and reasons, the kept bytes per directory, the
+//! removed paths grouped by directory, and what each `--exclude` glob left out, for the
+//! report, the build summary and `slim explain`.
 //!
 //! Pure: it reads the image index and the keep set, never the engine or the kernel.
 
@@ -9,8 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::image::index::{FsIndex, Node, NodeKind, split_parent};
-use crate::keep::resolve::resolve;
+use crate::image::index::{FsIndex, Node, NodeKind, resolve, split_parent};
 use crate::keep::{KeepSet, Reason, is_runtime_mount};
 use crate::trace::{AccessKind, TraceRecord};
 
@@ -20,8 +19,9 @@ pub const KEPT_DIRECTORIES: usize = 20;
 pub const ABSENT_PATHS: usize = 5000;
 
 /// A kept path, what it is, and why it is kept.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KeptPath {
+    #[schemars(pattern("^/"))]
     pub path: String,
     #[serde(rename = "type")]
     pub kind: PathType,
@@ -34,7 +34,7 @@ pub struct KeptPath {
 }
 
 /// The type of a path in the image.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PathType {
     File,
@@ -73,8 +73,9 @@ impl PathType {
 }
 
 /// Bytes and paths under one directory.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DirTally {
+    #[schemars(pattern("^/"))]
     pub path: String,
     pub paths: usize,
     pub bytes: u64,
@@ -82,8 +83,9 @@ pub struct DirTally {
 
 /// Removed paths of one directory: either the whole directory (`whole`, its parent is
 /// kept) with everything below it, or the entries removed from a kept directory.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RemovedDir {
+    #[schemars(pattern("^/"))]
     pub path: String,
     /// The directory itself was removed, with everything below it.
     pub whole: bool,
@@ -98,11 +100,13 @@ pub struct RemovedDir {
 
 /// A path a traced process asked for that the image does not have (created at run
 /// time, or looked for in vain), with the first access to it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AbsentPath {
+    #[schemars(pattern("^/"))]
     pub path: String,
     pub kind: AccessKind,
     /// `ok` (created at run time), or the errno's name (`ENOENT`).
+    #[schemars(length(min = 1))]
     pub result: String,
     pub comm: String,
     pub pid: u32,
@@ -142,12 +146,39 @@ pub fn absent(index: &FsIndex, records: &[TraceRecord]) -> (usize, Vec<AbsentPat
 }
 
 /// What the new image drops.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Removed {
     pub paths: usize,
     pub bytes: u64,
     /// Every removed path, grouped by directory, largest first.
     pub directories: Vec<RemovedDir>,
+}
+
+/// What one `--exclude` glob left out of the new image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ExcludedGlob {
+    #[schemars(length(min = 1))]
+    pub pattern: String,
+    /// Paths of the original image the glob itself matches, kept or not.
+    pub image_matches: usize,
+    /// The paths it took out of the keep set, sorted (empty: it left nothing out).
+    pub paths: Vec<ExcludedPath>,
+}
+
+/// Why an `--exclude` glob that matches `image_matches` paths of the image left nothing out.
+pub fn why_nothing_excluded(image_matches: usize) -> String {
+    match image_matches {
+        0 => "it matches no path of the image".into(),
+        n => format!("none of the {n} path(s) of the image it matches is kept"),
+    }
+}
+
+/// A path an `--exclude` glob took out, with the reasons the build would have kept it for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ExcludedPath {
+    #[schemars(pattern("^/"))]
+    pub path: String,
+    pub reasons: Vec<Reason>,
 }
 
 /// The keep set measured against the original image.
@@ -163,6 +194,45 @@ pub struct Footprint {
     /// [`KEPT_DIRECTORIES`].
     pub kept_directories: Vec<DirTally>,
     pub removed: Removed,
+    /// What each `--exclude` glob left out, in the order given.
+    pub excluded: Vec<ExcludedGlob>,
+    /// Kept files and bytes by why they are kept, largest first.
+    pub by_reason: Vec<ReasonTally>,
+    /// What profiles' exclude globs left out, by profile and glob.
+    pub left_out: Vec<LeftOutGlob>,
+}
+
+/// What one exclude glob of a profile left out of what the profile's rules keep (an
+/// optional heavy part of an ecosystem), and how to keep it anyway.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct LeftOutGlob {
+    #[schemars(length(min = 1))]
+    pub profile: String,
+    #[schemars(length(min = 1))]
+    pub glob: String,
+    /// Files (not directories) left out, and their bytes (without what they would have
+    /// brought along: an ELF file's libraries are not counted).
+    pub files: usize,
+    pub bytes: u64,
+    /// Every path left out, sorted.
+    pub paths: Vec<String>,
+}
+
+impl LeftOutGlob {
+    /// The option that keeps what it left out.
+    pub fn keep_option(&self) -> String {
+        format!("--keep '{}'", self.glob)
+    }
+}
+
+/// Kept files and their bytes for one reason: `traced`, `ELF closure of traced`, `#!
+/// closure of keep-list certs`, `profile python: keep`, `--keep /srv/**` …
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ReasonTally {
+    #[schemars(length(min = 1))]
+    pub reason: String,
+    pub files: usize,
+    pub bytes: u64,
 }
 
 /// Measures `keep` against `index`.
@@ -208,6 +278,31 @@ pub fn measure(index: &FsIndex, keep: &KeepSet) -> Footprint {
         |t| (t.bytes, &t.path),
     );
     footprint.kept_directories.truncate(KEPT_DIRECTORIES);
+    footprint.by_reason = by_reason(index, keep);
+    footprint.left_out = keep
+        .left_out()
+        .iter()
+        .map(|left| {
+            let mut glob = LeftOutGlob {
+                profile: left.profile.clone(),
+                glob: left.glob.clone(),
+                files: 0,
+                bytes: 0,
+                paths: Vec::new(),
+            };
+            for path in left.paths.iter().filter(|p| !keep.contains(p)) {
+                if let Some(node) = index.get(path)
+                    && !matches!(node.kind, NodeKind::Dir)
+                {
+                    glob.files += 1;
+                    glob.bytes += node.size();
+                }
+                glob.paths.push(String::from_utf8_lossy(path).into_owned());
+            }
+            glob
+        })
+        .filter(|glob| !glob.paths.is_empty())
+        .collect();
 
     // A kept path's parents are kept, so the removed paths fall into disjoint groups: a
     // removed directory whose parent is kept (with all below it), or the removed
@@ -257,7 +352,145 @@ pub fn measure(index: &FsIndex, keep: &KeepSet) -> Footprint {
         footprint.removed.bytes += node.size();
     }
     footprint.removed.directories = largest(groups.into_values().collect(), |g| (g.bytes, &g.path));
+    footprint.excluded = keep
+        .exclusions()
+        .iter()
+        .map(|exclusion| ExcludedGlob {
+            pattern: exclusion.pattern.clone(),
+            image_matches: exclusion.image_matches,
+            paths: exclusion
+                .removed
+                .iter()
+                .map(|(path, reasons)| ExcludedPath {
+                    path: String::from_utf8_lossy(path).into_owned(),
+                    reasons: first_parent_only(reasons),
+                })
+                .collect(),
+        })
+        .collect();
     footprint
+}
+
+/// Every kept file counted once, under the reason that best says why it costs its bytes:
+/// the trace first, then what the trace's files need (their closure), then the user's,
+/// the profiles' and the keep-lists' rules, then the closure of those. A closure reason
+/// is named after the reason of the file it serves (`ELF closure of profile postgresql:
+/// keep`), so a large library is charged to the rule that brought the program in.
+fn by_reason(index: &FsIndex, keep: &KeepSet) -> Vec<ReasonTally> {
+    let mut ranker = Ranker {
+        keep,
+        memo: HashMap::new(),
+    };
+    // Strongest reason first, so that content shared by hard-linked names is charged
+    // once, to the name that best explains it (the new layer stores it once).
+    let mut files: Vec<(u8, String, u64, Option<ContentKey>)> = Vec::new();
+    for (path, _) in keep.iter() {
+        let Some(node) = index.get(path) else {
+            continue;
+        };
+        if matches!(node.kind, NodeKind::Dir) {
+            continue;
+        }
+        let (rank, label) = ranker.primary(path);
+        let content = match index.content_node(node).map(|c| &c.kind) {
+            Some(NodeKind::File { layer, offset, .. }) => Some((*layer, *offset)),
+            _ => None,
+        };
+        files.push((rank, label, node.size(), content));
+    }
+    files.sort_by_key(|(rank, ..)| *rank);
+    let mut charged = HashSet::new();
+    let mut tallies: HashMap<String, (usize, u64)> = HashMap::new();
+    for (_, label, size, content) in files {
+        let tally = tallies.entry(label).or_default();
+        tally.0 += 1;
+        if content.is_none_or(|key| charged.insert(key)) {
+            tally.1 += size;
+        }
+    }
+    let mut list: Vec<ReasonTally> = tallies
+        .into_iter()
+        .map(|(reason, (files, bytes))| ReasonTally {
+            reason,
+            files,
+            bytes,
+        })
+        .collect();
+    list.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.reason.cmp(&b.reason)));
+    list
+}
+
+/// Where a file's content lies in its layer: the same for every name of a hard link.
+type ContentKey = (usize, u64);
+
+/// The strongest reason of each kept path, with the closure reasons followed to the rule
+/// that started them; remembered per path (a library serves many files).
+struct Ranker<'a> {
+    keep: &'a KeepSet,
+    /// `None` while the path is being ranked: a closure that loops back ends there.
+    memo: HashMap<Vec<u8>, Option<(u8, String)>>,
+}
+
+/// The label of a kept path with no reason that explains it.
+const LINKS: &str = "links and directories";
+
+impl Ranker<'_> {
+    /// The rank (lower is stronger) and label of the reason that best explains `path`.
+    fn primary(&mut self, path: &[u8]) -> (u8, String) {
+        match self.memo.get(path) {
+            Some(Some(known)) => return known.clone(),
+            Some(None) => return (u8::MAX, LINKS.into()),
+            None => {}
+        }
+        self.memo.insert(path.to_vec(), None);
+        let keep = self.keep;
+        let best = keep
+            .reasons(path)
+            .unwrap_or_default()
+            .iter()
+            .map(|reason| self.rank_and_label(reason))
+            .min_by(|a, b| a.0.cmp(&b.0))
+            .unwrap_or((u8::MAX, LINKS.into()));
+        self.memo.insert(path.to_vec(), Some(best.clone()));
+        best
+    }
+
+    fn rank_and_label(&mut self, reason: &Reason) -> (u8, String) {
+        let mut served = |what: &str, of: &str| {
+            let (rank, root) = self.primary(of.as_bytes());
+            // The label of the file served, without its own closure prefix: the root cause.
+            let root = root.rsplit_once(" of ").map_or(root.as_str(), |(_, r)| r);
+            // The closure of the trace is needed as much as the trace; others follow rules.
+            (if rank <= 1 { 2 } else { 6 }, format!("{what} of {root}"))
+        };
+        match reason {
+            Reason::Traced { .. } => (0, "traced".into()),
+            Reason::Repaired { .. } => (1, "repaired by verification".into()),
+            Reason::ElfInterpreter { of } | Reason::ElfLibrary { of } => served("ELF closure", of),
+            Reason::ScriptInterpreter { of } => served("#! closure", of),
+            Reason::HardLink { of } => served("hard link", of),
+            Reason::UserGlob { pattern } => (3, format!("--keep {pattern}")),
+            Reason::Profile { profile, rule } => {
+                (4, format!("profile {profile}: {}", rule_family(rule)))
+            }
+            Reason::KeepList { list } => (5, format!("keep-list {}", list.name())),
+            Reason::Symlink { .. } | Reason::Parent { .. } => (8, LINKS.into()),
+        }
+    }
+}
+
+/// A profile rule as the bytes-by-reason tally names it: the rules that name the file
+/// they follow from (each import, each `require`) are counted together.
+fn rule_family(rule: &str) -> String {
+    if rule.starts_with("imported by ") {
+        "python import closure".into()
+    } else if rule.starts_with("node package required by ") {
+        "node packages required by kept modules".into()
+    } else if rule.starts_with("node package ") && rule.ends_with(" used") {
+        "node packages used".into()
+    } else {
+        rule.to_string()
+    }
 }
 
 /// `reasons` with only the first "directory on the way to" among them: a directory is
@@ -304,63 +537,138 @@ fn largest<T>(mut items: Vec<T>, key: impl Fn(&T) -> (u64, &String)) -> Vec<T> {
 mod tests {
     use super::*;
     use crate::keep::{ImageRuntime, KeepOptions};
-    use crate::trace::CallResult;
-    use slim_probe_ebpf::Syscall;
+    use crate::test_kit::record;
+    use slim_test_kit::{ScratchDir, TarWriter};
 
     struct Image {
-        dir: std::path::PathBuf,
+        _dir: ScratchDir,
         index: FsIndex,
-    }
-
-    impl Drop for Image {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
     }
 
     /// An image of directories (ending in `/`), files (with their size) and symlinks.
     fn image(name: &str, entries: &[(&str, u64, Option<&str>)]) -> Image {
-        let dir =
-            std::env::temp_dir().join(format!("slim-footprint-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let layer = dir.join("layer.tar");
-        let mut b = tar::Builder::new(std::fs::File::create(&layer).unwrap());
+        let dir = ScratchDir::new(&format!("footprint-{name}"));
+        let mut layer = TarWriter::new();
         for (path, size, link) in entries {
-            let mut h = tar::Header::new_gnu();
-            let kind = match (path.ends_with('/'), link) {
-                (true, _) => tar::EntryType::Directory,
-                (false, Some(_)) => tar::EntryType::Symlink,
-                (false, None) => tar::EntryType::Regular,
-            };
-            h.set_entry_type(kind);
-            h.set_mode(0o755);
-            h.set_mtime(1);
             let data = vec![b'x'; usize::try_from(*size).unwrap()];
-            h.set_size(*size);
-            match link {
-                Some(target) => b.append_link(&mut h, path, target).unwrap(),
-                None => b.append_data(&mut h, path, data.as_slice()).unwrap(),
-            }
+            layer = match (path.ends_with('/'), link) {
+                (true, _) => layer.dir(path),
+                (false, Some(target)) => layer.symlink(path, target),
+                (false, None) => layer.executable(path, data),
+            };
         }
-        b.finish().unwrap();
-        drop(b);
-        let index = FsIndex::from_layers(&[layer]).unwrap();
-        Image { dir, index }
+        let index = FsIndex::from_layers(&[dir.write("layer.tar", layer.finish())]).unwrap();
+        Image { _dir: dir, index }
     }
 
-    fn opened(path: &str) -> TraceRecord {
-        TraceRecord {
-            path: path.as_bytes().to_vec(),
-            kind: AccessKind::Open,
-            syscall: Syscall::Openat,
-            result: CallResult::Ok,
-            pid: 42,
-            tid: 42,
-            comm: "app".into(),
-            nofollow: false,
-            write: false,
-            incomplete: None,
-        }
+    /// The bytes-by-reason tally of `keep` as (reason, files, bytes).
+    fn tallies(index: &FsIndex, keep: &KeepSet) -> Vec<(String, usize, u64)> {
+        measure(index, keep)
+            .by_reason
+            .into_iter()
+            .map(|t| (t.reason, t.files, t.bytes))
+            .collect()
+    }
+
+    #[test]
+    fn bytes_are_charged_to_the_rule_that_brought_the_program_in() {
+        let image = image(
+            "by-reason",
+            &[
+                ("bin/", 0, None),
+                ("bin/server", 100, None),
+                ("bin/tool", 10, None),
+                ("py/", 0, None),
+                ("py/a.py", 3, None),
+                ("py/b.py", 4, None),
+                ("lib/", 0, None),
+                ("lib/libc.so", 1000, None),
+                ("lib/libbig.so", 5000, None),
+                ("etc/", 0, None),
+                ("etc/ca.pem", 7, None),
+            ],
+        );
+        let traced = Reason::Traced {
+            kind: AccessKind::Exec,
+            comm: "server".into(),
+            pid: 1,
+        };
+        let profile = Reason::Profile {
+            profile: "db".into(),
+            rule: "keep".into(),
+        };
+        let imported = |by: &str| Reason::Profile {
+            profile: "python".into(),
+            rule: format!("imported by {by}"),
+        };
+        let library = |of: &str| Reason::ElfLibrary { of: of.into() };
+        let keep = KeepSet::of(&[
+            (
+                "/bin",
+                Reason::Parent {
+                    of: "/bin/server".into(),
+                },
+            ),
+            ("/bin/server", traced),
+            ("/bin/tool", profile),
+            ("/py/a.py", imported("/app/main.py")),
+            ("/py/b.py", imported("/py/a.py")),
+            // libc serves both; the trace's need is the stronger reason.
+            ("/lib/libc.so", library("/bin/tool")),
+            ("/lib/libc.so", library("/bin/server")),
+            ("/lib/libbig.so", library("/lib/libhelper.so")),
+            ("/lib/libhelper.so", library("/bin/tool")),
+            (
+                "/etc/ca.pem",
+                Reason::KeepList {
+                    list: crate::keep::KeepList::Certs,
+                },
+            ),
+        ]);
+        assert_eq!(
+            tallies(&image.index, &keep),
+            [
+                ("ELF closure of profile db: keep".to_string(), 1, 5000),
+                ("ELF closure of traced".to_string(), 1, 1000),
+                ("traced".to_string(), 1, 100),
+                ("profile db: keep".to_string(), 1, 10),
+                ("keep-list certs".to_string(), 1, 7),
+                ("profile python: python import closure".to_string(), 2, 7),
+            ]
+        );
+    }
+
+    #[test]
+    fn content_shared_by_hard_links_is_charged_once_to_the_strongest_reason() {
+        let dir = ScratchDir::new("footprint-hard-links");
+        let layer = TarWriter::new()
+            .dir("data")
+            .executable("data/a", vec![b'x'; 100])
+            .hard_link("data/b", "data/a");
+        let index = FsIndex::from_layers(&[dir.write("layer.tar", layer.finish())]).unwrap();
+        let keep = KeepSet::of(&[
+            (
+                "/data/a",
+                Reason::Traced {
+                    kind: AccessKind::Open,
+                    comm: "app".into(),
+                    pid: 1,
+                },
+            ),
+            (
+                "/data/b",
+                Reason::HardLink {
+                    of: "/data/a".into(),
+                },
+            ),
+        ]);
+        assert_eq!(
+            tallies(&index, &keep),
+            [
+                ("traced".to_string(), 1, 100),
+                ("hard link of traced".to_string(), 1, 0),
+            ]
+        );
     }
 
     #[test]
@@ -384,7 +692,7 @@ mod tests {
         };
         let keep = crate::keep::compute(
             &image.index,
-            &[opened("/app/current")],
+            &[record("/app/current").by(42, "app")],
             &ImageRuntime::default(),
             &options,
         )
@@ -418,11 +726,10 @@ mod tests {
             }]
         );
 
-        let mut missing = opened("/app/cache/x");
-        missing.result = CallResult::Failed(2);
+        let missing = record("/app/cache/x").by(42, "app").failed(2);
         let (count, absent) = absent(
             &image.index,
-            &[opened("/app/main"), missing.clone(), missing],
+            &[record("/app/main").by(42, "app"), missing.clone(), missing],
         );
         assert_eq!(count, 1);
         assert_eq!(

@@ -5,17 +5,18 @@
 //! `slim build` has no use for a partial trace: the first signal aborts whatever phase runs
 //! (traced run, save, rebuild, load, verification) and cleans up; the second exits at once.
 //!
-//! Also the test hook `SLIM_TEST_HOOK` (`pause:PHASE` or `panic:PHASE`): it lets the
-//! interruption tests catch slim at a phase. It is not a user-facing setting.
+//! Also blocking work that a stop request ends ([`blocking`]). Touches signals and the
+//! blocking pool only; its errors ([`Interrupted`], [`Unfinished`]) are wrapped by every
+//! stage's.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
-use crate::error::Error;
 use crate::exit::ExitCode;
-use crate::reporter::Reporter;
 
 const STOP: u8 = 1;
 const ABORT: u8 = 2;
@@ -129,47 +130,72 @@ impl StopRequest {
     }
 }
 
+/// The work ended early because the user asked it to stop (SIGINT, SIGTERM), after
+/// cleaning up.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "interrupted before the end: slim removed what it had made (containers, cgroups, the \
+     probe, temporary files)"
+)]
+pub struct Interrupted;
+
+/// Work on the blocking pool that handed back no result.
+#[derive(Debug, thiserror::Error)]
+pub enum Unfinished {
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
+    /// The task panicked: a bug.
+    #[error("the {what} task failed: {message}")]
+    Failed { what: String, message: String },
+}
+
 /// Runs `work` unless a stop is requested first.
 pub async fn interruptible<T>(
     stop: &mut StopRequest,
     work: impl Future<Output = T>,
-) -> Result<T, Error> {
+) -> Result<T, Interrupted> {
     tokio::select! {
         biased;
-        () = stop.requested() => Err(Error::Interrupted),
+        () = stop.requested() => Err(Interrupted),
         done = work => Ok(done),
     }
 }
 
-/// The environment variable of the test hook.
-pub const TEST_HOOK_ENV: &str = "SLIM_TEST_HOOK";
+/// How long an interrupted phase's blocking work and an interrupted load get to finish
+/// before slim gives up waiting (so that nothing it writes outlives the clean-up).
+pub const SETTLE: Duration = Duration::from_secs(10);
 
-/// Whether the test hook asks for `action` (`pause`, `panic`) at `phase`. The hook is a
-/// comma-separated list of `ACTION:PHASE`.
-pub fn test_hook(action: &str, phase: &str) -> bool {
-    std::env::var(TEST_HOOK_ENV).is_ok_and(|hook| {
-        hook.split(',')
-            .any(|entry| entry.split_once(':') == Some((action, phase)))
-    })
+/// Runs `work` on the blocking pool. When a stop is requested meanwhile, `work` is told
+/// (the flag it gets) and awaited for at most [`SETTLE`]; the result is then
+/// [`Unfinished::Interrupted`].
+pub async fn blocking<T: Send + 'static>(
+    stop: &mut StopRequest,
+    what: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Unfinished> {
+    blocking_cancellable(stop, what, |_| work()).await
 }
 
-/// A point where the interruption tests can catch slim: with `SLIM_TEST_HOOK=pause:PHASE`
-/// slim says `paused at PHASE` and waits there until it is interrupted; with
-/// `panic:PHASE` it panics there. Without the variable this returns at once.
-pub async fn test_point(
-    phase: &str,
-    reporter: &dyn Reporter,
+async fn blocking_cancellable<T: Send + 'static>(
     stop: &mut StopRequest,
-) -> Result<(), Error> {
-    if test_hook("panic", phase) {
-        panic!("{TEST_HOOK_ENV} asked for a panic at {phase}");
+    what: &str,
+    work: impl FnOnce(&AtomicBool) -> T + Send + 'static,
+) -> Result<T, Unfinished> {
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&cancelled);
+    let mut task = tokio::task::spawn_blocking(move || work(&flag));
+    tokio::select! {
+        biased;
+        () = stop.requested() => {
+            cancelled.store(true, Ordering::Relaxed);
+            let _ = tokio::time::timeout(SETTLE, &mut task).await;
+            Err(Interrupted.into())
+        }
+        done = &mut task => done.map_err(|e| Unfinished::Failed {
+            what: what.to_string(),
+            message: e.to_string(),
+        }),
     }
-    if test_hook("pause", phase) {
-        reporter.step(&format!("paused at {phase} ({TEST_HOOK_ENV})"));
-        stop.requested().await;
-        return Err(Error::Interrupted);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -54,7 +54,7 @@ pub struct PendingFile {
 impl Drop for PendingFile {
     fn drop(&mut self) {
         if self.file.take().is_some() {
-            let _ = std::fs::remove_file(&self.temp);
+            let _ = fs_err::remove_file(&self.temp);
         }
     }
 }
@@ -63,7 +63,7 @@ impl Drop for PendingFile {
 /// written to it in place, since renaming a finished file over it would replace the node
 /// itself (`--output /dev/null` once did).
 pub fn is_written_in_place(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir())
+    fs_err::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir())
 }
 
 fn temp_path_for(target: &Path) -> PathBuf {
@@ -91,6 +91,10 @@ impl TraceOutput {
                     )));
                 }
                 if is_written_in_place(path) {
+                    #[expect(
+                        clippy::disallowed_methods,
+                        reason = "the error it maps to names the file"
+                    )]
                     let file = std::fs::OpenOptions::new()
                         .write(true)
                         .open(path)
@@ -101,6 +105,10 @@ impl TraceOutput {
                     });
                 }
                 let temp = temp_path_for(path);
+                #[expect(
+                    clippy::disallowed_methods,
+                    reason = "the error it maps to names the file"
+                )]
                 let file = File::create(&temp).map_err(|source| OutputError::Create {
                     path: path.clone(),
                     source,
@@ -155,9 +163,9 @@ impl PendingFile {
         let written = write_json_lines(&mut out, records)
             .and_then(|()| out.flush())
             .and_then(|()| out.get_ref().sync_all())
-            .and_then(|()| std::fs::rename(&self.temp, &self.target));
+            .and_then(|()| fs_err::rename(&self.temp, &self.target));
         if written.is_err() {
-            let _ = std::fs::remove_file(&self.temp);
+            let _ = fs_err::remove_file(&self.temp);
         }
         written
     }
@@ -175,29 +183,22 @@ pub fn write_json_lines(out: &mut impl Write, records: &[TraceRecord]) -> io::Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::{AccessKind, CallResult};
+    use crate::test_kit::record;
+    use crate::trace::AccessKind;
     use slim_probe_ebpf::Syscall;
 
     fn scratch_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("slim-output-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let _ = fs_err::remove_dir_all(&dir);
+        fs_err::create_dir_all(&dir).unwrap();
         dir
     }
 
-    fn record(path: &str) -> TraceRecord {
-        TraceRecord {
-            path: path.as_bytes().to_vec(),
-            kind: AccessKind::Stat,
-            syscall: Syscall::Statx,
-            result: CallResult::Ok,
-            pid: 1,
-            tid: 1,
-            comm: "sh".into(),
-            nofollow: false,
-            write: false,
-            incomplete: None,
-        }
+    fn stat(path: &str) -> TraceRecord {
+        record(path)
+            .of_kind(AccessKind::Stat)
+            .via(Syscall::Statx)
+            .by(1, "sh")
     }
 
     #[test]
@@ -206,22 +207,22 @@ mod tests {
         let target = dir.join("trace.jsonl");
         let output = TraceOutput::open(&OutputTarget::File(target.clone())).unwrap();
         assert!(!target.exists());
-        output.write_all(&[record("/a"), record("/b")]).unwrap();
-        let text = std::fs::read_to_string(&target).unwrap();
+        output.write_all(&[stat("/a"), stat("/b")]).unwrap();
+        let text = fs_err::read_to_string(&target).unwrap();
         assert_eq!(text.lines().count(), 2);
         assert!(text.starts_with(r#"{"path":"/a","kind":"stat","syscall":"statx""#));
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
-        std::fs::remove_dir_all(dir).unwrap();
+        assert_eq!(fs_err::read_dir(&dir).unwrap().count(), 1);
+        fs_err::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn an_output_dropped_before_writing_leaves_nothing() {
         let dir = scratch_dir("dropped");
         let output = TraceOutput::open(&OutputTarget::File(dir.join("t.jsonl"))).unwrap();
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        assert_eq!(fs_err::read_dir(&dir).unwrap().count(), 1);
         drop(output);
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
-        std::fs::remove_dir_all(dir).unwrap();
+        assert_eq!(fs_err::read_dir(&dir).unwrap().count(), 0);
+        fs_err::remove_dir_all(dir).unwrap();
     }
 
     #[test]
@@ -245,14 +246,14 @@ mod tests {
         assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
         let reader = {
             let fifo = fifo.clone();
-            std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+            std::thread::spawn(move || fs_err::read_to_string(fifo).unwrap())
         };
         let output = TraceOutput::open(&OutputTarget::File(fifo.clone())).unwrap();
-        output.write_all(&[record("/a"), record("/b")]).unwrap();
+        output.write_all(&[stat("/a"), stat("/b")]).unwrap();
         assert_eq!(reader.join().unwrap().lines().count(), 2);
-        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
-        std::fs::remove_dir_all(dir).unwrap();
+        assert!(fs_err::metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(fs_err::read_dir(&dir).unwrap().count(), 1);
+        fs_err::remove_dir_all(dir).unwrap();
     }
 
     #[test]
@@ -260,7 +261,7 @@ mod tests {
         let dir = scratch_dir("dir-target");
         let err = TraceOutput::open(&OutputTarget::File(dir.clone())).unwrap_err();
         assert!(err.to_string().contains("is a directory"), "{err}");
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
-        std::fs::remove_dir_all(dir).unwrap();
+        assert_eq!(fs_err::read_dir(&dir).unwrap().count(), 0);
+        fs_err::remove_dir_all(dir).unwrap();
     }
 }

@@ -153,20 +153,22 @@ impl StderrReporter {
     /// Timestamped lines (plain style: each line of a message that has several), or
     /// lines as they are (terminal).
     fn plain(&self, text: &str) {
+        let mut sink = self
+            .out
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut out = String::new();
         if self.style.terminal {
             out.push_str(text);
             out.push('\n');
         } else {
+            // Stamped while the output is ours, so lines from several tasks come out in
+            // the order of their timestamps.
             let stamp = timestamp(SystemTime::now());
             for line in text.lines() {
                 let _ = writeln!(out, "{stamp} {line}");
             }
         }
-        let mut sink = self
-            .out
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let _ = sink.write_all(out.as_bytes()).and_then(|()| sink.flush());
     }
 
@@ -382,6 +384,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use slim_test_kit::is_timestamp;
     use std::sync::Arc;
 
     /// A reporter in the plain style writing into a buffer the test reads.
@@ -412,12 +415,9 @@ mod tests {
         let text = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
         text.lines()
             .map(|line| {
-                let (stamp, rest) = line.split_at(24);
-                assert!(
-                    stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
-                    "{line}"
-                );
-                rest.strip_prefix(' ').unwrap().to_string()
+                let (stamp, rest) = line.split_once(' ').unwrap();
+                assert!(is_timestamp(stamp), "{line}");
+                rest.to_string()
             })
             .collect()
     }

@@ -18,8 +18,16 @@ use std::path::{Path, PathBuf};
 
 use crate::cgroup::{self, Hierarchies};
 use crate::engine::Engine;
-use crate::error::Error;
 use crate::reporter::Reporter;
+
+/// The name of a build's work directory in `$TMPDIR`, before its run id.
+pub const WORK_DIR_PREFIX: &str = "slim-build-";
+
+/// This process cannot be named as the owner of a run: `/proc` or `/dev/urandom` cannot
+/// be read (a bug or a broken host; what failed is the message).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NoOwner(pub String);
 
 /// The process that owns a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -33,22 +41,20 @@ pub struct Owner {
 
 impl Owner {
     /// This process.
-    pub fn current() -> Result<Owner, Error> {
+    pub fn current() -> Result<Owner, NoOwner> {
         let pid = std::process::id();
-        let start = start_time(pid).ok_or_else(|| {
-            Error::Internal(format!("cannot read the start time of pid {pid} in /proc"))
-        })?;
-        let pidns =
-            own_pidns().ok_or_else(|| Error::Internal("cannot read /proc/self/ns/pid".into()))?;
+        let start = start_time(pid)
+            .ok_or_else(|| NoOwner(format!("cannot read the start time of pid {pid} in /proc")))?;
+        let pidns = own_pidns().ok_or_else(|| NoOwner("cannot read /proc/self/ns/pid".into()))?;
         Ok(Owner { pid, start, pidns })
     }
 
     /// A fresh run id owned by this process.
-    pub fn new_run_id(&self) -> Result<String, Error> {
+    pub fn new_run_id(&self) -> Result<String, NoOwner> {
         let mut bytes = [0u8; 4];
-        std::fs::File::open("/dev/urandom")
+        fs_err::File::open("/dev/urandom")
             .and_then(|mut f| f.read_exact(&mut bytes))
-            .map_err(|e| Error::Internal(format!("cannot read /dev/urandom for a run id: {e}")))?;
+            .map_err(|e| NoOwner(format!("cannot read /dev/urandom for a run id: {e}")))?;
         let random: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         Ok(format!(
             "p{}s{}n{}r{random}",
@@ -84,14 +90,14 @@ impl Owner {
 
 /// Field 22 of `/proc/<pid>/stat`, if the process exists.
 fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = fs_err::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces and parentheses.
     let after_comm = &stat[stat.rfind(')')? + 1..];
     after_comm.split_whitespace().nth(19)?.parse().ok()
 }
 
 fn own_pidns() -> Option<u64> {
-    std::fs::metadata("/proc/self/ns/pid").ok().map(|m| m.ino())
+    fs_err::metadata("/proc/self/ns/pid").ok().map(|m| m.ino())
 }
 
 /// Whether a resource named after run `id` belongs to a slim process that is gone.
@@ -192,7 +198,7 @@ async fn sweep_cgroups(hierarchies: &Hierarchies, reporter: &dyn Reporter, swept
     );
     for root in roots {
         for parent in [root.clone(), root.join("slim.slice")] {
-            let Ok(entries) = std::fs::read_dir(&parent) else {
+            let Ok(entries) = fs_err::read_dir(&parent) else {
                 continue;
             };
             for entry in entries.flatten() {
@@ -222,27 +228,27 @@ async fn sweep_cgroups(hierarchies: &Hierarchies, reporter: &dyn Reporter, swept
             }
             if parent != root {
                 // Empty once its last run's slice is gone; another live run may still use it.
-                let _ = std::fs::remove_dir(&parent);
+                let _ = fs_err::remove_dir(&parent);
             }
         }
     }
 }
 
 fn sweep_work_dirs(tmp: &Path, reporter: &dyn Reporter, swept: &mut Swept) {
-    let Ok(entries) = std::fs::read_dir(tmp) else {
+    let Ok(entries) = fs_err::read_dir(tmp) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(owner) = name
             .to_str()
-            .and_then(|n| n.strip_prefix(crate::build::WORK_DIR_PREFIX))
+            .and_then(|n| n.strip_prefix(WORK_DIR_PREFIX))
             .and_then(abandoned)
         else {
             continue;
         };
         let dir = entry.path();
-        match std::fs::remove_dir_all(&dir) {
+        match fs_err::remove_dir_all(&dir) {
             Ok(()) => {
                 swept.owners.insert(owner.pid);
                 swept.dirs.push(dir);
@@ -314,13 +320,13 @@ mod tests {
             ..me
         };
         let tmp = std::env::temp_dir().join(format!("slim-test-sweep-{}", me.pid));
-        let _ = std::fs::remove_dir_all(&tmp);
-        let prefix = crate::build::WORK_DIR_PREFIX;
+        let _ = fs_err::remove_dir_all(&tmp);
+        let prefix = WORK_DIR_PREFIX;
         let dead_dir = tmp.join(format!("{prefix}{}", dead.new_run_id().unwrap()));
         let live_dir = tmp.join(format!("{prefix}{}", me.new_run_id().unwrap()));
         let old_dir = tmp.join(format!("{prefix}0a1b2c3d4e5f"));
         for dir in [&dead_dir, &live_dir, &old_dir] {
-            std::fs::create_dir_all(dir.join("layers")).unwrap();
+            fs_err::create_dir_all(dir.join("layers")).unwrap();
         }
         let mut swept = Swept::default();
         sweep_work_dirs(&tmp, &crate::reporter::Silent, &mut swept);
@@ -329,6 +335,6 @@ mod tests {
         assert!(live_dir.exists() && old_dir.exists());
         let line = swept.line().unwrap();
         assert!(line.contains(&format!("pid {}", me.pid)), "{line}");
-        std::fs::remove_dir_all(&tmp).unwrap();
+        fs_err::remove_dir_all(&tmp).unwrap();
     }
 }

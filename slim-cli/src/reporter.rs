@@ -152,6 +152,11 @@ impl Reporter for Within<'_> {
     fn end(&self, _: &str) {}
 }
 
+/// Bytes as megabytes with one decimal, as the summary shows sizes.
+pub fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,23 +9,25 @@
 //! before and after one run. Each build gets a private TMPDIR, so the check that slim
 //! removed its work directory is exact even when other slim runs share the machine.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::cache::{self, Lock};
+use slim_test_kit::http::{self, HttpAnswer};
+use slim_test_kit::untimed;
+
+use crate::cache::Lock;
+use crate::process::{SlimProcess, Start, drain};
 use crate::report::{read_valid_report, report_violations};
-use crate::slim::{Leftovers, RunIdentity, announced_run_id, left_behind, slim_bin, untimed};
+use crate::slim::{Leftovers, RunIdentity, left_behind, slim_bin};
 
 static SEQUENCE: AtomicUsize = AtomicUsize::new(0);
 
 /// A name unique to this process and call: `<prefix>-<pid>-<n>`.
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     format!(
         "{prefix}-{}-{}",
         std::process::id(),
@@ -218,13 +220,9 @@ impl BuildCommand {
     /// Runs slim to completion once no other traced run holds the trace lock; checks
     /// that it left no container, cgroup or work directory behind (the outcome says
     /// what, see [`BuildOutcome::assert_nothing_left`]).
-    #[expect(
-        clippy::zombie_processes,
-        reason = "the child is reaped with wait4(2), which also gives its peak memory"
-    )]
     pub fn run(self) -> BuildOutcome {
         let bin = self.binary.as_deref().unwrap_or_else(|| slim_bin());
-        let _lock = Lock::acquire("trace").unwrap_or_else(|e| panic!("{e:#}"));
+        let lock = Lock::acquire("trace").unwrap_or_else(|e| panic!("{e:#}"));
         let tmpdir = std::env::temp_dir().join(unique("slim-test-tmpdir"));
         let _ = std::fs::remove_dir_all(&tmpdir);
         std::fs::create_dir_all(&tmpdir)
@@ -259,7 +257,9 @@ impl BuildCommand {
             Some(dir) if p.is_relative() => dir.join(p),
             _ => p,
         });
-        let written_since = std::time::SystemTime::now();
+        // File times come from the kernel's coarse clock, which may lag the wall clock by
+        // a tick: a second's margin still tells a file of this build from an older one.
+        let written_since = std::time::SystemTime::now() - Duration::from_secs(1);
         let mut cmd = match self.wrapper.split_first() {
             Some((program, args)) => {
                 let mut cmd = Command::new(program);
@@ -285,50 +285,30 @@ impl BuildCommand {
         for (key, value) in &self.env {
             cmd.env(key, value);
         }
-        let command = format!("{cmd:?}");
         let before = Leftovers::snapshot();
-        let started = Instant::now();
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {command}: {e}"));
-        let stdout = drain(child.stdout.take().expect("piped stdout"));
-        let stderr = drain(child.stderr.take().expect("piped stderr"));
-        let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
-        let deadline = started + self.limit;
-        let (status, usage) = loop {
-            if let Some(done) = try_wait4(pid) {
-                break done;
-            }
-            if Instant::now() > deadline {
-                // SIGINT first, as a user would, so slim cleans up; then kill.
-                // SAFETY: kill(2) on our own child, not yet reaped.
-                unsafe { libc::kill(pid, libc::SIGINT) };
-                let grace = Instant::now() + Duration::from_secs(20);
-                while Instant::now() < grace && try_wait4(pid).is_none() {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                let _ = child.kill();
-                let _ = try_wait4(pid);
-                let stderr =
-                    String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
-                let _ = std::fs::remove_dir_all(&tmpdir);
-                panic!(
-                    "`{command}` did not finish in {:?}; stderr:\n{stderr}",
-                    self.limit
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let wall = started.elapsed();
-        let stdout = String::from_utf8_lossy(&stdout.join().unwrap_or_default()).into_owned();
-        let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+        let slim = SlimProcess::start(
+            cmd,
+            Start {
+                keep_stdout: true,
+                name: name.clone(),
+                tmpdir: tmpdir.clone(),
+                lock: Some(lock),
+                ..Start::default()
+            },
+        );
+        let command = slim.command_line().to_string();
+        let ended = slim.wait_within(self.limit).unwrap_or_else(|stderr| {
+            let _ = std::fs::remove_dir_all(&tmpdir);
+            panic!(
+                "`{command}` did not finish in {:?}; stderr:\n{stderr}",
+                self.limit
+            )
+        });
+        let stdout = String::from_utf8_lossy(&ended.stdout).into_owned();
+        let stderr = ended.stderr.clone();
         // A build may trace more than once (the verification replays the probes on the
         // new image): each run's leftovers are ours.
-        let mut run_ids: Vec<Option<String>> =
-            announced_run_ids(&stderr).into_iter().map(Some).collect();
+        let mut run_ids: Vec<Option<String>> = ended.run_ids.iter().cloned().map(Some).collect();
         if run_ids.is_empty() {
             run_ids.push(None);
         }
@@ -337,7 +317,7 @@ impl BuildCommand {
             let run = RunIdentity {
                 name: Some(name.clone()),
                 run_id,
-                slim_pid: Some(child.id()),
+                slim_pid: Some(ended.pid),
             };
             if let Some(problem) = left_behind(&before, &run)
                 && !problems.contains(&problem)
@@ -355,11 +335,7 @@ impl BuildCommand {
             problems.push(format!("slim left files in its TMPDIR: {stray:?}"));
         }
         let _ = std::fs::remove_dir_all(&tmpdir);
-        let code = if libc::WIFEXITED(status) {
-            Some(libc::WEXITSTATUS(status))
-        } else {
-            None
-        };
+        let code = ended.code;
         let tag = built_tag(&stderr).or(self.tag.clone());
         // Only a regular file this build wrote: a report sent to /dev/null or a FIFO is
         // the test's own to read.
@@ -394,8 +370,8 @@ impl BuildCommand {
             stderr,
             tag,
             container_name: name,
-            wall,
-            max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or_default(),
+            wall: ended.wall,
+            max_rss_kib: ended.max_rss_kib,
             leftovers: (!problems.is_empty()).then(|| problems.join("\n")),
             report,
         }
@@ -415,38 +391,30 @@ fn report_option(options: &[String]) -> Option<Option<PathBuf>> {
     Some((value != "off").then(|| PathBuf::from(value)))
 }
 
-fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = pipe.read_to_end(&mut buf);
-        buf
-    })
-}
-
-/// Reaps `pid` if it has exited, with its resource usage (peak RSS).
-fn try_wait4(pid: libc::pid_t) -> Option<(libc::c_int, libc::rusage)> {
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: wait4 on our own child with pointers to live locals.
-    let rc = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-    (rc == pid).then_some((status, usage))
-}
-
-/// Every run id slim announces (`slim: run <id>: …`), in order.
-fn announced_run_ids(stderr: &str) -> Vec<String> {
-    stderr
-        .lines()
-        .filter_map(|l| announced_run_id(untimed(l).strip_prefix("slim: ")?))
-        .collect()
-}
-
 /// The tag of a `slim: built TAG (ID)` line.
 fn built_tag(stderr: &str) -> Option<String> {
     stderr.lines().find_map(|l| {
         let rest = untimed(l).strip_prefix("slim: built ")?;
         Some(rest.split_whitespace().next()?.to_string())
     })
+}
+
+/// `slim build` of fixture `fixture` under a unique tag made from `label`, each of `args`
+/// passed as it is (`-e`, `NAME=VALUE` …): the new image and the build's report. Panics
+/// unless the build succeeds; prints the sizes.
+pub fn build_fixture(fixture: &str, label: &str, args: &[&str]) -> (SlimImage, serde_json::Value) {
+    let mut command = BuildCommand::new(&crate::image(fixture)).unique_tag(label);
+    for arg in args {
+        command = command.flag(arg);
+    }
+    let outcome = command.run();
+    let slim = outcome.image();
+    let report = outcome.report.expect("the build writes a report");
+    eprintln!(
+        "{label}: original {} bytes, slim {} bytes",
+        report["source"]["size"], report["image"]["size"]
+    );
+    (slim, report)
 }
 
 /// What one finished `slim build` run did.
@@ -613,7 +581,7 @@ impl TestContainer {
         let deadline = Instant::now() + limit;
         let mut pause = Duration::from_millis(20);
         loop {
-            match http_get(addr, path, Duration::from_secs(10)) {
+            match http::get(addr, path, Duration::from_secs(10)) {
                 Ok(answer) => return answer,
                 Err(err) if Instant::now() > deadline => panic!(
                     "GET {path} on {addr} ({}): {err}; logs:\n{}",
@@ -634,6 +602,45 @@ impl TestContainer {
                 }
             }
         }
+    }
+
+    /// `docker exec NAME ARGS` (as the image's USER), its output whatever the exit status.
+    pub fn exec(&self, args: &[&str]) -> Output {
+        let mut all = vec!["exec", self.name.as_str()];
+        all.extend_from_slice(args);
+        docker(&all)
+    }
+
+    /// `docker exec NAME ARGS` retried until it succeeds or `limit` passes (the server may
+    /// still be starting); returns its stdout. Panics with the container's logs on timeout
+    /// or once the container has stopped.
+    pub fn exec_until_ok(&self, args: &[&str], limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let out = self.exec(args);
+            if out.status.success() {
+                return String::from_utf8_lossy(&out.stdout).into_owned();
+            }
+            let running = docker_ok(["inspect", "-f", "{{.State.Running}}", &self.name]);
+            assert!(
+                running.trim() == "true" && Instant::now() <= deadline,
+                "docker exec {} {args:?} never succeeded (running: {}): {}{}; logs:\n{}",
+                self.name,
+                running.trim(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                self.logs()
+            );
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    /// `docker restart NAME`: the main process is stopped with the image's stop signal
+    /// and started again in the same container (same filesystem).
+    pub fn restart(&self) {
+        docker_ok(["restart", &self.name]);
     }
 
     /// `(uid, command)` of every process in the container, sorted (`docker top`).
@@ -657,222 +664,6 @@ impl Drop for TestContainer {
     fn drop(&mut self) {
         let _ = docker(["rm", "-f", "-v", &self.name]);
     }
-}
-
-/// An HTTP response.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HttpAnswer {
-    /// Status code.
-    pub status: u16,
-    /// Header lines as (lower-case name, value), in order.
-    pub headers: Vec<(String, String)>,
-    /// The body, whole.
-    pub body: Vec<u8>,
-}
-
-impl HttpAnswer {
-    /// The first header called `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The body as text (lossy).
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// `GET PATH HTTP/1.0` to `addr`, reading until the server closes the connection.
-pub fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> std::io::Result<HttpAnswer> {
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: slim-tests\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let invalid =
-        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| invalid("no end of headers"))?;
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| invalid("no status line"))?;
-    let headers = lines
-        .filter_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            Some((n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        })
-        .collect();
-    Ok(HttpAnswer {
-        status,
-        headers,
-        body: raw[split + 4..].to_vec(),
-    })
-}
-
-/// What kind of entry a layer holds.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ImageEntryKind {
-    /// A regular file.
-    File,
-    /// A directory.
-    Dir,
-    /// A symbolic link with its target text.
-    Symlink(String),
-    /// A hard link to the named (absolute) path.
-    HardLink(String),
-    /// Anything else (devices, fifos), with the tar type byte.
-    Other(u8),
-}
-
-/// One entry of one layer of an image, as `docker save` writes it.
-#[derive(Clone, Debug)]
-pub struct ImageEntry {
-    /// Absolute path inside the image, no trailing slash (`/` for the root).
-    pub path: String,
-    /// File, directory, symlink, hard link …
-    pub kind: ImageEntryKind,
-    /// Permission bits with setuid/setgid/sticky.
-    pub mode: u32,
-    /// Owner.
-    pub uid: u64,
-    /// Group.
-    pub gid: u64,
-    /// Content size (0 for links).
-    pub size: u64,
-    /// Extended attributes from PAX `SCHILY.xattr.*` records, by name.
-    pub xattrs: BTreeMap<String, Vec<u8>>,
-    /// Index of the layer (0 = lowest).
-    pub layer: usize,
-}
-
-/// Every entry of every layer of `image`, lowest layer first, read from `docker save`.
-pub fn image_entries(image: &str) -> Vec<ImageEntry> {
-    let dir = cache::dir().unwrap_or_else(|e| panic!("{e:#}")).join("tmp");
-    std::fs::create_dir_all(&dir).expect("creating the cache's tmp/");
-    let archive = dir.join(format!("{}.tar", unique("saved")));
-    let out = docker([
-        "save".as_ref(),
-        "-o".as_ref(),
-        archive.as_os_str(),
-        image.as_ref(),
-    ]);
-    let result = if out.status.success() {
-        read_saved(&archive)
-    } else {
-        Err(std::io::Error::other(format!(
-            "docker save failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )))
-    };
-    let _ = std::fs::remove_file(&archive);
-    result.unwrap_or_else(|e| panic!("reading docker save of {image}: {e}"))
-}
-
-fn read_saved(archive: &Path) -> std::io::Result<Vec<ImageEntry>> {
-    let open = || std::fs::File::open(archive).map(std::io::BufReader::new);
-    let mut manifest = None;
-    for entry in tar::Archive::new(open()?).entries()? {
-        let mut entry = entry?;
-        if entry.path()?.as_os_str() == "manifest.json" {
-            let mut text = String::new();
-            entry.read_to_string(&mut text)?;
-            manifest = Some(text);
-            break;
-        }
-    }
-    let manifest: serde_json::Value =
-        serde_json::from_str(&manifest.ok_or_else(|| std::io::Error::other("no manifest.json"))?)
-            .map_err(std::io::Error::other)?;
-    let layers: Vec<String> = manifest[0]["Layers"]
-        .as_array()
-        .ok_or_else(|| std::io::Error::other("manifest.json has no Layers"))?
-        .iter()
-        .filter_map(|l| l.as_str().map(str::to_string))
-        .collect();
-    let mut by_layer: Vec<Vec<ImageEntry>> = vec![Vec::new(); layers.len()];
-    for entry in tar::Archive::new(open()?).entries()? {
-        let entry = entry?;
-        let name = entry.path()?.to_string_lossy().into_owned();
-        // A layer listed twice (the same diff) is stored once.
-        let indexes: Vec<usize> = (0..layers.len()).filter(|i| layers[*i] == name).collect();
-        if let Some(&first) = indexes.first() {
-            let entries = read_layer(entry, first)?;
-            for &index in &indexes {
-                by_layer[index] = entries
-                    .iter()
-                    .cloned()
-                    .map(|e| ImageEntry { layer: index, ..e })
-                    .collect();
-            }
-        }
-    }
-    Ok(by_layer.into_iter().flatten().collect())
-}
-
-fn read_layer(reader: impl Read, layer: usize) -> std::io::Result<Vec<ImageEntry>> {
-    let mut out = Vec::new();
-    let mut archive = tar::Archive::new(reader);
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let mut xattrs = BTreeMap::new();
-        if let Some(pax) = entry.pax_extensions()? {
-            for ext in pax {
-                let ext = ext?;
-                if let Some(name) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
-                    xattrs.insert(name.to_string(), ext.value_bytes().to_vec());
-                }
-            }
-        }
-        let header = entry.header();
-        let absolute = |p: &Path| {
-            let text = p.to_string_lossy();
-            let trimmed = text.trim_start_matches("./").trim_start_matches('/');
-            format!("/{}", trimmed.trim_end_matches('/'))
-        };
-        let link = || {
-            entry
-                .link_name()
-                .ok()
-                .flatten()
-                .map(|l| l.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        };
-        let kind = match header.entry_type() {
-            tar::EntryType::Regular | tar::EntryType::Continuous => ImageEntryKind::File,
-            tar::EntryType::Directory => ImageEntryKind::Dir,
-            tar::EntryType::Symlink => ImageEntryKind::Symlink(link()),
-            tar::EntryType::Link => ImageEntryKind::HardLink(absolute(Path::new(&link()))),
-            other => ImageEntryKind::Other(other.as_byte()),
-        };
-        let path = absolute(&entry.path()?);
-        out.push(ImageEntry {
-            path: if path == "/." { "/".into() } else { path },
-            kind,
-            mode: header.mode()? & 0o7777,
-            uid: header.uid()?,
-            gid: header.gid()?,
-            size: header.size()?,
-            xattrs,
-            layer,
-        });
-        // Drain the content so the next header is read from the right place.
-        std::io::copy(&mut entry, &mut std::io::sink())?;
-    }
-    Ok(out)
 }
 
 /// Runs `docker run --rm RUN_ARGS IMAGE ARGS` to completion (killed past `limit`):
@@ -919,6 +710,8 @@ pub fn run_to_end(
 
 #[cfg(test)]
 mod tests {
+    use slim_test_kit::announced_run_ids;
+
     use super::*;
 
     #[test]

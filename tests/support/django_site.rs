@@ -279,6 +279,8 @@ pub fn derived(name: &str) -> Option<Derived> {
         from: "django-base".into(),
         // The build may sit behind a TLS-intercepting proxy whose CA the image lacks, so
         // pip trusts the PyPI hosts' certificates; the wheels' hashes are checked anyway.
+        // gunicorn `--preload` opens its port only once Django is loaded, so the first
+        // request is answered at once, however slow the machine.
         dockerfile: format!(
             r#"RUN printf '%s\n' {requirements} > /tmp/requirements.txt \
  && python3 -m venv /opt/venv \
@@ -294,7 +296,7 @@ RUN python manage.py compilemessages \
  && DJANGO_SUPERUSER_PASSWORD={password} python manage.py createsuperuser --noinput \
     --username {user} --email {user}@example.com
 EXPOSE {DJANGO_PORT}
-CMD ["gunicorn", "--bind", "0.0.0.0:{DJANGO_PORT}", "--workers", "2", "--access-logfile", "-", "mysite.wsgi"]"#,
+CMD ["gunicorn", "--preload", "--bind", "0.0.0.0:{DJANGO_PORT}", "--workers", "2", "--access-logfile", "-", "mysite.wsgi"]"#,
             requirements = requirements.join(" "),
             user = DJANGO_ADMIN.0,
             password = DJANGO_ADMIN.1,

@@ -1,9 +1,9 @@
 //! Crafted images for the hostile-image tests: layer tars written entry by entry with raw
 //! names (`..`, absolute names, any bytes), links anywhere, devices, whiteouts and sparse
-//! records, put in an archive laid out as `docker save` writes it, and loaded through the
-//! engine's load endpoint (`POST /images/load`), as a user's `docker load` would. The
-//! engine may refuse or normalise some entries: [`CraftedImage::load`] returns its
-//! refusal as text so a test can assert it.
+//! records (`slim_test_kit::TarWriter`), put in an archive laid out as `docker save`
+//! writes it, and loaded through the engine's load endpoint (`POST /images/load`), as a
+//! user's `docker load` would. The engine may refuse or normalise some entries:
+//! [`CraftedImage::load`] returns its refusal as text so a test can assert it.
 //!
 //! Every crafted image runs `/hostile-open` (tests/fixtures/hostile-open.c, static): it
 //! opens each path it is given and prints what happened, so the original and the slim
@@ -17,6 +17,7 @@ use anyhow::{Context, Result, anyhow};
 use bollard::query_parameters::ImportImageOptionsBuilder;
 use futures_util::TryStreamExt;
 use sha2::{Digest, Sha256};
+use slim_test_kit::TarWriter;
 
 use crate::image::{block_on, connect};
 use crate::rootfs::static_c_binary;
@@ -24,196 +25,14 @@ use crate::rootfs::static_c_binary;
 /// The C source of `/hostile-open`.
 pub const HOSTILE_OPEN_SOURCE: &str = include_str!("../fixtures/hostile-open.c");
 
-/// The mtime of every crafted entry (2023-11-14).
-const MTIME: u64 = 1_700_000_000;
-
 static SEQUENCE: AtomicUsize = AtomicUsize::new(0);
-
-/// One layer tar, written entry by entry; names and link targets are taken as bytes,
-/// without any check.
-#[derive(Clone, Debug, Default)]
-pub struct CraftedLayer {
-    bytes: Vec<u8>,
-}
-
-fn octal(field: &mut [u8], value: u64) {
-    let text = format!("{value:0width$o}", width = field.len() - 1);
-    field[..text.len()].copy_from_slice(text.as_bytes());
-    field[text.len()] = 0;
-}
-
-impl CraftedLayer {
-    fn pad(&mut self) {
-        let rem = self.bytes.len() % 512;
-        if rem != 0 {
-            self.bytes.resize(self.bytes.len() + 512 - rem, 0);
-        }
-    }
-
-    fn long_record(&mut self, kind: u8, value: &[u8]) {
-        let mut data = value.to_vec();
-        data.push(0);
-        let mut h = tar::Header::new_gnu();
-        h.as_gnu_mut().expect("a GNU header").name[..13].copy_from_slice(b"././@LongLink");
-        h.set_entry_type(tar::EntryType::new(kind));
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        self.bytes.extend_from_slice(h.as_bytes());
-        self.bytes.extend_from_slice(&data);
-        self.pad();
-    }
-
-    /// Appends one entry; names of 100 bytes or more get GNU long-name records.
-    pub fn entry(
-        mut self,
-        kind: tar::EntryType,
-        name: &[u8],
-        link: &[u8],
-        data: &[u8],
-        mode: u32,
-    ) -> Self {
-        if name.len() >= 100 {
-            self.long_record(b'L', name);
-        }
-        if link.len() >= 100 {
-            self.long_record(b'K', link);
-        }
-        let mut h = tar::Header::new_gnu();
-        let gnu = h.as_gnu_mut().expect("a GNU header");
-        let n = name.len().min(99);
-        gnu.name[..n].copy_from_slice(&name[..n]);
-        let l = link.len().min(99);
-        gnu.linkname[..l].copy_from_slice(&link[..l]);
-        h.set_entry_type(kind);
-        h.set_size(data.len() as u64);
-        h.set_mode(mode);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(MTIME);
-        if matches!(kind, tar::EntryType::Char | tar::EntryType::Block) {
-            h.set_device_major(0).expect("a device field");
-            h.set_device_minor(0).expect("a device field");
-        }
-        h.set_cksum();
-        self.bytes.extend_from_slice(h.as_bytes());
-        self.bytes.extend_from_slice(data);
-        self.pad();
-        self
-    }
-
-    pub fn file(self, name: &[u8], data: &[u8]) -> Self {
-        self.entry(tar::EntryType::Regular, name, b"", data, 0o644)
-    }
-
-    pub fn executable(self, name: &[u8], data: &[u8]) -> Self {
-        self.entry(tar::EntryType::Regular, name, b"", data, 0o755)
-    }
-
-    pub fn dir(self, name: &[u8]) -> Self {
-        self.entry(tar::EntryType::Directory, name, b"", b"", 0o755)
-    }
-
-    pub fn symlink(self, name: &[u8], target: &[u8]) -> Self {
-        self.entry(tar::EntryType::Symlink, name, target, b"", 0o777)
-    }
-
-    pub fn hard_link(self, name: &[u8], target: &[u8]) -> Self {
-        self.entry(tar::EntryType::Link, name, target, b"", 0o644)
-    }
-
-    pub fn fifo(self, name: &[u8]) -> Self {
-        self.entry(tar::EntryType::Fifo, name, b"", b"", 0o644)
-    }
-
-    /// A character or block device node.
-    pub fn device(mut self, kind: tar::EntryType, name: &[u8], major: u32, minor: u32) -> Self {
-        self = self.entry(kind, name, b"", b"", 0o666);
-        // No content: the entry's header is the last block.
-        let start = self.bytes.len() - 512;
-        let mut h = tar::Header::from_byte_slice(&self.bytes[start..start + 512]).clone();
-        h.set_device_major(major).expect("a device field");
-        h.set_device_minor(minor).expect("a device field");
-        h.set_cksum();
-        self.bytes[start..start + 512].copy_from_slice(h.as_bytes());
-        self
-    }
-
-    /// A sparse file of `size` bytes in GNU tar's PAX format 1.0 (what `tar --sparse
-    /// --format=posix` writes): data `segments` at their offsets, holes elsewhere.
-    pub fn pax_sparse(mut self, name: &[u8], size: u64, segments: &[(u64, &[u8])]) -> Self {
-        let mut records = Vec::new();
-        for (key, value) in [
-            ("GNU.sparse.major", b"1".to_vec()),
-            ("GNU.sparse.minor", b"0".to_vec()),
-            ("GNU.sparse.name", name.to_vec()),
-            ("GNU.sparse.realsize", size.to_string().into_bytes()),
-        ] {
-            let body = key.len() + value.len() + 3;
-            let mut len = body + 1;
-            while len.to_string().len() + body != len {
-                len += 1;
-            }
-            records.extend_from_slice(format!("{len} {key}=").as_bytes());
-            records.extend_from_slice(&value);
-            records.push(b'\n');
-        }
-        self = self.entry(
-            tar::EntryType::XHeader,
-            b"PaxHeaders/sparse",
-            b"",
-            &records,
-            0o644,
-        );
-        let mut data = format!("{}\n", segments.len()).into_bytes();
-        for (offset, bytes) in segments {
-            data.extend_from_slice(format!("{offset}\n{}\n", bytes.len()).as_bytes());
-        }
-        data.resize(data.len().div_ceil(512) * 512, 0);
-        for (_, bytes) in segments {
-            data.extend_from_slice(bytes);
-        }
-        let mut entry_name = b"GNUSparseFile.0/".to_vec();
-        entry_name.extend_from_slice(name);
-        self.entry(tar::EntryType::Regular, &entry_name, b"", &data, 0o644)
-    }
-
-    /// A sparse file of `size` bytes in the old GNU format (type `S`, what `tar --sparse
-    /// --format=gnu` writes) with one data segment.
-    pub fn gnu_sparse(mut self, name: &[u8], size: u64, offset: u64, data: &[u8]) -> Self {
-        let mut h = tar::Header::new_gnu();
-        let gnu = h.as_gnu_mut().expect("a GNU header");
-        gnu.name[..name.len()].copy_from_slice(name);
-        octal(&mut gnu.sparse[0].offset, offset);
-        octal(&mut gnu.sparse[0].numbytes, data.len() as u64);
-        octal(&mut gnu.sparse[1].offset, size);
-        octal(&mut gnu.sparse[1].numbytes, 0);
-        octal(&mut gnu.realsize, size);
-        h.set_entry_type(tar::EntryType::GNUSparse);
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_mtime(MTIME);
-        h.set_cksum();
-        self.bytes.extend_from_slice(h.as_bytes());
-        self.bytes.extend_from_slice(data);
-        self.pad();
-        self
-    }
-
-    /// The tar's bytes, with its end-of-archive blocks.
-    pub fn finish(&self) -> Vec<u8> {
-        let mut bytes = self.bytes.clone();
-        bytes.resize(bytes.len() + 1024, 0);
-        bytes
-    }
-}
 
 /// An image to load: `/hostile-open` in a first layer of its own, then the crafted
 /// layers; its CMD runs `/hostile-open` on `paths`.
 #[derive(Clone, Debug)]
 pub struct CraftedImage {
     name: String,
-    layers: Vec<CraftedLayer>,
+    layers: Vec<TarWriter>,
     paths: Vec<String>,
 }
 
@@ -226,7 +45,7 @@ impl CraftedImage {
         }
     }
 
-    pub fn layer(mut self, layer: CraftedLayer) -> Self {
+    pub fn layer(mut self, layer: TarWriter) -> Self {
         self.layers.push(layer);
         self
     }
@@ -242,9 +61,9 @@ impl CraftedImage {
         let binary = static_c_binary("hostile-open", HOSTILE_OPEN_SOURCE)?;
         let program =
             std::fs::read(&binary).with_context(|| format!("reading {}", binary.display()))?;
-        let mut layers = vec![CraftedLayer::default().executable(b"hostile-open", &program)];
+        let mut layers = vec![TarWriter::new().executable(b"hostile-open", &program)];
         layers.extend(self.layers.iter().cloned());
-        let tars: Vec<Vec<u8>> = layers.iter().map(CraftedLayer::finish).collect();
+        let tars: Vec<Vec<u8>> = layers.iter().map(TarWriter::finish).collect();
         let diff_ids: Vec<String> = tars
             .iter()
             .map(|t| format!("sha256:{:x}", Sha256::digest(t)))
@@ -272,7 +91,7 @@ impl CraftedImage {
             "RepoTags": [tag],
             "Layers": names,
         }]);
-        let mut archive = CraftedLayer::default();
+        let mut archive = TarWriter::new();
         for (name, tar) in names.iter().zip(&tars) {
             archive = archive.file(name.as_bytes(), tar);
         }

@@ -3,24 +3,22 @@
 //! name), the cgroup filesystems for cgroups, the kernel's `bpf()` syscall for the probe's
 //! programs and links, and the file system for temporary files.
 //!
-//! [`SlimProcess`] starts `slim build` or `slim trace` with `SLIM_TEST_HOOK` (slim's
-//! test-only hook that pauses it at a phase), reads its stderr line by line, and sends it
-//! signals. [`EngineProxy`] is a Unix socket that forwards to the engine's socket and can be
-//! killed, to make the engine go away from slim's point of view without touching the real
-//! daemon.
+//! [`SlimProcess::build`] and [`SlimProcess::trace`] start `slim build` or `slim trace`
+//! with `SLIM_TEST_HOOK` (slim's test-only hook that pauses it at a phase), a private
+//! TMPDIR and an output directory. [`EngineProxy`] is a Unix socket that forwards to the
+//! engine's socket and can be killed, to make the engine go away from slim's point of view
+//! without touching the real daemon.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::cache::{self, Lock};
+use crate::process::{Ended, SlimProcess, Start};
 use crate::slim::slim_bin;
 
 /// The environment variable of slim's test hook (`pause:PHASE`, `panic:PHASE`, comma
@@ -35,42 +33,6 @@ fn unique(prefix: &str) -> String {
         std::process::id(),
         SEQUENCE.fetch_add(1, Ordering::Relaxed)
     )
-}
-
-/// A `slim` process started by a test, with a private TMPDIR and output directory.
-pub struct SlimProcess {
-    child: Child,
-    lines: Receiver<String>,
-    stderr: Arc<Mutex<String>>,
-    reader: Option<JoinHandle<()>>,
-    /// Its TMPDIR: empty once slim has cleaned up.
-    pub tmpdir: PathBuf,
-    /// A directory for `--output`: empty unless a build succeeded.
-    pub out_dir: PathBuf,
-    /// Its `--name`.
-    pub name: String,
-    /// Its `--tag` (builds).
-    pub tag: String,
-    command: String,
-    _lock: Option<Lock>,
-}
-
-/// How a [`SlimProcess`] ended.
-#[derive(Debug)]
-pub struct Ended {
-    pub code: Option<i32>,
-    pub stderr: String,
-    /// How long it took from the moment [`SlimProcess::wait`] was called.
-    pub waited: Duration,
-    /// The run ids it announced (`run <id>: cgroup …`).
-    pub run_ids: Vec<String>,
-    pub name: String,
-    pub tag: String,
-    pub tmpdir: PathBuf,
-    pub out_dir: PathBuf,
-    pub pid: u32,
-    /// The `trace` lock stays held until the checks are done (and any recovery run).
-    _lock: Option<Lock>,
 }
 
 impl SlimProcess {
@@ -103,7 +65,7 @@ impl SlimProcess {
         fresh_dir(&out_dir);
         args.extend(more(&tag, &out_dir));
         args.push(image.to_string());
-        SlimProcess::spawn(args, name, tag, out_dir, hook, env, Some(lock))
+        spawn(args, name, tag, out_dir, hook, env, Some(lock))
     }
 
     /// `slim trace` of `image` with `options` and `-- args`.
@@ -114,9 +76,25 @@ impl SlimProcess {
         hook: &str,
         env: &[(&str, &str)],
     ) -> SlimProcess {
+        SlimProcess::trace_with(image, options, args, hook, env, |_| Vec::new())
+    }
+
+    /// [`SlimProcess::trace`], with more options from `more(out_dir)`.
+    pub fn trace_with(
+        image: &str,
+        options: &[&str],
+        args: &[&str],
+        hook: &str,
+        env: &[(&str, &str)],
+        more: impl FnOnce(&Path) -> Vec<String>,
+    ) -> SlimProcess {
         let name = unique("slim-test-intr");
         let mut all: Vec<String> = vec!["trace".into()];
         all.extend(options.iter().map(|s| (*s).to_string()));
+        let lock = Lock::acquire("trace").unwrap_or_else(|e| panic!("{e:#}"));
+        let out_dir = std::env::temp_dir().join(unique("slim-test-intr-out"));
+        fresh_dir(&out_dir);
+        all.extend(more(&out_dir));
         all.extend([
             "--name".into(),
             name.clone(),
@@ -124,17 +102,14 @@ impl SlimProcess {
             "--".into(),
         ]);
         all.extend(args.iter().map(|s| (*s).to_string()));
-        let lock = Lock::acquire("trace").unwrap_or_else(|e| panic!("{e:#}"));
-        let out_dir = std::env::temp_dir().join(unique("slim-test-intr-out"));
-        fresh_dir(&out_dir);
-        SlimProcess::spawn(all, name, String::new(), out_dir, hook, env, Some(lock))
+        spawn(all, name, String::new(), out_dir, hook, env, Some(lock))
     }
 
     /// Any `slim` command line, without the lock (the caller holds it).
     pub fn command(args: &[&str], env: &[(&str, &str)]) -> SlimProcess {
         let out_dir = std::env::temp_dir().join(unique("slim-test-intr-out"));
         fresh_dir(&out_dir);
-        SlimProcess::spawn(
+        spawn(
             args.iter().map(|s| (*s).to_string()).collect(),
             String::new(),
             String::new(),
@@ -145,156 +120,54 @@ impl SlimProcess {
         )
     }
 
-    fn spawn(
-        args: Vec<String>,
-        name: String,
-        tag: String,
-        out_dir: PathBuf,
-        hook: &str,
-        env: &[(&str, &str)],
-        lock: Option<Lock>,
-    ) -> SlimProcess {
-        let bin = slim_bin();
-        let tmpdir = std::env::temp_dir().join(unique("slim-test-intr-tmp"));
-        fresh_dir(&tmpdir);
-        let mut cmd = Command::new(bin);
-        cmd.args(&args)
-            .env("TMPDIR", &tmpdir)
-            .env_remove(TEST_HOOK_ENV);
-        if !hook.is_empty() {
-            cmd.env(TEST_HOOK_ENV, hook);
-        }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let command = format!("{hook} {cmd:?}");
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {command}: {e}"));
-        let (tx, lines) = channel();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let all = Arc::clone(&stderr);
-        let pipe = child.stderr.take().expect("piped stderr");
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(mut all) = all.lock() {
-                    all.push_str(&line);
-                    all.push('\n');
-                }
-                let _ = tx.send(line);
-            }
-        });
-        SlimProcess {
-            child,
-            lines,
-            stderr,
-            reader: Some(reader),
-            tmpdir,
-            out_dir,
-            name,
-            tag,
-            command,
-            _lock: lock,
-        }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Everything slim wrote to stderr so far.
-    pub fn stderr(&self) -> String {
-        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-
-    /// Waits for a stderr line containing `needle`; panics with the stderr if slim exits
-    /// or 180 s pass first.
-    pub fn wait_for_line(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(180);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self
-                .lines
-                .recv_timeout(left.min(Duration::from_millis(200)))
-            {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
-                Err(_) => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    panic!(
-                        "`{}` never wrote a line with {needle:?}; stderr:\n{}",
-                        self.command,
-                        self.stderr()
-                    );
-                }
-            }
-        }
-    }
-
-    /// Sends `signal` (e.g. `libc::SIGINT`) to slim.
-    pub fn signal(&self, signal: libc::c_int) {
-        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
-        // SAFETY: kill(2) on our own child, not yet reaped; no memory is involved.
-        let sent = unsafe { libc::kill(pid, signal) };
-        assert_eq!(sent, 0, "kill: {}", std::io::Error::last_os_error());
-    }
-
     /// The BPF programs and links slim holds open right now (from `/proc/<pid>/fdinfo`).
     pub fn bpf_objects(&self) -> BpfObjects {
-        BpfObjects::held_by(self.child.id())
+        BpfObjects::held_by(self.pid())
     }
 
-    /// Waits for slim to exit (killing it past 120 s, which fails the test).
-    pub fn wait(mut self) -> Ended {
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("waiting for slim") {
-                break status;
-            }
-            if started.elapsed() > Duration::from_secs(120) {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "`{}` did not exit within 120 s; stderr:\n{}",
-                    self.command,
-                    self.stderr()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let waited = started.elapsed();
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
-        let stderr = self.stderr();
-        Ended {
-            code: status.code(),
-            run_ids: run_ids(&stderr),
-            stderr,
-            waited,
-            name: self.name.clone(),
-            tag: self.tag.clone(),
-            tmpdir: self.tmpdir.clone(),
-            out_dir: self.out_dir.clone(),
-            pid: self.child.id(),
-            _lock: self._lock.take(),
-        }
+    /// Waits for slim to exit (interrupting, then killing it past 120 s, which fails the
+    /// test).
+    pub fn wait(self) -> Ended {
+        self.wait_within(Duration::from_secs(120))
+            .unwrap_or_else(|stderr| {
+                panic!("slim did not exit within 120 s and was stopped; stderr:\n{stderr}")
+            })
     }
 }
 
-impl Drop for SlimProcess {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+/// Starts slim with `args`, a private TMPDIR and `SLIM_TEST_HOOK=hook`.
+fn spawn(
+    args: Vec<String>,
+    name: String,
+    tag: String,
+    out_dir: PathBuf,
+    hook: &str,
+    env: &[(&str, &str)],
+    lock: Option<Lock>,
+) -> SlimProcess {
+    let tmpdir = std::env::temp_dir().join(unique("slim-test-intr-tmp"));
+    fresh_dir(&tmpdir);
+    let mut cmd = Command::new(slim_bin());
+    cmd.args(&args)
+        .env("TMPDIR", &tmpdir)
+        .env_remove(TEST_HOOK_ENV);
+    if !hook.is_empty() {
+        cmd.env(TEST_HOOK_ENV, hook);
     }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    SlimProcess::start(
+        cmd,
+        Start {
+            keep_stdout: false,
+            name,
+            tag,
+            tmpdir,
+            out_dir,
+            lock,
+        },
+    )
 }
 
 fn fresh_dir(dir: &Path) {
@@ -302,33 +175,7 @@ fn fresh_dir(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
 }
 
-/// The run ids announced on stderr (`slim: run <id>: cgroup …`).
-fn run_ids(stderr: &str) -> Vec<String> {
-    stderr
-        .lines()
-        .filter_map(|line| {
-            let rest = line.split("run ").nth(1)?;
-            let (id, _) = rest.split_once(": cgroup")?;
-            id.chars()
-                .all(|c| c.is_ascii_alphanumeric())
-                .then(|| id.to_string())
-        })
-        .collect()
-}
-
 impl Ended {
-    /// Panics with the stderr unless slim exited with `code`.
-    pub fn assert_code(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code,
-            Some(code),
-            "exit code (waited {:?}); stderr:\n{}",
-            self.waited,
-            self.stderr
-        );
-        self
-    }
-
     /// Everything of this run that still exists, as the engine, the kernel and the file
     /// system list it; empty when slim cleaned up.
     pub fn leftovers(&self) -> Vec<String> {
@@ -584,10 +431,15 @@ impl EngineProxy {
                 let Ok(engine) = UnixStream::connect("/var/run/docker.sock") else {
                     continue;
                 };
-                if let Ok(mut all) = conns.lock() {
-                    all.extend(client.try_clone().ok());
-                    all.extend(engine.try_clone().ok());
+                // Registered and checked under one lock: `kill` either sees this
+                // connection and breaks it, or ran before and it is dropped here.
+                let Ok(mut all) = conns.lock() else { break };
+                if k.load(Ordering::SeqCst) {
+                    break;
                 }
+                all.extend(client.try_clone().ok());
+                all.extend(engine.try_clone().ok());
+                drop(all);
                 for (mut from, mut to) in [
                     (client.try_clone(), engine.try_clone()),
                     (engine.try_clone(), client.try_clone()),
@@ -616,9 +468,9 @@ impl EngineProxy {
 
     /// The engine goes away: the socket disappears and every open connection breaks.
     pub fn kill(&self) {
-        self.killed.store(true, Ordering::SeqCst);
         let _ = std::fs::remove_file(&self.path);
         if let Ok(all) = self.connections.lock() {
+            self.killed.store(true, Ordering::SeqCst);
             for c in all.iter() {
                 let _ = c.shutdown(std::net::Shutdown::Both);
             }

@@ -1,5 +1,7 @@
 //! Fixture images for the integration tests, built locally (no registry) and cached in the
-//! engine, plus the helpers that run the real `slim` binary and read its trace.
+//! engine, plus what runs the real `slim` binary and reads its trace; what the tests share
+//! with slim-cli's unit tests (the tar writer, HTTP, the report reader) is re-exported from
+//! `slim-test-kit`.
 //!
 //! An image is a [`Recipe`]: a debootstrap base, Debian packages, extra files and config.
 //! The rootfs tarballs are cached on disk (`$SLIM_FIXTURE_CACHE`, default
@@ -18,7 +20,9 @@ mod django_site;
 mod hostile;
 mod image;
 mod interruption;
+mod layers;
 mod probe_sites;
+mod process;
 mod recipe;
 mod report;
 mod rootfs;
@@ -31,29 +35,29 @@ use std::sync::Mutex;
 use anyhow::{Result, anyhow};
 
 pub use build::{
-    BuildCommand, BuildOutcome, EngineImage, HttpAnswer, ImageEntry, ImageEntryKind, SlimImage,
-    TestContainer, docker, docker_ok, http_get, image_entries, image_tags, inspect_config,
-    run_to_end,
+    BuildCommand, BuildOutcome, EngineImage, SlimImage, TestContainer, build_fixture, docker,
+    docker_ok, image_tags, inspect_config, run_to_end,
 };
 pub use cache::{CACHE_ENV, Lock};
 pub use derived::{DERIVED_BUILDER_VERSION, Derived};
 pub use django_site::{DJANGO_ADMIN, DJANGO_PORT, DJANGO_SITE};
-pub use hostile::{
-    CraftedImage, CraftedLayer, HOST_SECRET, HOSTILE_OPEN_SOURCE, HostSentinel, LoadedImage,
-};
+pub use hostile::{CraftedImage, HOST_SECRET, HOSTILE_OPEN_SOURCE, HostSentinel, LoadedImage};
 pub use image::{Outcome, ensure as ensure_recipe, prune_stale};
 pub use interruption::{
-    BpfObjects, Ended, EngineProxy, LabelledContainer, SlimProcess, TEST_HOOK_ENV, cgroups_of_run,
-    run_containers,
+    BpfObjects, EngineProxy, LabelledContainer, TEST_HOOK_ENV, cgroups_of_run, run_containers,
 };
+pub use layers::{ImageEntry, ImageEntryKind, image_entries};
 pub use probe_sites::{API_DATA, API_PORT, CRAWL_SITE};
+pub use process::{Ended, SlimProcess};
 pub use recipe::{BUILDER_VERSION, Base, Contents, DEFAULT_PATH, Entry, ImageConfig, Recipe};
 pub use report::{REPORT_SCHEMA, read_valid_report, report_violations};
+pub use rootfs::{static_c_binary, sweep_dead_builds};
 pub use slim::{
     Leftovers, Record, RunContainer, RunIdentity, RunningTrace, SLIM_BIN_ENV, Trace, TraceCommand,
-    assert_nothing_left, is_timestamp, keys_in_order, left_behind, parse_records, slim_bin,
-    untimed,
+    assert_nothing_left, keys_in_order, left_behind, parse_records, slim_bin,
 };
+// What the tests share with slim-cli's unit tests.
+pub use slim_test_kit::{HttpAnswer, ReportFile, TarWriter, is_timestamp, read_report, untimed};
 
 /// The C source of `/usr/local/bin/probe-fixture`.
 pub const PROBE_FIXTURE_SOURCE: &str = include_str!("../fixtures/probe-fixture.c");
@@ -73,11 +77,20 @@ pub const FIXTURES: &[&str] = &[
     "python-base",
     "python-app",
     "config",
+    "health",
     "nginx-crawl",
+    "loopback-site",
     "python-api",
     "python-verify",
     "django-base",
     "django",
+    "python-lazy",
+    "redis",
+    "postgres-base",
+    "postgres",
+    "mariadb-base",
+    "mariadb",
+    "express",
 ];
 
 /// Fixtures only the benchmarks use (`cargo xtask bench build`, `bench memory`): large,
@@ -111,8 +124,20 @@ pub const NGINX_SITE: &[(&str, &[u8])] = &[
 /// The `python-app` fixture's application, `/app/server.py`.
 pub const PYTHON_APP_SOURCE: &str = include_str!("../fixtures/python-app/server.py");
 
+/// The `express` fixture's application, `/app/server.js`.
+pub const EXPRESS_APP_SOURCE: &str = include_str!("../fixtures/express/server.js");
+
+/// The port the `express` fixture listens on.
+pub const EXPRESS_PORT: u16 = 3000;
+
 /// The `python-verify` fixture's application, `/app/server.py`.
 pub const PYTHON_VERIFY_SOURCE: &str = include_str!("../fixtures/python-verify/server.py");
+
+/// The `python-lazy` fixture's application, `/srv/lazy/server.py`.
+pub const PYTHON_LAZY_SOURCE: &str = include_str!("../fixtures/python-lazy/server.py");
+
+/// The port the `python-lazy` fixture listens on.
+pub const PYTHON_LAZY_PORT: u16 = 8000;
 
 /// The `python-verify` fixture's data files, under `/app/data`: (name, bytes).
 pub const PYTHON_VERIFY_DATA: &[(&str, &[u8])] = &[
@@ -129,6 +154,26 @@ pub const PYTHON_VERIFY_DATA: &[(&str, &[u8])] = &[
         include_bytes!("../fixtures/python-verify/data/state.txt"),
     ),
 ];
+
+/// The `redis` fixture's CMD: Debian's server with its stock configuration, in the
+/// foreground, logging to stdout.
+pub const REDIS_COMMAND: &[&str] = &[
+    "redis-server",
+    "/etc/redis/redis.conf",
+    "--daemonize",
+    "no",
+    "--logfile",
+    "",
+];
+
+/// The `postgres` fixture's entrypoint, `/usr/local/bin/docker-entrypoint.sh`.
+pub const POSTGRES_ENTRYPOINT: &str = include_str!("../fixtures/postgres/docker-entrypoint.sh");
+
+/// Where the `postgres` fixture keeps its cluster (`PGDATA`).
+pub const POSTGRES_DATA: &str = "/var/lib/postgresql/data";
+
+/// The `mariadb` fixture's entrypoint, `/usr/local/bin/docker-entrypoint.sh`.
+pub const MARIADB_ENTRYPOINT: &str = include_str!("../fixtures/mariadb/docker-entrypoint.sh");
 
 /// Debian packages of the Python fixtures (one shared rootfs).
 const PYTHON_PACKAGES: &[&str] = &["python3", "ca-certificates", "tzdata"];
@@ -243,9 +288,11 @@ pub fn recipe(name: &str) -> Option<Recipe> {
                     Entry::file(&format!("/var/www/site{path}"), 0o644, *bytes)
                 }),
             );
+            // With the CA store, as the official image has it (and with it OpenSSL's
+            // CA.pl and tsget.pl, Perl scripts).
             Some(plain(
                 files,
-                &["nginx"],
+                &["nginx", "ca-certificates"],
                 ImageConfig {
                     entrypoint: Some(vec!["/usr/sbin/nginx".into()]),
                     cmd: Some(vec!["-g".into(), "daemon off;".into()]),
@@ -284,7 +331,7 @@ pub fn recipe(name: &str) -> Option<Recipe> {
         )),
         // An http.server application for the verify stage: a page that reads a file only
         // from its second request on, a page with a token and the time, a page whose data
-        // file a test drops, and files written at run time. No WORKDIR, so the `workdir`
+        // file a test excludes, and files written at run time. No WORKDIR, so the `workdir`
         // keep-list keeps nothing of /app.
         "python-verify" => {
             let mut files = vec![
@@ -308,6 +355,82 @@ pub fn recipe(name: &str) -> Option<Recipe> {
                 },
             ))
         }
+        // Debian's Redis with its stock /etc/redis/redis.conf (bound to the loopback, data
+        // in /var/lib/redis), in the foreground, logging to stdout, as the redis user.
+        "redis" => Some(plain(
+            Vec::new(),
+            &["redis-server"],
+            ImageConfig {
+                cmd: Some(REDIS_COMMAND.iter().map(|a| (*a).to_string()).collect()),
+                env,
+                user: Some("redis".into()),
+                exposed_ports: vec!["6379/tcp".into()],
+                ..ImageConfig::default()
+            },
+        )),
+        // Debian's PostgreSQL 15 set up like the official image: an entrypoint script that
+        // creates the cluster in an empty $PGDATA with the password from
+        // $POSTGRES_PASSWORD and runs `postgres` as the postgres user; the server listens
+        // on the loopback only (the default listen_addresses). The server's bin directory
+        // comes first in PATH, so `psql` is the real client rather than Debian's Perl
+        // wrapper in /usr/bin. The base of `postgres`.
+        "postgres-base" => Some(plain(
+            vec![Entry::file(
+                "/usr/local/bin/docker-entrypoint.sh",
+                0o755,
+                POSTGRES_ENTRYPOINT,
+            )],
+            &["postgresql-15"],
+            ImageConfig {
+                entrypoint: Some(vec!["docker-entrypoint.sh".into()]),
+                cmd: Some(vec!["postgres".into()]),
+                env: vec![
+                    (
+                        "PATH".into(),
+                        format!("/usr/lib/postgresql/15/bin:{DEFAULT_PATH}"),
+                    ),
+                    ("PGDATA".into(), POSTGRES_DATA.into()),
+                ],
+                exposed_ports: vec!["5432/tcp".into()],
+                ..ImageConfig::default()
+            },
+        )),
+        // Debian's MariaDB set up like the official image: an entrypoint script that
+        // creates the system tables in an empty datadir, sets root's password from
+        // $MARIADB_ROOT_PASSWORD and runs `mariadbd` as the mysql user, which listens on
+        // the loopback only (Debian's bind-address). The base of `mariadb`.
+        "mariadb-base" => Some(plain(
+            vec![Entry::file(
+                "/usr/local/bin/docker-entrypoint.sh",
+                0o755,
+                MARIADB_ENTRYPOINT,
+            )],
+            &["mariadb-server"],
+            ImageConfig {
+                entrypoint: Some(vec!["docker-entrypoint.sh".into()]),
+                cmd: Some(vec!["mariadbd".into()]),
+                env,
+                exposed_ports: vec!["3306/tcp".into()],
+                ..ImageConfig::default()
+            },
+        )),
+        // Debian's Node.js and Express (its packages live in /usr/share/nodejs, not in a
+        // node_modules) serving /app/server.js: GET routes, and a POST route whose JSON
+        // body parser loads more of its dependencies on the first such request.
+        "express" => Some(plain(
+            vec![
+                Entry::dir("/app", 0o755),
+                Entry::file("/app/server.js", 0o644, EXPRESS_APP_SOURCE),
+            ],
+            &["nodejs", "node-express"],
+            ImageConfig {
+                cmd: Some(vec!["node".into(), "/app/server.js".into()]),
+                env,
+                working_dir: Some("/app".into()),
+                exposed_ports: vec![format!("{EXPRESS_PORT}/tcp")],
+                ..ImageConfig::default()
+            },
+        )),
         _ => probe_sites::recipe(name, PYTHON_PACKAGES).or_else(|| django_site::recipe(name)),
     }
 }
@@ -364,6 +487,32 @@ ONBUILD RUN echo built on the config fixture
 ENTRYPOINT ["python3", "-m", "http.server"]
 CMD ["8080"]"#,
         )),
+        // Python's http.server bound to the container's loopback only, serving pages
+        // reachable only by following links two deep.
+        "loopback-site" => Some(make(
+            "python-base",
+            r#"RUN mkdir -p /srv/www/deep && cd /srv/www \
+ && echo '<a href="/next.html">next</a>' > index.html \
+ && echo '<a href="deep/last.html">deeper</a>' > next.html \
+ && echo '<p>the last page</p>' > deep/last.html \
+ && echo '<p>nothing links here</p>' > unlinked.html
+EXPOSE 8080
+CMD ["python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", "/srv/www", "8080"]"#,
+        )),
+        // http.server on Debian's python3 whose HEALTHCHECK runs a script that nothing
+        // else runs, calling a tool (stat) the application never uses. Its interval is the
+        // engine's default, so the engine itself does not run it during a short traced
+        // run; tests run containers with `--health-interval 1s`.
+        "health" => Some(make(
+            "python-base",
+            r#"RUN set -e; mkdir -p /srv/www; echo '<h1>health fixture</h1>' > /srv/www/index.html; \
+    printf '#!/bin/sh\nexec /usr/bin/stat /srv/www/index.html\n' > /usr/local/bin/healthy; \
+    chmod 755 /usr/local/bin/healthy
+WORKDIR /srv/www
+EXPOSE 8080
+HEALTHCHECK --timeout=10s --retries=3 CMD ["/usr/local/bin/healthy"]
+ENTRYPOINT ["python3", "-m", "http.server", "8080"]"#,
+        )),
         // About 1 GB of pseudo-random files (200 directories of 50 files of 100 kB) on
         // Debian's python3; its command reads them all, so the slim image keeps them.
         "big" => Some(make(
@@ -399,6 +548,34 @@ CMD ["/bin/sh", "-c", "find /data -type f -exec cat {} + > /dev/null && echo rea
             "debian",
             r#"RUN set -e; for d in $(seq -w 0 99); do mkdir -p /data/d$d; cd /data/d$d; for f in $(seq -w 0 999); do echo "$d/$f" > f$f; done; done
 CMD ["/bin/sh", "-c", "find /data -type f -exec cat {} + > /dev/null && echo read all"]"#,
+        )),
+        // `postgres-base` stopped with SIGINT, as the official image is (a fast shutdown
+        // that still writes a checkpoint); the import endpoint does not take STOPSIGNAL.
+        "postgres" => Some(make("postgres-base", "STOPSIGNAL SIGINT")),
+        // `mariadb-base` with the empty datadir of the official image (the package's
+        // scripts created system tables there).
+        "mariadb" => Some(make(
+            "mariadb-base",
+            "RUN rm -rf /var/lib/mysql && mkdir /var/lib/mysql && chown mysql:mysql /var/lib/mysql",
+        )),
+        // A venv on Debian's python3 (django-base has python3-venv) running an
+        // http.server application whose pages import standard library modules inside
+        // their handlers. The build context is empty, so the source comes in hex.
+        "python-lazy" => Some(make(
+            "django-base",
+            &format!(
+                r#"RUN python3 -m venv --without-pip /opt/venv \
+ && mkdir -p /srv/lazy \
+ && python3 -c "open('/srv/lazy/server.py', 'wb').write(bytes.fromhex('{hex}'))"
+ENV PATH=/opt/venv/bin:{DEFAULT_PATH}
+WORKDIR /srv/lazy
+EXPOSE {PYTHON_LAZY_PORT}
+CMD ["python", "/srv/lazy/server.py"]"#,
+                hex = PYTHON_LAZY_SOURCE
+                    .bytes()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>(),
+            ),
         )),
         _ => django_site::derived(name),
     }

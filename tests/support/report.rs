@@ -1,10 +1,12 @@
 //! Checks `slim.report.json` against the JSON Schema kept beside slim's source
 //! (`slim-cli/schema/report.schema.json`): every build the tests run validates its report
 //! here (see [`crate::BuildCommand::run`]), so the report and its schema cannot drift apart.
+//! The report is read with `slim_test_kit::read_report`.
 
 use std::path::Path;
 
 use serde_json::Value;
+use slim_test_kit::read_report;
 
 /// The report's JSON Schema, as the repository holds it.
 pub const REPORT_SCHEMA: &str = include_str!("../../slim-cli/schema/report.schema.json");
@@ -31,10 +33,7 @@ pub fn report_violations(report: &Value) -> Vec<String> {
 
 /// Reads the report at `path` and panics, naming every violation, unless it is valid.
 pub fn read_valid_report(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("reading the report {}: {e}", path.display()));
-    let report: Value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("the report {} is not JSON: {e}", path.display()));
+    let report = read_report(path);
     let violations = report_violations(&report);
     assert!(
         violations.is_empty(),
@@ -81,6 +80,7 @@ mod tests {
                 "absent": [{"path": "/app/cache", "kind": "stat", "result": "ENOENT",
                             "comm": "app", "pid": 9}],
                 "directories": [{"path": "/app", "paths": 1, "bytes": 90}],
+                "by_reason": [{"reason": "traced", "files": 1, "bytes": 90}],
                 "paths": [
                     {"path": "/app", "type": "dir", "size": 0,
                      "reasons": [{"reason": "parent", "of": "/app/main"}]},
@@ -91,6 +91,12 @@ mod tests {
             "removed": {"paths": 2, "bytes": 10, "directories": [
                 {"path": "/doc", "whole": true, "paths": 2, "bytes": 10, "entries": ["readme"]}
             ]},
+            "excluded": [{"pattern": "/doc/*", "image_matches": 1, "paths": [
+                {"path": "/doc/readme",
+                 "reasons": [{"reason": "traced", "kind": "open", "comm": "app", "pid": 9}]}
+            ]}],
+            "left_out": [{"profile": "docs", "glob": "/doc/extra/**", "files": 1, "bytes": 4,
+                          "paths": ["/doc/extra/notes"]}],
             "verification": {"status": "verified", "rounds": 1, "repaired": [],
                              "differences": [], "missed": []}
         })
@@ -99,6 +105,19 @@ mod tests {
     #[test]
     fn the_schema_is_a_valid_2020_12_schema_and_accepts_a_report() {
         assert_eq!(report_violations(&report()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_missed_file_an_exclude_glob_left_out_validates() {
+        let mut failed = report();
+        failed["verification"] = json!({"status": "failed", "rounds": 1, "repaired": [],
+            "differences": [{"probe": "GET :80/", "original": "200", "slim": "500"}],
+            "missed": [{"path": "/doc/readme", "by": ["app (openat)"],
+                        "excluded_by": "/doc/*"}]});
+        assert_eq!(report_violations(&failed), Vec::<String>::new());
+        let mut unknown = report();
+        unknown["excluded"][0]["colour"] = json!("blue");
+        assert!(!report_violations(&unknown).is_empty());
     }
 
     #[test]

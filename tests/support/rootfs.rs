@@ -1,12 +1,17 @@
 //! Root filesystems as cached tarballs: a debootstrap base, and that base plus Debian
 //! packages installed by `apt-get` in a chroot. Also compiles the static C test programs.
-//! Runs host tools (debootstrap, tar, chroot, mount, gcc) and needs root; callers hold the
-//! cache's build lock, so nothing here guards against a concurrent builder.
+//! Runs host tools (debootstrap, tar, chroot, mount, gcc) and needs root.
+//!
+//! Any number of threads and processes may ask for the same fixture at once: each build
+//! runs in a scratch directory of its own ([`Workdir`]) and publishes its result with one
+//! `rename` into the cache, so a reader sees a whole file or none, and a builder that
+//! loses the race has only replaced the winner's file with identical content.
 
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
 
@@ -26,6 +31,7 @@ pub fn tarball(recipe: &Recipe) -> Result<PathBuf> {
     }
     let work = Workdir::new(&format!("rootfs-{}", recipe.rootfs_key()))?;
     let root = work.path().join("root");
+    let partial = work.path().join("rootfs.tar");
     if recipe.packages.is_empty() {
         debootstrap(recipe, &root)?;
     } else {
@@ -45,7 +51,6 @@ pub fn tarball(recipe: &Recipe) -> Result<PathBuf> {
         install_packages(&root, &recipe.packages)?;
     }
     scrub(&root)?;
-    let partial = path.with_extension("tar.partial");
     run(
         Command::new("tar")
             .args([
@@ -63,9 +68,15 @@ pub fn tarball(recipe: &Recipe) -> Result<PathBuf> {
             .arg("."),
         "packing the rootfs",
     )?;
-    fs::rename(&partial, &path)
-        .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
+    publish(&partial, &path)?;
     Ok(path)
+}
+
+/// Moves a finished build product into the cache in one step (same file system: the
+/// scratch directories live in the cache's `tmp/`).
+fn publish(partial: &Path, path: &Path) -> Result<()> {
+    fs::rename(partial, path)
+        .with_context(|| format!("storing {} as {}", partial.display(), path.display()))
 }
 
 fn debootstrap(recipe: &Recipe, root: &Path) -> Result<()> {
@@ -185,9 +196,7 @@ pub fn static_c_binary(name: &str, source: &str) -> Result<PathBuf> {
             .arg(&src),
         &format!("gcc {GCC_STATIC_FLAGS} {name}.c (needs gcc and libc6-dev)"),
     )?;
-    fs::rename(&partial, &out)
-        .or_else(|_| fs::copy(&partial, &out).map(drop))
-        .with_context(|| format!("storing {}", out.display()))?;
+    publish(&partial, &out)?;
     Ok(out)
 }
 
@@ -220,16 +229,14 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// Removes the scratch directories of builds that died (a killed test run); call with
-/// the build lock held, since only its holder has live ones.
-pub(crate) fn sweep_dead_builds() -> Result<()> {
+/// Removes the scratch directories whose builder process is gone (a killed test run).
+/// Safe to call at any time: a directory of a live process is never touched.
+pub fn sweep_dead_builds() -> Result<()> {
     let tmp = cache::dir()?.join("tmp");
     for entry in fs::read_dir(&tmp).into_iter().flatten().flatten() {
         let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if ["rootfs-", "image-", "gcc-"]
-            .iter()
-            .any(|p| name.starts_with(p))
+        if let Some(owner) = Workdir::owner_of(&name.to_string_lossy())
+            && !Path::new(&format!("/proc/{owner}")).exists()
         {
             Workdir(entry.path()).clean();
         }
@@ -237,19 +244,36 @@ pub(crate) fn sweep_dead_builds() -> Result<()> {
     Ok(())
 }
 
-/// A scratch directory under `<cache>/tmp`, removed on drop after unmounting anything a
-/// failed chroot step left mounted inside it.
+/// A scratch directory under `<cache>/tmp`, unique to one call (`work.<pid>.<n>.<label>`),
+/// removed on drop after unmounting anything a failed chroot step left mounted inside it.
 pub(crate) struct Workdir(PathBuf);
 
 impl Workdir {
+    const PREFIX: &str = "work.";
+
     pub(crate) fn new(label: &str) -> Result<Workdir> {
-        let path = cache::dir()?
-            .join("tmp")
-            .join(format!("{label}-{}", std::process::id()));
-        let dir = Workdir(path);
-        dir.clean();
-        fs::create_dir_all(&dir.0).with_context(|| format!("creating {}", dir.0.display()))?;
-        Ok(dir)
+        static SEQUENCE: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "{}{}.{}.{label}",
+            Self::PREFIX,
+            std::process::id(),
+            SEQUENCE.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = cache::dir()?.join("tmp").join(name);
+        fs::create_dir_all(path.parent().unwrap_or(&path))
+            .with_context(|| format!("creating {}", path.display()))?;
+        // `create_dir` (not `_all`): a directory that exists already is someone else's.
+        fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(Workdir(path))
+    }
+
+    /// The process id that owns the scratch directory called `name`, if it is one.
+    fn owner_of(name: &str) -> Option<u32> {
+        name.strip_prefix(Self::PREFIX)?
+            .split('.')
+            .next()?
+            .parse()
+            .ok()
     }
 
     pub(crate) fn path(&self) -> &Path {

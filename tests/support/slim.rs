@@ -9,17 +9,16 @@
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
 use crate::cache::{self, Lock};
+use crate::process::{SlimProcess, Start};
 
 /// Set to a `slim` binary to test that one instead of building the workspace's.
 pub const SLIM_BIN_ENV: &str = "SLIM_BIN";
@@ -343,162 +342,101 @@ impl TraceCommand {
         if let Some(args) = &self.args {
             cmd.arg("--").args(args);
         }
-        let command = format!("{cmd:?}");
         let before = Leftovers::snapshot();
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {command}: {e}"));
-        let stdout = drain(child.stdout.take().expect("piped stdout"));
-        let stderr = drain(child.stderr.take().expect("piped stderr"));
+        let process = SlimProcess::start(
+            cmd,
+            Start {
+                keep_stdout: true,
+                name,
+                lock: Some(lock),
+                ..Start::default()
+            },
+        );
         RunningTrace {
-            child,
-            stdout: Some(stdout),
-            stderr: Some(stderr),
+            process,
             output,
             deadline: Instant::now() + self.limit,
             before,
-            name,
-            command,
-            _lock: lock,
         }
     }
 }
 
-fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = pipe.read_to_end(&mut buf);
-        buf
-    })
-}
-
 /// A `slim trace` process running in the background.
-#[derive(Debug)]
 pub struct RunningTrace {
-    child: Child,
-    stdout: Option<JoinHandle<Vec<u8>>>,
-    stderr: Option<JoinHandle<Vec<u8>>>,
+    process: SlimProcess,
     output: Option<PathBuf>,
     deadline: Instant,
     before: Leftovers,
-    name: String,
-    command: String,
-    _lock: Lock,
 }
 
 impl RunningTrace {
     /// slim's process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// Sends SIGINT, as Ctrl-C would.
     pub fn interrupt(&self) {
-        assert!(
-            self.send_sigint(),
-            "SIGINT to slim: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-
-    fn send_sigint(&self) -> bool {
-        let Ok(pid) = libc::pid_t::try_from(self.child.id()) else {
-            return false;
-        };
-        // SAFETY: kill(2) on our own child, not yet reaped; no memory is involved.
-        unsafe { libc::kill(pid, libc::SIGINT) == 0 }
+        self.process.interrupt();
     }
 
     /// Whether slim is still running.
     pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.process.is_running()
     }
 
-    /// Waits for slim to exit (killing it and panicking past the time limit), parses its
-    /// records and asserts that it left no container or cgroup behind.
-    pub fn wait(mut self) -> Trace {
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("waiting for slim") {
-                break status;
-            }
-            if Instant::now() > self.deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                let stderr = join(&mut self.stderr);
-                panic!(
-                    "`{}` did not finish in time and was killed; stderr:\n{}",
-                    self.command,
-                    String::from_utf8_lossy(&stderr)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let stdout = join(&mut self.stdout);
-        let stderr = String::from_utf8_lossy(&join(&mut self.stderr)).into_owned();
-        let (data, stray_stdout) = match &self.output {
+    /// Waits for slim to exit (interrupting, then killing it and panicking past the time
+    /// limit), parses its records and asserts that it left no container or cgroup behind.
+    pub fn wait(self) -> Trace {
+        let RunningTrace {
+            process,
+            output,
+            deadline,
+            before,
+        } = self;
+        let command = process.command_line().to_string();
+        let ended = process
+            .wait_within(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|stderr| {
+                panic!("`{command}` did not finish in time and was stopped; stderr:\n{stderr}")
+            });
+        let stderr = ended.stderr.clone();
+        let (data, stray_stdout) = match &output {
             Some(path) => {
                 let data = std::fs::read(path).unwrap_or_default();
                 let _ = std::fs::remove_file(path);
-                (data, String::from_utf8_lossy(&stdout).into_owned())
+                (data, String::from_utf8_lossy(&ended.stdout).into_owned())
             }
-            None => (stdout, String::new()),
+            None => (ended.stdout.clone(), String::new()),
         };
         let text = String::from_utf8(data)
-            .unwrap_or_else(|e| panic!("`{}` wrote output that is not UTF-8: {e}", self.command));
-        let records = parse_records(&text)
-            .unwrap_or_else(|e| panic!("`{}`: {e}\nstderr:\n{stderr}", self.command));
+            .unwrap_or_else(|e| panic!("`{command}` wrote output that is not UTF-8: {e}"));
+        let records =
+            parse_records(&text).unwrap_or_else(|e| panic!("`{command}`: {e}\nstderr:\n{stderr}"));
         let lines = text
             .lines()
             .filter(|l| !l.trim().is_empty())
             .map(str::to_string)
             .collect();
         let run = RunIdentity {
-            name: Some(self.name.clone()),
-            run_id: announced_run_id(&stderr),
-            slim_pid: Some(self.child.id()),
+            name: Some(ended.name.clone()),
+            run_id: ended.run_ids.first().cloned(),
+            slim_pid: Some(ended.pid),
         };
-        if let Some(problem) = left_behind(&self.before, &run) {
+        if let Some(problem) = left_behind(&before, &run) {
             panic!(
-                "`{}` (exit code {:?}): {problem}\nstderr:\n{stderr}",
-                self.command,
-                status.code()
+                "`{command}` (exit code {:?}): {problem}\nstderr:\n{stderr}",
+                ended.code
             );
         }
         Trace {
-            command: self.command.clone(),
-            code: status.code(),
+            command,
+            code: ended.code,
             records,
             lines,
             stderr,
             stray_stdout,
         }
-    }
-}
-
-fn join(reader: &mut Option<JoinHandle<Vec<u8>>>) -> Vec<u8> {
-    reader
-        .take()
-        .map(|r| r.join().unwrap_or_default())
-        .unwrap_or_default()
-}
-
-impl Drop for RunningTrace {
-    /// A test that panics while slim runs must not leave it running: interrupt it as a
-    /// user would, then kill it if it does not stop within 20 s.
-    fn drop(&mut self) {
-        if !self.is_running() {
-            return;
-        }
-        self.send_sigint();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.is_running() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -583,44 +521,6 @@ fn cgroup_run_id(path: &Path) -> Option<String> {
     let name = path.file_name()?.to_str()?;
     let id = name.strip_prefix("slim-")?;
     Some(id.strip_suffix(".slice").unwrap_or(id).to_string())
-}
-
-/// Whether `text` is a timestamp as slim starts its stderr lines with when stderr is not a
-/// terminal: `2026-01-31T12:34:56.789Z` (RFC 3339, UTC, milliseconds).
-pub fn is_timestamp(text: &str) -> bool {
-    let b = text.as_bytes();
-    b.len() == 24
-        && b.iter().enumerate().all(|(i, c)| match i {
-            4 | 7 => *c == b'-',
-            10 => *c == b'T',
-            13 | 16 => *c == b':',
-            19 => *c == b'.',
-            23 => *c == b'Z',
-            _ => c.is_ascii_digit(),
-        })
-}
-
-/// A line of slim's stderr without the timestamp it starts with on a non-terminal (lines
-/// without one, such as `error:` and `hint:`, are returned as they are).
-pub fn untimed(line: &str) -> &str {
-    match line.split_once(' ') {
-        Some((first, rest)) if is_timestamp(first) => rest,
-        _ => line,
-    }
-}
-
-/// The run id slim announces on stderr (`slim: run <id>: …`), if it got that far.
-pub(crate) fn announced_run_id(stderr: &str) -> Option<String> {
-    let mut words = stderr.split_whitespace();
-    while let Some(word) = words.next() {
-        if word == "run" {
-            let id = words.next()?.strip_suffix(':')?;
-            if !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()) {
-                return Some(id.to_string());
-            }
-        }
-    }
-    None
 }
 
 /// Whether a `slim` process other than `except` is alive (someone else tracing on this
@@ -712,7 +612,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn run_id_is_read_from_the_cgroup_name_and_stderr() {
+    fn run_id_is_read_from_the_cgroup_name() {
         assert_eq!(
             cgroup_run_id(Path::new("/sys/fs/cgroup/memory/slim-0a1b")).as_deref(),
             Some("0a1b")
@@ -721,22 +621,5 @@ mod tests {
             cgroup_run_id(Path::new("/sys/fs/cgroup/slim-0a1b.slice")).as_deref(),
             Some("0a1b")
         );
-        assert_eq!(
-            announced_run_id("slim: run c43d6d7b93e6: cgroup /sys/fs/cgroup/x\n").as_deref(),
-            Some("c43d6d7b93e6")
-        );
-        assert_eq!(announced_run_id("error: image not found"), None);
-    }
-
-    #[test]
-    fn timestamps_are_told_from_messages() {
-        assert!(is_timestamp("2026-11-29T19:51:41.123Z"));
-        assert!(!is_timestamp("2026-11-29T19:51:41Z"));
-        assert!(!is_timestamp("slim:"));
-        assert_eq!(
-            untimed("2026-11-29T19:51:41.123Z slim: built a:1 (abc)"),
-            "slim: built a:1 (abc)"
-        );
-        assert_eq!(untimed("hint: check it"), "hint: check it");
     }
 }

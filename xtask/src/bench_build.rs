@@ -34,6 +34,11 @@ const RUNS: &[(&str, &[&str])] = &[
     ("nginx", &[]),
     ("python-app", &[]),
     ("config", &[]),
+    ("redis", &[]),
+    ("postgres", &["-e", "POSTGRES_PASSWORD=bench-secret"]),
+    ("mariadb", &["-e", "MARIADB_ROOT_PASSWORD=bench-secret"]),
+    ("express", &[]),
+    ("django", &[]),
     ("big", &[]),
     ("big", &["--ring-buffer", "4M"]),
 ];
@@ -42,6 +47,9 @@ const RUNS: &[(&str, &[&str])] = &[
 /// the traced run, and the verification run on the new image. Every other phase (save,
 /// keep, rebuild, load … as slim names them) counts as rebuild work.
 const NOT_REBUILD_PHASES: &[&str] = &["inspect", "run", "verify"];
+
+/// Reasons listed per image in the bytes-by-reason table.
+const BY_REASON: usize = 5;
 
 /// Peak memory allowed while minifying `big`.
 const MEMORY_TARGET_MB: f64 = 200.0;
@@ -58,6 +66,8 @@ struct Row {
     wall: f64,
     docker_save: f64,
     max_rss_mb: f64,
+    /// The build report's kept bytes by reason, largest first.
+    by_reason: Vec<(String, f64)>,
 }
 
 impl Row {
@@ -92,17 +102,25 @@ impl Row {
     }
 }
 
-/// Runs the benchmark (`args`: optional fixture names to limit it to) and returns the
-/// report in Markdown.
-pub fn run(args: &[String]) -> Result<String> {
+/// The name that selects the readiness latency runs ([`crate::bench_ready`]).
+const READINESS: &str = "readiness";
+
+/// Runs the benchmark (`args`: optional fixture names to limit it to, or `readiness`) and
+/// returns its sections in Markdown, each with the name BENCHMARKS.md files it under:
+/// `build` for the builds of every fixture (`build (a, b)` for some only), `readiness`
+/// for the readiness latency.
+pub fn run(args: &[String]) -> Result<Vec<(String, String)>> {
     let runs: Vec<(&str, &[&str])> = RUNS
         .iter()
         .copied()
         .filter(|(name, _)| args.is_empty() || args.iter().any(|a| a == name))
         .collect();
-    if let Some(unknown) = args.iter().find(|a| !RUNS.iter().any(|(n, _)| n == a)) {
+    if let Some(unknown) = args
+        .iter()
+        .find(|a| *a != READINESS && !RUNS.iter().any(|(n, _)| n == a))
+    {
         return Err(format!(
-            "no benchmark for fixture {unknown:?}; known: {}",
+            "no benchmark for fixture {unknown:?}; known: {}, and {READINESS}",
             RUNS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
         ));
     }
@@ -127,6 +145,19 @@ pub fn run(args: &[String]) -> Result<String> {
             wall: build.wall.as_secs_f64(),
             docker_save,
             max_rss_mb: build.max_rss_kib as f64 * 1024.0 / 1e6,
+            by_reason: build
+                .report
+                .as_ref()
+                .and_then(|r| r["keep"]["by_reason"].as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|t| {
+                    Some((
+                        t["reason"].as_str()?.to_string(),
+                        t["bytes"].as_f64()? / 1e6,
+                    ))
+                })
+                .collect(),
         };
         eprintln!(
             "bench: {label}: {:.1} s total, rebuild phases {:.1} s, docker save {:.1} s, peak RSS {:.0} MB",
@@ -140,13 +171,36 @@ pub fn run(args: &[String]) -> Result<String> {
 
     let load_after = load_average();
     let others_after = other_processes();
-    Ok(report(
-        &version,
-        &rows,
-        &fixture_lines,
-        (&load_before, &load_after),
-        (&others_before, &others_after),
-    ))
+    let mut sections = Vec::new();
+    if !rows.is_empty() {
+        let named: Vec<&str> = args
+            .iter()
+            .map(String::as_str)
+            .filter(|a| *a != READINESS)
+            .collect();
+        let section = if named.is_empty() {
+            "build".to_string()
+        } else {
+            format!("build ({})", named.join(", "))
+        };
+        sections.push((
+            section,
+            report(
+                &version,
+                &rows,
+                &fixture_lines,
+                (&load_before, &load_after),
+                (&others_before, &others_after),
+            ),
+        ));
+    }
+    if args.is_empty() || args.iter().any(|a| a == READINESS) {
+        sections.push((
+            READINESS.to_string(),
+            crate::bench_ready::measure(&slim, &version)?,
+        ));
+    }
+    Ok(sections)
 }
 
 fn report(
@@ -263,7 +317,7 @@ fn report(
     );
     let _ = writeln!(
         out,
-        "The probe's ring buffer (`--ring-buffer`, 64 MB by default) lives in slim's memory \
+        "The probe's ring buffer (`--ring-buffer`, 32 MB by default, mapped twice) lives in slim's memory \
          and counts in its RSS whatever the image; a row with a 4 MB ring buffer shows what \
          the rest of slim takes.\n"
     );
@@ -281,6 +335,32 @@ fn report(
             } else {
                 "no"
             }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n### Kept bytes by reason (the {BY_REASON} largest; the report has them all)\n"
+    );
+    let _ = writeln!(
+        out,
+        "From each build's report (`keep.by_reason`): every kept file once, under its \
+         strongest reason; a closure charged to the reason of the file it serves.\n"
+    );
+    let _ = writeln!(out, "| image | slim | kept bytes by reason |");
+    let _ = writeln!(out, "|---|---|---|");
+    for r in rows {
+        let reasons: Vec<String> = r
+            .by_reason
+            .iter()
+            .take(BY_REASON)
+            .map(|(reason, mb)| format!("{reason} {mb:.1} MB"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| {} | {:.1} MB | {} |",
+            r.fixture,
+            r.slim_mb,
+            reasons.join("; ")
         );
     }
     let _ = writeln!(
@@ -352,7 +432,22 @@ pub(crate) fn release_slim() -> Result<PathBuf> {
         );
         return Ok(PathBuf::from(bin));
     }
-    crate::run(crate::cargo().args(["build", "--release", "-p", "slim-cli", "--bin", "slim"]))?;
+    release_build()
+}
+
+/// `target/release/slim`, built now.
+pub(crate) fn release_build() -> Result<PathBuf> {
+    release_build_with(&[])
+}
+
+/// `target/release/slim`, built now with these features of slim-cli.
+pub(crate) fn release_build_with(features: &[&str]) -> Result<PathBuf> {
+    let mut cargo = crate::cargo();
+    cargo.args(["build", "--release", "-p", "slim-cli", "--bin", "slim"]);
+    if !features.is_empty() {
+        cargo.args(["--features", &features.join(",")]);
+    }
+    crate::run(&mut cargo)?;
     let bin = workspace_root().join("target/release/slim");
     if bin.is_file() {
         Ok(bin)
@@ -375,13 +470,25 @@ pub(crate) fn source_of(binary: &Path) -> String {
             .filter(|o| o.status.success())
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
     };
+    // Named relative to its checkout: BENCHMARKS.md never names a machine's own paths.
+    let name = binary
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let shown = git(&["rev-parse", "--show-toplevel"])
+        .and_then(|top| {
+            binary
+                .strip_prefix(&top)
+                .ok()
+                .map(|p| p.display().to_string())
+        })
+        .unwrap_or(name);
     match git(&["rev-parse", "--short", "HEAD"]) {
         Some(commit) => {
             let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
                 .is_some_and(|s| !s.is_empty());
             format!(
-                "`{}`, built from commit {commit}{}",
-                binary.display(),
+                "`{shown}`, built from commit {commit}{}",
                 if dirty {
                     " plus uncommitted changes"
                 } else {
@@ -389,7 +496,7 @@ pub(crate) fn source_of(binary: &Path) -> String {
                 }
             )
         }
-        None => format!("`{}`", binary.display()),
+        None => format!("`{shown}`"),
     }
 }
 
@@ -423,7 +530,7 @@ pub(crate) fn load_average() -> String {
 
 /// Names of other processes that make a benchmark noisy (slim, cargo, rustc, clang),
 /// leaving out this process and its ancestors (the `cargo xtask` that started it).
-fn other_processes() -> Vec<String> {
+pub(crate) fn other_processes() -> Vec<String> {
     let mut ours = vec![std::process::id()];
     while let Some(parent) = parent_of(*ours.last().unwrap_or(&1)).filter(|p| *p > 1) {
         ours.push(parent);

@@ -26,6 +26,8 @@ pub const TARGETS: &[&str] = &[
     "path_normalize",
     "elf_reader",
     "crawl_links",
+    "js_specifiers",
+    "python_imports",
 ];
 
 /// Seconds each target runs when `--seconds` does not say.
@@ -237,6 +239,8 @@ fn write_seeds(corpus: &Path) -> Result {
         ("path_normalize", seeds::path_normalize()),
         ("elf_reader", seeds::elf_reader()),
         ("crawl_links", seeds::crawl_links()),
+        ("js_specifiers", seeds::js_specifiers()),
+        ("python_imports", seeds::python_imports()),
     ] {
         let dir = corpus.join(target);
         let _ = std::fs::remove_dir_all(&dir);
@@ -569,6 +573,28 @@ mod seeds {
         ]
     }
 
+    pub fn python_imports() -> Seeds {
+        vec![
+            (
+                "server.py",
+                include_bytes!("../../tests/fixtures/python-lazy/server.py").to_vec(),
+            ),
+            (
+                "forms.py",
+                br#"from ..pkg.sub import (a,
+    b as c)  # comment
+x = rb'\' import no' + f"{y!r:>{w}}" ; import d.e as f, g
+s = """import no
+""" \
+    + u'from no import x'
+try: import h
+except ImportError: __import__("i.j"); importlib.import_module(name)
+"#
+                .to_vec(),
+            ),
+        ]
+    }
+
     pub fn crawl_links() -> Seeds {
         [
             (
@@ -605,6 +631,34 @@ mod seeds {
                 b"User-agent: *\nDisallow: /private\nSitemap: http://172.17.0.2:8080/sitemap.xml # main\nsitemap:/relative.xml\n",
             ),
             ("url", b"HTTPS://[::1]:8443/a/./b/../c?x=%zz#f"),
+        ]
+        .into_iter()
+        .map(|(n, b)| (n, b.to_vec()))
+        .collect()
+    }
+
+    pub fn js_specifiers() -> Seeds {
+        [
+            (
+                "commonjs.js",
+                &br#"#!/usr/bin/env node
+'use strict';
+var a = require('a'), b = require("@scope/b/sub");
+// require('commented')
+/* require('block') */
+const r = /require\('x'\)[/'"]/g, half = total / 2;
+const t = `${require('in-template')} ${ { o: `${`deep`}` } }`;
+module.exports = function () { return require.resolve('punycode/') };
+"#[..],
+            ),
+            (
+                "module.mjs",
+                b"import x, { y as z } from 'x';\nimport 'side';\nexport * from \"./local.js\";\nexport { w } from 'w/sub';\nconst m = await import('node:fs');\nimport.meta.url;\n",
+            ),
+            (
+                "minified.js",
+                b"!function(){var e=require(\"e\"),t=/[/]/.test(n)?require(\"t\"):0;return`${e}`}();",
+            ),
         ]
         .into_iter()
         .map(|(n, b)| (n, b.to_vec()))

@@ -35,14 +35,21 @@ tasks:
                      --prune also removes older tags of the same fixtures
   test [ARGS...]     setup, fixtures, then `cargo test --workspace -- --test-threads=2 ARGS`
   demo               setup, build slim and the demo image, trace it and summarise
+  release            build the release binary and check it: at most 16 MB, it ignores
+                     SLIM_TEST_HOOK=panic:…, and a forced panic's backtrace (the same
+                     profile with the test-hooks feature) names slim's functions
   bench probe        the probe's sustained event rate and its overhead on traced
                      applications; results go to BENCHMARKS.md
-  bench build [FIXTURE...]
+  bench build [FIXTURE...|readiness]
                      `slim build` wall time by phase, rebuild cost against
-                     `docker save`, peak memory on a 1 GB image; to BENCHMARKS.md
+                     `docker save`, peak memory on a 1 GB image, and readiness
+                     latency (`readiness`); to BENCHMARKS.md
   bench memory [FIXTURE...]
                      `slim build` peak memory on 100 layers and on 100,000 files;
                      to BENCHMARKS.md
+  schema             write slim-cli/schema/report.schema.json from the report's types
+  deps               check that every package uses each of its direct dependencies
+                     (also run by `test`)
   fuzz [--seconds N] [--seeds] [TARGET...]
                      build the fuzz targets (cargo-fuzz, installed if missing) and
                      run each for N seconds (60) from its seed corpus in fuzz/corpus;
@@ -51,7 +58,10 @@ tasks:
 mod bench_build;
 mod bench_memory;
 mod bench_probe;
+mod bench_ready;
+mod deps;
 mod fuzz;
+mod release;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -64,8 +74,11 @@ fn main() -> ExitCode {
         Some("fixtures") => fixtures(rest.iter().any(|a| a == "--prune")),
         Some("test") => test(&rest),
         Some("demo") => demo(),
+        Some("release") => setup().and_then(|()| release::check()),
         Some("bench") => bench(&rest),
         Some("fuzz") => fuzz::run(&rest),
+        Some("deps") => deps::check(),
+        Some("schema") => write_schema(),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -94,9 +107,11 @@ fn bench(args: &[String]) -> Result {
         }
         Some("build") => {
             setup()?;
-            let report = bench_build::run(&args[1..])?;
-            println!("{report}");
-            bench_probe::record("build", &report)
+            for (section, report) in bench_build::run(&args[1..])? {
+                println!("{report}");
+                bench_probe::record(&section, &report)?;
+            }
+            Ok(())
         }
         Some("memory") => {
             setup()?;
@@ -178,6 +193,35 @@ fn fixtures(prune: bool) -> Result {
             }
         }
     }
+    Ok(())
+}
+
+/// The unit test that compares the committed report schema with the one the report's
+/// types give; with [`WRITE_SCHEMA_ENV`] set it writes the file instead.
+const SCHEMA_TEST: &str =
+    "report::schema::tests::the_committed_schema_is_the_one_the_report_types_give";
+
+/// Makes [`SCHEMA_TEST`] write `slim-cli/schema/report.schema.json` instead of comparing.
+const WRITE_SCHEMA_ENV: &str = "SLIM_WRITE_SCHEMA";
+
+/// The report's schema, as the report's types give it, written by slim-cli's own unit
+/// test: xtask does not link slim-cli, whose probe needs clang to build, so that a fresh
+/// machine can run `cargo xtask setup` (and `test`) before clang is installed.
+fn write_schema() -> Result {
+    setup()?;
+    run(cargo()
+        .args([
+            "test",
+            "--quiet",
+            "-p",
+            "slim-cli",
+            "--lib",
+            SCHEMA_TEST,
+            "--",
+            "--exact",
+        ])
+        .env(WRITE_SCHEMA_ENV, "1"))?;
+    eprintln!("schema: wrote slim-cli/schema/report.schema.json");
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! Hostile layers fed straight to slim's own readers (the save archive's unpacker, the
 //! index, the in-image resolver and the layer writer), without the engine: every entry
-//! here is written byte by byte, so names with `..`, absolute names, links anywhere and
+//! here is written byte by byte (`slim_test_kit::TarWriter`), so names with `..`, absolute names, links anywhere and
 //! sparse records reach slim exactly as a hostile archive would carry them, whatever an
 //! engine would have normalised or refused on load.
 //!
@@ -13,12 +13,13 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::image::index::{FsIndex, IndexError, NodeKind};
+use crate::image::index::{FsIndex, IndexError, NodeKind, resolve};
 use crate::image::save;
-use crate::keep::resolve::resolve;
 use crate::keep::{ImageRuntime, KeepList, KeepOptions, KeepSet, compute};
 use crate::rebuild::layer::{LayerError, write_layer};
-use crate::trace::{AccessKind, CallResult, TraceRecord};
+use crate::test_kit::record;
+use crate::trace::TraceRecord;
+use slim_test_kit::TarWriter;
 
 const SECRET: &[u8] = b"HOST SECRET: never in an image";
 
@@ -50,7 +51,7 @@ impl Sandbox {
         self.root.join("secret").as_os_str().as_bytes().to_vec()
     }
 
-    fn write_layer(&self, name: &str, layer: RawLayer) -> PathBuf {
+    fn write_layer(&self, name: &str, layer: TarWriter) -> PathBuf {
         let path = self.work().join(name);
         fs_err::write(&path, layer.finish()).unwrap();
         path
@@ -85,179 +86,9 @@ impl Drop for Sandbox {
     }
 }
 
-/// A layer tar written entry by entry with raw names (no `..` check, any bytes).
-#[derive(Default)]
-struct RawLayer {
-    bytes: Vec<u8>,
-}
-
-fn octal(field: &mut [u8], value: u64) {
-    let text = format!("{value:0width$o}", width = field.len() - 1);
-    field[..text.len()].copy_from_slice(text.as_bytes());
-    field[text.len()] = 0;
-}
-
-impl RawLayer {
-    fn pad(&mut self) {
-        let rem = self.bytes.len() % 512;
-        if rem != 0 {
-            self.bytes.resize(self.bytes.len() + 512 - rem, 0);
-        }
-    }
-
-    fn long_record(&mut self, kind: u8, value: &[u8]) {
-        let mut data = value.to_vec();
-        data.push(0);
-        let mut h = tar::Header::new_gnu();
-        h.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"././@LongLink");
-        h.set_entry_type(tar::EntryType::new(kind));
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        self.bytes.extend_from_slice(h.as_bytes());
-        self.bytes.extend_from_slice(&data);
-        self.pad();
-    }
-
-    fn entry(&mut self, kind: tar::EntryType, name: &[u8], link: &[u8], data: &[u8], mode: u32) {
-        let mut h = tar::Header::new_gnu();
-        if name.len() >= 100 {
-            self.long_record(b'L', name);
-        }
-        if link.len() >= 100 {
-            self.long_record(b'K', link);
-        }
-        let gnu = h.as_gnu_mut().unwrap();
-        let n = name.len().min(99);
-        gnu.name[..n].copy_from_slice(&name[..n]);
-        let l = link.len().min(99);
-        gnu.linkname[..l].copy_from_slice(&link[..l]);
-        h.set_entry_type(kind);
-        h.set_size(data.len() as u64);
-        h.set_mode(mode);
-        h.set_mtime(1_700_000_000);
-        h.set_cksum();
-        self.bytes.extend_from_slice(h.as_bytes());
-        self.bytes.extend_from_slice(data);
-        self.pad();
-    }
-
-    fn file(mut self, name: &[u8], data: &[u8]) -> Self {
-        self.entry(tar::EntryType::Regular, name, b"", data, 0o644);
-        self
-    }
-
-    fn dir(mut self, name: &[u8]) -> Self {
-        self.entry(tar::EntryType::Directory, name, b"", b"", 0o755);
-        self
-    }
-
-    fn symlink(mut self, name: &[u8], target: &[u8]) -> Self {
-        self.entry(tar::EntryType::Symlink, name, target, b"", 0o777);
-        self
-    }
-
-    fn hard_link(mut self, name: &[u8], target: &[u8]) -> Self {
-        self.entry(tar::EntryType::Link, name, target, b"", 0o644);
-        self
-    }
-
-    fn device(mut self, kind: tar::EntryType, name: &[u8], major: u32, minor: u32) -> Self {
-        let start = self.bytes.len();
-        self.entry(kind, name, b"", b"", 0o600);
-        let mut h = tar::Header::from_byte_slice(&self.bytes[start..start + 512]).clone();
-        h.set_device_major(major).unwrap();
-        h.set_device_minor(minor).unwrap();
-        h.set_cksum();
-        self.bytes[start..start + 512].copy_from_slice(h.as_bytes());
-        self
-    }
-
-    /// A sparse file in GNU tar's PAX format 1.0: PAX records name the real file, the
-    /// entry (`GNUSparseFile.0/NAME`) holds the map, then the data segments.
-    fn pax_sparse(mut self, name: &[u8], size: u64, segments: &[(u64, &[u8])]) -> Self {
-        let mut records = Vec::new();
-        for (key, value) in [
-            ("GNU.sparse.major", b"1".to_vec()),
-            ("GNU.sparse.minor", b"0".to_vec()),
-            ("GNU.sparse.name", name.to_vec()),
-            ("GNU.sparse.realsize", size.to_string().into_bytes()),
-        ] {
-            let body_len = key.len() + value.len() + 3;
-            let mut len = body_len + 1;
-            while len.to_string().len() + body_len != len {
-                len += 1;
-            }
-            records.extend_from_slice(format!("{len} {key}=").as_bytes());
-            records.extend_from_slice(&value);
-            records.push(b'\n');
-        }
-        self.entry(
-            tar::EntryType::XHeader,
-            b"PaxHeaders/sparse",
-            b"",
-            &records,
-            0o644,
-        );
-        let mut data = format!("{}\n", segments.len()).into_bytes();
-        for (offset, bytes) in segments {
-            data.extend_from_slice(format!("{offset}\n{}\n", bytes.len()).as_bytes());
-        }
-        data.resize(data.len().div_ceil(512) * 512, 0);
-        for (_, bytes) in segments {
-            data.extend_from_slice(bytes);
-        }
-        let mut entry_name = b"GNUSparseFile.0/".to_vec();
-        entry_name.extend_from_slice(name);
-        self.entry(tar::EntryType::Regular, &entry_name, b"", &data, 0o644);
-        self
-    }
-
-    /// A sparse file in the old GNU format: type `S`, one data segment in the header.
-    fn gnu_sparse(mut self, name: &[u8], size: u64, offset: u64, data: &[u8]) -> Self {
-        let mut h = tar::Header::new_gnu();
-        let gnu = h.as_gnu_mut().unwrap();
-        gnu.name[..name.len()].copy_from_slice(name);
-        octal(&mut gnu.sparse[0].offset, offset);
-        octal(&mut gnu.sparse[0].numbytes, data.len() as u64);
-        // GNU tar ends the map with an empty segment at the end of the file.
-        octal(&mut gnu.sparse[1].offset, size);
-        octal(&mut gnu.sparse[1].numbytes, 0);
-        octal(&mut gnu.realsize, size);
-        h.set_entry_type(tar::EntryType::GNUSparse);
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        self.bytes.extend_from_slice(h.as_bytes());
-        self.bytes.extend_from_slice(data);
-        self.pad();
-        self
-    }
-
-    fn finish(mut self) -> Vec<u8> {
-        self.bytes.resize(self.bytes.len() + 1024, 0);
-        self.bytes
-    }
-}
-
-fn opened(path: &[u8]) -> TraceRecord {
-    TraceRecord {
-        path: path.to_vec(),
-        kind: AccessKind::Open,
-        syscall: slim_probe_ebpf::Syscall::Openat,
-        result: CallResult::Ok,
-        pid: 1,
-        tid: 1,
-        comm: "app".into(),
-        nofollow: false,
-        write: false,
-        incomplete: None,
-    }
-}
-
 /// The keep set of a run that opened `paths`, with no keep-list or profile.
 fn keep(index: &FsIndex, paths: &[&[u8]]) -> KeepSet {
-    let records: Vec<TraceRecord> = paths.iter().map(|p| opened(p)).collect();
+    let records: Vec<TraceRecord> = paths.iter().map(record).collect();
     let options = KeepOptions {
         lists: Vec::<KeepList>::new(),
         ..KeepOptions::default()
@@ -319,7 +150,7 @@ fn hostile_dotdot_and_absolute_names_stay_inside_the_image_root() {
     let sandbox = Sandbox::new("dotdot");
     let layer = sandbox.write_layer(
         "0.tar",
-        RawLayer::default()
+        TarWriter::new()
             .file(b"../../../../../../slim-hostile-escaped", b"one")
             .file(b"a/../../b/../../abs-escaped", b"two")
             .file(b"/outside", b"three")
@@ -344,9 +175,9 @@ fn hostile_dotdot_and_absolute_names_stay_inside_the_image_root() {
 #[test]
 fn hostile_save_archive_members_cannot_escape_or_read_the_host() {
     let sandbox = Sandbox::new("save");
-    let layer = RawLayer::default().file(b"app", b"app").finish();
+    let layer = TarWriter::new().file(b"app", b"app").finish();
     let secret = sandbox.secret();
-    let archive = RawLayer::default()
+    let archive = TarWriter::new()
         .file(b"../../../slim-hostile-escaped", b"x")
         .file(b"/abs-escaped", b"y")
         .file(b"one/layer.tar", &layer)
@@ -375,7 +206,7 @@ fn hostile_save_archive_members_cannot_escape_or_read_the_host() {
         br#"[{"Config":"c.json","Layers":["three/layer.tar"]}]"#.as_slice(),
         br#"[{"Config":"cfg.json","Layers":[]}]"#,
     ] {
-        let archive = RawLayer::default()
+        let archive = TarWriter::new()
             .symlink(b"three/layer.tar", &secret)
             .symlink(b"cfg.json", b"../../../../../../../../etc/passwd")
             .file(b"c.json", b"{}")
@@ -398,7 +229,7 @@ fn hostile_symlinks_out_of_the_root_resolve_inside_the_image() {
     relative.extend_from_slice(&secret);
     let layer = sandbox.write_layer(
         "0.tar",
-        RawLayer::default()
+        TarWriter::new()
             .dir(b"d/")
             .symlink(b"abs", &secret)
             .symlink(b"d/rel", &relative)
@@ -433,7 +264,7 @@ fn hostile_symlink_loops_end_without_a_target() {
     let sandbox = Sandbox::new("loops");
     let layer = sandbox.write_layer(
         "0.tar",
-        RawLayer::default()
+        TarWriter::new()
             .symlink(b"a", b"b")
             .symlink(b"b", b"a")
             .symlink(b"self", b"self")
@@ -455,7 +286,7 @@ fn hostile_directory_replaced_by_a_file_and_entries_through_a_layers_own_link() 
     let sandbox = Sandbox::new("replace");
     let l0 = sandbox.write_layer(
         "0.tar",
-        RawLayer::default()
+        TarWriter::new()
             .dir(b"d/")
             .file(b"d/in", b"lower")
             .file(b"f", b"file")
@@ -464,7 +295,7 @@ fn hostile_directory_replaced_by_a_file_and_entries_through_a_layers_own_link() 
     );
     let l1 = sandbox.write_layer(
         "1.tar",
-        RawLayer::default()
+        TarWriter::new()
             // A directory becomes a file, a file a directory.
             .file(b"d", b"now a file")
             .dir(b"f/")
@@ -503,7 +334,7 @@ fn hostile_directory_replaced_by_a_file_and_entries_through_a_layers_own_link() 
     // names it.
     let bad = sandbox.write_layer(
         "2.tar",
-        RawLayer::default()
+        TarWriter::new()
             .symlink(b"nowhere", b"/missing")
             .file(b"nowhere/x", b"x"),
     );
@@ -525,7 +356,7 @@ fn hostile_whiteouts_and_opaque_directories() {
     let sandbox = Sandbox::new("whiteouts");
     let l0 = sandbox.write_layer(
         "0.tar",
-        RawLayer::default()
+        TarWriter::new()
             .dir(b"etc/")
             .file(b"etc/a", b"a")
             .file(b"etc/b", b"b")
@@ -539,7 +370,7 @@ fn hostile_whiteouts_and_opaque_directories() {
     );
     let l1 = sandbox.write_layer(
         "1.tar",
-        RawLayer::default()
+        TarWriter::new()
             .file(b"etc/.wh.a", b"")
             .file(b"opt/new", b"new")
             .file(b"opt/.wh..wh..opq", b"")
@@ -576,7 +407,7 @@ fn hostile_hard_links_to_missing_targets_fail_with_their_names() {
     let secret = sandbox.secret();
     let layer = sandbox.write_layer(
         "0.tar",
-        RawLayer::default()
+        TarWriter::new()
             .file(b"real", b"real")
             .hard_link(b"good", b"real")
             .hard_link(b"missing", b"nope")
@@ -587,7 +418,7 @@ fn hostile_hard_links_to_missing_targets_fail_with_their_names() {
             .hard_link(b"to-dir", b"dir"),
     );
     // A later layer deletes the first name of a linked pair: the other keeps the content.
-    let upper = sandbox.write_layer("1.tar", RawLayer::default().file(b".wh.real", b""));
+    let upper = sandbox.write_layer("1.tar", TarWriter::new().file(b".wh.real", b""));
     let index = FsIndex::from_layers(&[layer, upper]).unwrap();
     assert!(index.get(b"/real").is_none());
     let written = rebuild(&index, &keep(&index, &[b"/good"])).unwrap();
@@ -617,7 +448,7 @@ fn hostile_device_nodes_and_fifos_are_copied_as_nodes() {
     let sandbox = Sandbox::new("devices");
     let layer = sandbox.write_layer(
         "0.tar",
-        RawLayer::default()
+        TarWriter::new()
             .dir(b"devices/")
             .device(tar::EntryType::Char, b"devices/null", 1, 3)
             .device(tar::EntryType::Block, b"devices/sda", 8, 0)
@@ -663,12 +494,12 @@ fn hostile_non_utf8_names_and_a_very_long_path_round_trip() {
     long.extend_from_slice(b"file");
     let layer = sandbox.write_layer(
         "0.tar",
-        RawLayer::default()
+        TarWriter::new()
             .file(b"caf\xe9", b"latin-1")
             .file(b"bad-\xff\xfe-utf8", b"bytes")
             .symlink(b"link-\xe9", b"caf\xe9")
             .file(&long, b"long")
-            .symlink(b"to-long", &[b"/".as_slice(), &long].concat()),
+            .symlink(b"to-long", [b"/".as_slice(), &long].concat()),
     );
     let index = FsIndex::from_layers(&[layer]).unwrap();
     assert!(long.len() > 3000);
@@ -688,7 +519,7 @@ fn hostile_sparse_files_are_indexed_by_their_real_name_and_refused_when_kept() {
     const FOUR_GIB: u64 = 4 << 30;
     let layer = sandbox.write_layer(
         "0.tar",
-        RawLayer::default()
+        TarWriter::new()
             .pax_sparse(
                 b"pax-sparse",
                 FOUR_GIB,

@@ -6,7 +6,7 @@
 //! an absolute path inside the image root: `..` never climbs above `/`, so a hostile layer
 //! cannot name anything outside the image. Nothing here touches the host's filesystem
 //! beyond reading the layer tars: no entry is ever extracted, and a symlink is only ever
-//! followed inside the index (see `keep::resolve`).
+//! followed inside the index (see `resolve`).
 //!
 //! Entries a layer writes through a symlink it wrote itself (`d -> /etc`, then `d/x`) land
 //! where the engine puts them, at the link's target inside the image; across layers a
@@ -138,6 +138,10 @@ impl FsIndex {
             path: path.to_path_buf(),
             source,
         };
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the error it maps to names the file"
+        )]
         let mut archive = tar::Archive::new(BufReader::new(File::open(path).map_err(io_err)?));
         let mut written_here: HashSet<Vec<u8>> = HashSet::new();
         let mut links_here = false;
@@ -294,7 +298,7 @@ impl FsIndex {
                 match node.kind {
                     NodeKind::Dir => {}
                     NodeKind::Symlink { .. } if node.layer == layer => {
-                        let mut moved = crate::keep::resolve::resolve(self, &prefix, true)
+                        let mut moved = resolve(self, &prefix, true)
                             .target
                             .filter(|t| {
                                 matches!(self.nodes.get(t).map(|n| &n.kind), Some(NodeKind::Dir))
@@ -433,7 +437,7 @@ impl FsIndex {
             ));
         };
         let path = &self.layers[*layer];
-        let mut file = File::open(path)?;
+        let mut file = fs_err::File::open(path)?.into_file();
         file.seek(SeekFrom::Start(*offset))?;
         Ok(ContentReader {
             file,
@@ -553,68 +557,112 @@ pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
     p
 }
 
+// Path resolution inside the image root, the way the kernel would resolve it inside the
+// container: every symlink on the way (directory symlinks such as `/bin -> usr/bin`
+// included) is followed within the image, never on the host, and `..` never leaves the
+// root. Every symlink passed and every directory walked through is reported, because the
+// new image needs them all for the same path to resolve the same way. It lives with the
+// index, which needs it itself (an entry written through a link), and every stage that
+// looks a path up in the image uses it.
+
+/// Symlinks followed at most in one resolution, as Linux's MAXSYMLINKS.
+const MAX_LINKS: usize = 40;
+
+/// The outcome of resolving one path.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Resolution {
+    /// The path the resolution ends at, if it exists in the image.
+    pub target: Option<Vec<u8>>,
+    /// Symlinks passed on the way, in order.
+    pub links: Vec<Vec<u8>>,
+    /// Directories walked through (existing ones), in order.
+    pub dirs: Vec<Vec<u8>>,
+}
+
+/// Resolves `path` (absolute, normalised) in `index`. The last component is followed if it
+/// is a symlink only when `follow_last` is set.
+pub fn resolve(index: &FsIndex, path: &[u8], follow_last: bool) -> Resolution {
+    let mut out = Resolution::default();
+    let mut pending: Vec<Vec<u8>> = components(path).into_iter().rev().collect();
+    let mut current = b"/".to_vec();
+    let mut hops = 0;
+    while let Some(name) = pending.pop() {
+        if name == b".." {
+            current = split_parent(&current).0;
+            continue;
+        }
+        if name == b"." {
+            continue;
+        }
+        let candidate = join(&current, &name);
+        let Some(node) = index.get(&candidate) else {
+            return out;
+        };
+        let last = pending.is_empty();
+        match &node.kind {
+            NodeKind::Symlink { target } if !last || follow_last => {
+                hops += 1;
+                if hops > MAX_LINKS {
+                    return out;
+                }
+                out.links.push(candidate);
+                if target.first() == Some(&b'/') {
+                    current = b"/".to_vec();
+                }
+                for part in components(target).into_iter().rev() {
+                    pending.push(part);
+                }
+                if target.is_empty() {
+                    return out;
+                }
+            }
+            NodeKind::Dir => {
+                out.dirs.push(candidate.clone());
+                current = candidate;
+            }
+            _ if !last => return out,
+            _ => current = candidate,
+        }
+    }
+    out.target = Some(current);
+    out
+}
+
+fn components(path: &[u8]) -> Vec<Vec<u8>> {
+    path.split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use slim_test_kit::{Entry, ScratchDir, TarWriter};
     use std::io::Read;
-
-    fn layer(
-        dir: &std::path::Path,
-        name: &str,
-        build: impl FnOnce(&mut tar::Builder<std::fs::File>),
-    ) -> std::path::PathBuf {
-        let p = dir.join(name);
-        let mut b = tar::Builder::new(std::fs::File::create(&p).unwrap());
-        build(&mut b);
-        b.finish().unwrap();
-        p
-    }
-    fn file(b: &mut tar::Builder<std::fs::File>, path: &str, data: &[u8], mode: u32) {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(mode);
-        h.set_mtime(1234);
-        h.set_entry_type(tar::EntryType::Regular);
-        b.append_data(&mut h, path, data).unwrap();
-    }
-    fn dir(b: &mut tar::Builder<std::fs::File>, path: &str) {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(0);
-        h.set_mode(0o755);
-        h.set_entry_type(tar::EntryType::Directory);
-        b.append_data(&mut h, path, &[][..]).unwrap();
-    }
-    fn link(b: &mut tar::Builder<std::fs::File>, kind: tar::EntryType, path: &str, target: &str) {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(0);
-        h.set_mode(0o777);
-        h.set_entry_type(kind);
-        b.append_link(&mut h, path, target).unwrap();
-    }
 
     #[test]
     fn layers_merge_with_whiteouts_opaque_dirs_and_links() {
-        let tmp = std::env::temp_dir().join(format!("idx-{}", std::process::id()));
-        std::fs::create_dir_all(&tmp).unwrap();
-        let l0 = layer(&tmp, "0.tar", |b| {
-            dir(b, "usr/");
-            dir(b, "usr/bin/");
-            file(b, "usr/bin/busybox", b"BB", 0o4755);
-            link(b, tar::EntryType::Link, "usr/bin/sh", "usr/bin/busybox");
-            link(b, tar::EntryType::Symlink, "bin", "usr/bin");
-            dir(b, "etc/");
-            file(b, "etc/a", b"a0", 0o644);
-            file(b, "etc/b", b"b0", 0o644);
-            dir(b, "opt/");
-            file(b, "opt/old", b"old", 0o644);
-        });
-        let l1 = layer(&tmp, "1.tar", |b| {
-            file(b, "etc/.wh.a", b"", 0o644);
-            file(b, "etc/b", b"b1", 0o600);
-            dir(b, "opt/");
-            file(b, "opt/.wh..wh..opq", b"", 0o644);
-            file(b, "opt/new", b"new", 0o644);
-        });
+        let tmp = ScratchDir::new("index");
+        let l0 = TarWriter::new()
+            .dir("usr/")
+            .dir("usr/bin/")
+            .entry(Entry::file("usr/bin/busybox", "BB").mode(0o4755))
+            .hard_link("usr/bin/sh", "usr/bin/busybox")
+            .symlink("bin", "usr/bin")
+            .dir("etc/")
+            .file("etc/a", "a0")
+            .file("etc/b", "b0")
+            .dir("opt/")
+            .file("opt/old", "old");
+        let l1 = TarWriter::new()
+            .whiteout("etc/a")
+            .entry(Entry::file("etc/b", "b1").mode(0o600))
+            .dir("opt/")
+            .opaque("opt/")
+            .file("opt/new", "new");
+        let l0 = tmp.write("0.tar", l0.finish());
+        let l1 = tmp.write("1.tar", l1.finish());
         let idx = FsIndex::from_layers(&[l0, l1]).unwrap();
         assert!(idx.get(b"/etc/a").is_none());
         let b = idx.get(b"/etc/b").unwrap();
@@ -639,6 +687,5 @@ mod tests {
         );
         let kids: Vec<_> = idx.children(b"/etc").map(|(p, _)| p.clone()).collect();
         assert_eq!(kids, vec![b"/etc/b".to_vec()]);
-        std::fs::remove_dir_all(&tmp).unwrap();
     }
 }

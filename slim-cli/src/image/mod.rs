@@ -1,7 +1,9 @@
 //! The original image's content: the engine's save archive unpacked into a work directory
-//! (`save`), and its merged filesystem as an index (`index`).
+//! (`save`), its merged filesystem as an index (`index`), and image references
+//! (`reference`).
 
 pub mod index;
+pub mod reference;
 pub mod save;
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Unpacks an image archive as the engine's `save` writes it into a work directory: the
-//! layer tars (uncompressed), the config and the manifest.
+//! layer tars (uncompressed), the config and the manifest. [`save_image`] streams it from
+//! the engine; [`unpack`] reads it from anything.
 //!
 //! The engine writes the layers before the manifest that orders them, so the archive is
 //! spooled to disk, never held in memory. Both the legacy layout (`<id>/layer.tar`) and the
@@ -9,7 +10,7 @@
 //! Only regular members are written, each at its normalised name below the work directory
 //! (a `..` never climbs out of it). A symlink member (the engine links a layer that an
 //! image holds twice to its first copy) is never created on disk: it is remembered and
-//! looked up inside the archive, the way `keep::resolve` looks up links inside an image.
+//! looked up inside the archive, the way `index::resolve` looks up links inside an image.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -19,6 +20,12 @@ use std::path::{Path, PathBuf};
 use flate2::read::GzDecoder;
 use serde::Deserialize;
 
+use futures_util::StreamExt;
+
+use crate::engine::Engine;
+use crate::inspect::ImageInfo;
+use crate::interrupt::{Interrupted, SETTLE, StopRequest};
+use crate::reporter::{Counter, Reporter, megabytes};
 use crate::trace::path::normalize;
 
 /// An unpacked image.
@@ -98,6 +105,10 @@ pub fn unpack<R: Read>(reader: R, dir: &Path) -> Result<SavedImage, SaveError> {
         if let Some(parent) = target.parent() {
             fs_err::create_dir_all(parent).map_err(write_err)?;
         }
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the error it maps to names the file"
+        )]
         let mut out = BufWriter::new(File::create(&target).map_err(write_err)?);
         io::copy(&mut entry, &mut out).map_err(write_err)?;
         out.flush().map_err(write_err)?;
@@ -169,7 +180,7 @@ fn member_path(files: &Path, name: &[u8]) -> PathBuf {
 /// The layer at `path` as an uncompressed tar: itself, or decompressed into `target`.
 fn uncompressed(path: &Path, target: &Path, name: &str) -> Result<PathBuf, SaveError> {
     let mut magic = [0u8; 4];
-    let read = File::open(path)
+    let read = fs_err::File::open(path)
         .and_then(|mut f| {
             let mut got = 0;
             while got < magic.len() {
@@ -188,8 +199,13 @@ fn uncompressed(path: &Path, target: &Path, name: &str) -> Result<PathBuf, SaveE
             path: target.to_path_buf(),
             source,
         };
-        let mut decoder =
-            GzDecoder::new(BufReader::new(File::open(path).map_err(SaveError::Read)?));
+        let mut decoder = GzDecoder::new(BufReader::new(
+            fs_err::File::open(path).map_err(SaveError::Read)?,
+        ));
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the error it maps to names the file"
+        )]
         let mut out = BufWriter::new(File::create(target).map_err(write_err)?);
         io::copy(&mut decoder, &mut out).map_err(write_err)?;
         out.flush().map_err(write_err)?;
@@ -234,20 +250,91 @@ impl Read for ChannelReader {
     }
 }
 
+/// Why [`save_image`] handed back no image.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveImageError {
+    #[error(transparent)]
+    Save(#[from] SaveError),
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
+    /// A bug: what went wrong.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Saves the original image from the engine into `dir`, streaming it to disk.
+pub async fn save_image(
+    engine: &impl Engine,
+    image: &ImageInfo,
+    dir: &Path,
+    reporter: &dyn Reporter,
+    stop: &mut StopRequest,
+) -> Result<SavedImage, SaveImageError> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let unpack_dir = dir.to_path_buf();
+    let unpacker = tokio::task::spawn_blocking(move || unpack(ChannelReader::new(rx), &unpack_dir));
+    let mut stream = engine.save_image(&image.id);
+    let mut failure = None;
+    let mut read = 0u64;
+    let mut interrupted = false;
+    loop {
+        let chunk = tokio::select! {
+            biased;
+            () = stop.requested() => {
+                interrupted = true;
+                break;
+            }
+            chunk = stream.next() => match chunk {
+                Some(chunk) => chunk,
+                None => break,
+            },
+        };
+        if let Ok(bytes) = &chunk {
+            read += bytes.len() as u64;
+            reporter.count(Counter::BytesRead, read);
+        }
+        let item = chunk.map_err(|e| std::io::Error::other(e.to_string()));
+        let failed = item.is_err();
+        if let Err(e) = &item {
+            failure = Some(e.to_string());
+        }
+        if tx.send(item).await.is_err() || failed {
+            break;
+        }
+    }
+    drop(tx);
+    if interrupted {
+        // The unpacker ends at the closed channel; it must not write after the clean-up.
+        let _ = tokio::time::timeout(SETTLE, unpacker).await;
+        return Err(Interrupted.into());
+    }
+    let saved = unpacker
+        .await
+        .map_err(|e| SaveImageError::Internal(format!("the save task failed: {e}")))?;
+    match (saved, failure) {
+        (Ok(saved), None) => {
+            reporter.end(&format!("{} read from the engine", megabytes(read)));
+            Ok(saved)
+        }
+        (Err(e), None) => Err(e.into()),
+        (_, Some(message)) => Err(SaveError::Engine {
+            image: image.reference.clone(),
+            message,
+        }
+        .into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use slim_test_kit::TarWriter;
 
     fn archive(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
-        let mut b = tar::Builder::new(Vec::new());
-        for (name, data) in members {
-            let mut h = tar::Header::new_ustar();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            h.set_entry_type(tar::EntryType::Regular);
-            b.append_data(&mut h, name, data.as_slice()).unwrap();
-        }
-        b.into_inner().unwrap()
+        members
+            .iter()
+            .fold(TarWriter::new(), |tar, (name, data)| tar.file(name, data))
+            .finish()
     }
 
     fn layer_with(name: &str) -> Vec<u8> {
@@ -295,7 +382,7 @@ mod tests {
             ),
         ]);
         let saved = unpack(bytes.as_slice(), &dir).unwrap();
-        let mut tar = tar::Archive::new(File::open(&saved.layers[0]).unwrap());
+        let mut tar = tar::Archive::new(fs_err::File::open(&saved.layers[0]).unwrap());
         let names: Vec<String> = tar
             .entries()
             .unwrap()
@@ -323,18 +410,11 @@ mod tests {
     #[test]
     fn members_cannot_escape_the_work_directory() {
         let dir = temp("escape");
-        let mut raw = tar::Header::new_gnu();
-        raw.set_size(1);
-        raw.set_entry_type(tar::EntryType::Regular);
-        raw.as_gnu_mut().unwrap().name[..14].copy_from_slice(b"../../outside\0");
-        raw.set_cksum();
-        let mut bytes = raw.as_bytes().to_vec();
-        bytes.extend_from_slice(b"x");
-        bytes.resize(1024, 0);
-        bytes.extend_from_slice(&archive(&[
-            ("c", b"{}".to_vec()),
-            ("manifest.json", br#"[{"Config":"c","Layers":[]}]"#.to_vec()),
-        ]));
+        let bytes = TarWriter::new()
+            .file("../../outside", "x")
+            .file("c", "{}")
+            .file("manifest.json", r#"[{"Config":"c","Layers":[]}]"#)
+            .finish();
         unpack(bytes.as_slice(), &dir).unwrap();
         assert!(dir.join("files/outside").exists());
         assert!(!dir.parent().unwrap().join("outside").exists());

@@ -6,23 +6,27 @@
 //! directory of a kind (a Django app's `templates/`, `locale/` …), whole packages of which
 //! any file was used (Python distributions, Node modules, Ruby gems), globs relative to a
 //! file's location when that file was used (a JRE's modules when `libjvm.so` was), and
-//! Python's source/bytecode pairs. `extends` pulls in another profile's rules.
+//! Python's source/bytecode pairs. `extends` pulls in another profile's rules. The base
+//! profile, which always applies, also defines what each default keep-list keeps.
 //!
 //! This module parses, resolves and detects profiles; the keep set applies their rules.
 
-use std::collections::BTreeSet;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
 
-use globset::{GlobMatcher, GlobSet};
+use globset::GlobSet;
 use serde::Deserialize;
 
+use super::glob::{KeepError, as_path, compile_globs, relative_globs};
+use super::model::KeepList;
 use crate::image::index::FsIndex;
-use crate::keep::{KeepError, KeepList, compile_globs, glob};
 use crate::trace::TraceRecord;
+
+/// The profile that always applies, and the only one that defines keep-lists.
+pub const BASE: &str = "base";
 
 /// The profiles built into slim, from the repository's `profiles/` folder.
 pub const BUILTIN: &[(&str, &str)] = &[
-    ("base", include_str!("../../../profiles/base.toml")),
+    (BASE, include_str!("../../../profiles/base.toml")),
     ("python", include_str!("../../../profiles/python.toml")),
     ("django", include_str!("../../../profiles/django.toml")),
     ("flask", include_str!("../../../profiles/flask.toml")),
@@ -33,6 +37,8 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "postgresql",
         include_str!("../../../profiles/postgresql.toml"),
     ),
+    ("mariadb", include_str!("../../../profiles/mariadb.toml")),
+    ("redis", include_str!("../../../profiles/redis.toml")),
 ];
 
 /// A profile as written in TOML.
@@ -65,6 +71,61 @@ pub struct ProfileFile {
     /// Keep Python's `X.py` with its `__pycache__/X.*.pyc` and the other way round.
     #[serde(default)]
     pub python_bytecode_pairs: bool,
+    /// Keep the import closure of the kept Python modules.
+    #[serde(default)]
+    pub python_imports: Option<PythonImports>,
+    /// What each default keep-list keeps, by list name (the base profile only).
+    #[serde(default)]
+    pub keep_lists: BTreeMap<String, ListRules>,
+}
+
+/// What a default keep-list keeps by data alone; some lists add what only the image can
+/// tell (the NSS modules, the USER's home, the WORKDIR tree).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListRules {
+    /// Globs (absolute) of the image.
+    #[serde(default)]
+    pub keep: Vec<String>,
+    /// ENV variables of the image whose value names more paths (`:`-separated), each kept
+    /// with its whole tree.
+    #[serde(default)]
+    pub env: Vec<String>,
+}
+
+/// The import closure of the kept Python modules: each module a kept source can import,
+/// found on the image's `sys.path`, until nothing new appears. What the sources cannot say
+/// is listed here.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PythonImports {
+    /// Modules the interpreter imports without opening their source (frozen into it):
+    /// kept, and their imports read from the image's copy.
+    #[serde(default)]
+    pub frozen: Vec<String>,
+    /// Packages imported by a name computed at run time: kept whole.
+    #[serde(default)]
+    pub whole: Vec<String>,
+    /// Modules that C code imports when the module named by the key is imported.
+    #[serde(default)]
+    pub implied: BTreeMap<String, Vec<String>>,
+    /// Packages and modules the standard library imports only in self-tests and
+    /// interactive help: not followed from the standard library's own modules (an
+    /// application's import of them is).
+    #[serde(default)]
+    pub tools: Vec<String>,
+}
+
+impl PythonImports {
+    /// Both tables' modules together.
+    fn merge(&mut self, other: PythonImports) {
+        self.frozen.extend(other.frozen);
+        self.whole.extend(other.whole);
+        self.tools.extend(other.tools);
+        for (module, implied) in other.implied {
+            self.implied.entry(module).or_default().extend(implied);
+        }
+    }
 }
 
 /// When a profile applies: any one of these.
@@ -88,7 +149,8 @@ pub struct Detect {
 pub enum Ecosystem {
     /// Distributions in `site-packages`/`dist-packages`, with their metadata and `.pth`.
     Python,
-    /// `node_modules/NAME` and `node_modules/@SCOPE/NAME`.
+    /// `NAME` and `@SCOPE/NAME` in a `node_modules` or a global package directory
+    /// (`/usr/share/nodejs`, `NODE_PATH` …), with the packages their modules require.
     Node,
     /// `gems/NAME-VERSION` with `specifications/NAME-VERSION.gemspec`.
     Ruby,
@@ -146,6 +208,7 @@ pub struct Profile {
     pub dirs_of_used: Vec<DirsOfUsed>,
     pub when_used: Vec<WhenUsed>,
     pub python_bytecode_pairs: bool,
+    pub python_imports: Option<PythonImports>,
     detect: Detect,
 }
 
@@ -167,6 +230,8 @@ pub enum ProfileError {
     Cycle(String),
     #[error("profile {name}: unknown keep-list {list:?}")]
     UnknownList { name: String, list: String },
+    #[error("profile {0} defines keep-lists; only the base profile does")]
+    DefinesLists(String),
     #[error("profile {name}: {source}")]
     Glob { name: String, source: KeepError },
 }
@@ -195,6 +260,10 @@ pub fn load(name_or_path: &str) -> Result<Profile, ProfileError> {
     let (file, source) = if let Some((_, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
         (parse(name_or_path, text)?, Source::Builtin)
     } else if names_a_file(name_or_path) {
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the error it maps to names the file"
+        )]
         let text = std::fs::read_to_string(name_or_path).map_err(|e| ProfileError::Read {
             path: name_or_path.to_string(),
             error: e.to_string(),
@@ -229,6 +298,7 @@ fn resolve(
         dirs_of_used: Vec::new(),
         when_used: Vec::new(),
         python_bytecode_pairs: false,
+        python_imports: None,
         detect: file.detect.clone(),
     };
     for parent in &file.extends {
@@ -246,8 +316,15 @@ fn resolve(
         profile.dirs_of_used.extend(parent.dirs_of_used);
         profile.when_used.extend(parent.when_used);
         profile.python_bytecode_pairs |= parent.python_bytecode_pairs;
+        merge_imports(&mut profile.python_imports, parent.python_imports);
     }
     chain.pop();
+    if !file.keep_lists.is_empty() {
+        if !(profile.source == Source::Builtin && file.name == BASE) {
+            return Err(ProfileError::DefinesLists(file.name));
+        }
+        list_rules(&file)?;
+    }
     for list in &file.lists {
         let list = KeepList::from_name(list).ok_or_else(|| ProfileError::UnknownList {
             name: file.name.clone(),
@@ -267,8 +344,15 @@ fn resolve(
     profile.dirs_of_used.extend(file.dirs_of_used);
     profile.when_used.extend(file.when_used);
     profile.python_bytecode_pairs |= file.python_bytecode_pairs;
+    merge_imports(&mut profile.python_imports, file.python_imports);
     profile.validate()?;
     Ok(profile)
+}
+
+fn merge_imports(into: &mut Option<PythonImports>, from: Option<PythonImports>) {
+    if let Some(from) = from {
+        into.get_or_insert_with(PythonImports::default).merge(from);
+    }
 }
 
 impl Profile {
@@ -331,18 +415,32 @@ impl Profile {
     }
 }
 
-/// Globs relative to a directory, compiled as if rooted at `/` (match them against the
-/// path below that directory, with a leading `/`).
-pub fn relative_globs(globs: &[String]) -> Result<Vec<GlobMatcher>, KeepError> {
-    globs
+/// What each default keep-list keeps, as the built-in base profile defines it.
+pub fn keep_lists() -> Result<BTreeMap<KeepList, ListRules>, ProfileError> {
+    let (_, text) = BUILTIN
         .iter()
-        .map(|g| glob(&format!("/{}", g.trim_start_matches('/'))).map(|g| g.compile_matcher()))
-        .collect()
+        .find(|(n, _)| *n == BASE)
+        .ok_or_else(|| ProfileError::Unknown(BASE.to_string()))?;
+    list_rules(&parse(BASE, text)?)
 }
 
-pub(crate) fn as_path(bytes: &[u8]) -> &Path {
-    use std::os::unix::ffi::OsStrExt;
-    Path::new(std::ffi::OsStr::from_bytes(bytes))
+/// The keep-lists a profile file defines, each name known and every glob valid.
+fn list_rules(file: &ProfileFile) -> Result<BTreeMap<KeepList, ListRules>, ProfileError> {
+    let mut lists = BTreeMap::new();
+    for (name, rules) in &file.keep_lists {
+        let list = KeepList::from_name(name).ok_or_else(|| ProfileError::UnknownList {
+            name: file.name.clone(),
+            list: name.clone(),
+        })?;
+        compile_globs(rules.keep.iter().map(String::as_str)).map_err(|source| {
+            ProfileError::Glob {
+                name: file.name.clone(),
+                source,
+            }
+        })?;
+        lists.insert(list, rules.clone());
+    }
+    Ok(lists)
 }
 
 /// The profiles that apply: the ones named (`--profile`), then, unless `auto` is off, every
@@ -356,7 +454,7 @@ pub fn choose(
 ) -> Result<Vec<(Profile, String)>, ProfileError> {
     let mut chosen: Vec<(Profile, String)> = Vec::new();
     let mut seen = BTreeSet::new();
-    let base = load("base")?;
+    let base = load(BASE)?;
     seen.insert(base.name.clone());
     chosen.push((base, "always applies".into()));
     for profile in named {
@@ -398,8 +496,54 @@ mod tests {
             "django extends python"
         );
         assert!(!django.dirs_of_used.is_empty());
-        let base = profiles.iter().find(|p| p.name == "base").unwrap();
+        let base = profiles.iter().find(|p| p.name == BASE).unwrap();
         assert_eq!(base.lists.len(), KeepList::ALL.len());
+    }
+
+    #[test]
+    fn the_base_profile_defines_every_keep_list() {
+        let lists = keep_lists().unwrap();
+        assert_eq!(
+            lists.keys().copied().collect::<Vec<_>>(),
+            KeepList::ALL.to_vec()
+        );
+        assert!(
+            lists[&KeepList::Certs]
+                .env
+                .contains(&"SSL_CERT_FILE".to_string())
+        );
+        assert!(
+            lists[&KeepList::Users]
+                .keep
+                .contains(&"/etc/passwd".to_string())
+        );
+    }
+
+    #[test]
+    fn only_the_base_profile_defines_keep_lists() {
+        let text = "name = \"x\"\n[keep_lists.certs]\nkeep = [\"/x\"]\n";
+        assert!(matches!(
+            resolve(parse("x", text).unwrap(), Source::Builtin, &mut Vec::new()),
+            Err(ProfileError::DefinesLists(_))
+        ));
+        let unknown = "name = \"base\"\n[keep_lists.everything]\n";
+        assert!(matches!(
+            resolve(
+                parse("base", unknown).unwrap(),
+                Source::Builtin,
+                &mut Vec::new()
+            ),
+            Err(ProfileError::UnknownList { .. })
+        ));
+        let relative = "name = \"base\"\n[keep_lists.certs]\nkeep = [\"etc/ssl\"]\n";
+        assert!(matches!(
+            resolve(
+                parse("base", relative).unwrap(),
+                Source::Builtin,
+                &mut Vec::new()
+            ),
+            Err(ProfileError::Glob { .. })
+        ));
     }
 
     #[test]

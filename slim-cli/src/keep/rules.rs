@@ -1,16 +1,20 @@
 //! Applying profiles to a keep set: their globs, the directories of used apps, whole
-//! packages of which a file was used, locations relative to a used file, and Python's
-//! source/bytecode pairs.
+//! packages of which a file was used (Node's in `node_packages`), locations relative to a
+//! used file, and Python's source/bytecode pairs.
 //!
 //! "Used" means kept for the trace or its closure before any profile rule ran, so a
-//! keep-list or another profile never makes a package count as used.
+//! keep-list or another profile never makes a package count as used. Reads the image
+//! index only.
 
 use std::collections::{BTreeSet, HashSet};
 
 use globset::{GlobMatcher, GlobSet};
 
-use super::profile::{Ecosystem, Profile, as_path, relative_globs};
-use super::{Builder, KeepError, Reason, compile_globs};
+use super::builder::Builder;
+use super::glob::{KeepError, as_path, compile_globs, relative_globs};
+use super::model::Reason;
+use super::profile::{Ecosystem, Profile};
+use super::python_closure::ImportClosure;
 use crate::image::index::{NodeKind, join, split_parent};
 use crate::trace::path::normalize;
 
@@ -23,10 +27,14 @@ pub(super) struct Apply<'b, 'a> {
     /// Files used by the application (sorted).
     pub used: &'b BTreeSet<Vec<u8>>,
     pub packages: bool,
+    pub import_closure: bool,
 }
 
+/// The rule name of a profile's own `keep` globs (the paths it names, whatever was used).
+pub(super) const PROFILE_KEEP_RULE: &str = "keep";
+
 impl Apply<'_, '_> {
-    fn reason(&self, rule: &str) -> Reason {
+    pub(super) fn reason(&self, rule: &str) -> Reason {
         Reason::Profile {
             profile: self.profile.name.clone(),
             rule: rule.to_string(),
@@ -36,7 +44,7 @@ impl Apply<'_, '_> {
     /// Applies every rule of the profile.
     pub fn run(&mut self) -> Result<(), KeepError> {
         let excludes = self.profile.excludes()?;
-        self.keep_globs()?;
+        self.keep_globs(&excludes)?;
         for rule in self.profile.when_used.clone() {
             self.when_used(
                 &rule.trigger,
@@ -58,13 +66,26 @@ impl Apply<'_, '_> {
                 }
             }
         }
+        if self.import_closure
+            && let Some(rules) = &self.profile.python_imports
+        {
+            ImportClosure {
+                builder: self.builder,
+                profile: &self.profile.name,
+                rules,
+                excludes: &excludes,
+                exclude_globs: &self.profile.exclude,
+                used: self.used,
+            }
+            .run();
+        }
         if self.profile.python_bytecode_pairs {
             self.bytecode_pairs();
         }
         Ok(())
     }
 
-    fn keep_globs(&mut self) -> Result<(), KeepError> {
+    fn keep_globs(&mut self, excludes: &GlobSet) -> Result<(), KeepError> {
         if self.profile.keep.is_empty() {
             return Ok(());
         }
@@ -76,8 +97,11 @@ impl Apply<'_, '_> {
             .filter(|(p, _)| set.is_match(as_path(p)))
             .map(|(p, _)| p.clone())
             .collect();
-        let reason = self.reason("keep");
+        let reason = self.reason(PROFILE_KEEP_RULE);
         for path in matched {
+            if self.left_out(excludes, &path) {
+                continue;
+            }
             self.builder.add(&path, reason.clone(), false);
             self.builder.add(&path, reason.clone(), true);
         }
@@ -100,14 +124,14 @@ impl Apply<'_, '_> {
             .descendants(root)
             .filter(|(p, _)| {
                 let rel = as_path(&p[prefix_len..]);
-                keep.iter().any(|g| g.is_match(rel))
-                    && !exclude.iter().any(|g| g.is_match(rel))
-                    && !profile_excludes.is_match(as_path(p))
+                keep.iter().any(|g| g.is_match(rel)) && !exclude.iter().any(|g| g.is_match(rel))
             })
             .map(|(p, _)| p.clone())
             .collect();
         for path in matched {
-            self.builder.add(&path, reason.clone(), false);
+            if !self.left_out(profile_excludes, &path) {
+                self.builder.add(&path, reason.clone(), false);
+            }
         }
     }
 
@@ -175,7 +199,7 @@ impl Apply<'_, '_> {
     }
 
     fn keep_tree(&mut self, root: &[u8], excludes: &GlobSet, reason: &Reason) {
-        if excludes.is_match(as_path(root)) {
+        if self.left_out(excludes, root) {
             return;
         }
         self.builder.add(root, reason.clone(), false);
@@ -183,21 +207,29 @@ impl Apply<'_, '_> {
             .builder
             .index
             .descendants(root)
-            .filter(|(p, _)| !excludes.is_match(as_path(p)))
             .map(|(p, _)| p.clone())
             .collect();
         for path in below {
-            self.builder.add(&path, reason.clone(), false);
+            if !self.left_out(excludes, &path) {
+                self.builder.add(&path, reason.clone(), false);
+            }
         }
     }
 
+    /// Whether the profile's `excludes` (compiled from its `exclude` list, in order) match
+    /// `path`; if so, notes the first glob that does as having left it out.
+    fn left_out(&mut self, excludes: &GlobSet, path: &[u8]) -> bool {
+        left_out(
+            self.builder,
+            &self.profile.name,
+            excludes,
+            &self.profile.exclude,
+            path,
+        )
+    }
+
     fn used_under(&self, dir: &[u8]) -> bool {
-        let mut prefix = dir.to_vec();
-        prefix.push(b'/');
-        self.used
-            .range(prefix.clone()..)
-            .next()
-            .is_some_and(|p| p.starts_with(&prefix))
+        used_under(self.used, dir)
     }
 
     /// Python distributions in every used `site-packages`/`dist-packages`: a distribution
@@ -304,47 +336,6 @@ impl Apply<'_, '_> {
         files
     }
 
-    /// `node_modules/NAME` and `node_modules/@SCOPE/NAME` of which a file was used, kept
-    /// whole but for their own nested `node_modules` (kept when used themselves).
-    fn node_packages(&mut self, excludes: &GlobSet) {
-        let marker: &[u8] = b"/node_modules/";
-        let mut roots = BTreeSet::new();
-        for path in self.used {
-            let mut from = 0;
-            while let Some(at) = find(&path[from..], marker) {
-                let start = from + at + marker.len();
-                let rest = &path[start..];
-                let mut parts = rest.split(|&b| b == b'/');
-                let first = parts.next().unwrap_or_default();
-                let len = if first.starts_with(b"@") {
-                    first.len() + 1 + parts.next().map_or(0, <[u8]>::len)
-                } else {
-                    first.len()
-                };
-                if len > 0 && start + len < path.len() {
-                    roots.insert(path[..start + len].to_vec());
-                }
-                from = start;
-            }
-        }
-        let reason = self.reason("node package used");
-        for root in roots {
-            let nested = [root.as_slice(), b"/node_modules/"].concat();
-            // A package's own dependencies count only when they are used themselves.
-            let below: Vec<Vec<u8>> = self
-                .builder
-                .index
-                .descendants(&root)
-                .filter(|(p, _)| !p.starts_with(&nested) && !excludes.is_match(as_path(p)))
-                .map(|(p, _)| p.clone())
-                .collect();
-            self.builder.add(&root, reason.clone(), false);
-            for p in below {
-                self.builder.add(&p, reason.clone(), false);
-            }
-        }
-    }
-
     /// `…/gems/NAME-VERSION/` of which a file was used, with its gemspec.
     fn ruby_gems(&mut self, excludes: &GlobSet) {
         let marker: &[u8] = b"/gems/";
@@ -382,7 +373,7 @@ impl Apply<'_, '_> {
     /// A kept `X.py` keeps `__pycache__/X.*.pyc` and a kept `__pycache__/X.TAG.pyc` keeps
     /// `X.py`, where the image has them.
     fn bytecode_pairs(&mut self) {
-        let kept: Vec<Vec<u8>> = self.builder.set.paths.keys().cloned().collect();
+        let kept: Vec<Vec<u8>> = self.builder.set.paths().map(<[u8]>::to_vec).collect();
         let reason = self.reason("python source and bytecode together");
         for path in kept {
             let (dir, name) = split_parent(&path);
@@ -411,8 +402,30 @@ impl Apply<'_, '_> {
     }
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+/// Whether `profile`'s `excludes` (compiled from `globs`, in order) match `path`; if so,
+/// notes in the keep set the first glob that does as having left it out.
+pub(super) fn left_out(
+    builder: &mut Builder,
+    profile: &str,
+    excludes: &GlobSet,
+    globs: &[String],
+    path: &[u8],
+) -> bool {
+    let Some(&first) = excludes.matches(as_path(path)).first() else {
+        return false;
+    };
+    let glob = globs.get(first).map_or("?", String::as_str);
+    builder.set.note_left_out(profile, glob, path);
+    true
+}
+
+/// Whether a file below `dir` was used (`used` is sorted).
+pub(super) fn used_under(used: &BTreeSet<Vec<u8>>, dir: &[u8]) -> bool {
+    let mut prefix = dir.to_vec();
+    prefix.push(b'/');
+    used.range(prefix.clone()..)
+        .next()
+        .is_some_and(|p| p.starts_with(&prefix))
 }
 
 fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -424,41 +437,20 @@ mod tests {
     use super::super::profile::load;
     use super::super::{ImageRuntime, KeepOptions, KeepSet, compute};
     use crate::image::index::FsIndex;
-    use crate::trace::{AccessKind, CallResult, TraceRecord};
-    use slim_probe_ebpf::Syscall;
+    use crate::test_kit::record;
+    use slim_test_kit::{ScratchDir, TarWriter};
 
     const SITE: &str = "usr/local/lib/python3.11/site-packages";
 
-    fn index(name: &str, files: &[(&str, &str)]) -> (FsIndex, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("slim-rules-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let layer = dir.join("layer.tar");
-        let mut b = tar::Builder::new(std::fs::File::create(&layer).unwrap());
-        for (path, content) in files {
-            let mut h = tar::Header::new_gnu();
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_mode(0o644);
-            h.set_size(content.len() as u64);
-            b.append_data(&mut h, path, content.as_bytes()).unwrap();
-        }
-        b.finish().unwrap();
-        drop(b);
-        (FsIndex::from_layers(&[layer]).unwrap(), dir)
-    }
-
-    fn used(path: &str) -> TraceRecord {
-        TraceRecord {
-            path: path.as_bytes().to_vec(),
-            kind: AccessKind::Open,
-            syscall: Syscall::Openat,
-            result: CallResult::Ok,
-            pid: 1,
-            tid: 1,
-            comm: "app".into(),
-            nofollow: false,
-            write: false,
-            incomplete: None,
-        }
+    fn index(name: &str, files: &[(&str, &str)]) -> (FsIndex, ScratchDir) {
+        let dir = ScratchDir::new(&format!("rules-{name}"));
+        let layer = files
+            .iter()
+            .fold(TarWriter::new(), |layer, (path, content)| {
+                layer.file(path, content)
+            });
+        let index = FsIndex::from_layers(&[dir.write("layer.tar", layer.finish())]).unwrap();
+        (index, dir)
     }
 
     fn project() -> Vec<(String, &'static str)> {
@@ -469,7 +461,10 @@ mod tests {
                       ../../../bin/django-admin,,\n\
                       Django-4.2.dist-info/METADATA,,\n";
         let mut files: Vec<(String, &str)> = vec![
-            ("usr/lib/python3.11/os.py".into(), ""),
+            (
+                "usr/lib/python3.11/os.py".into(),
+                "def popen():\n    import numbers\n",
+            ),
             ("usr/lib/python3.11/numbers.py".into(), ""),
             (
                 "usr/lib/python3.11/__pycache__/numbers.cpython-311.pyc".into(),
@@ -521,13 +516,13 @@ mod tests {
     fn keep_with(name: &str, profiles: &[&str], packages: bool) -> KeepSet {
         let files = project();
         let refs: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), *c)).collect();
-        let (index, dir) = index(name, &refs);
+        let (index, _dir) = index(name, &refs);
         let records = [
-            used("/usr/lib/python3.11/os.py"),
-            used(&format!("/{SITE}/django/__init__.py")),
-            used("/app/blog/views.py"),
-            used("/app/node_modules/express/index.js"),
-            used("/app/node_modules/@scope/pkg/index.js"),
+            record("/usr/lib/python3.11/os.py"),
+            record(format!("/{SITE}/django/__init__.py")),
+            record("/app/blog/views.py"),
+            record("/app/node_modules/express/index.js"),
+            record("/app/node_modules/@scope/pkg/index.js"),
         ];
         let options = KeepOptions {
             lists: Vec::new(),
@@ -535,9 +530,7 @@ mod tests {
             packages,
             ..KeepOptions::default()
         };
-        let set = compute(&index, &records, &ImageRuntime::default(), &options).unwrap();
-        std::fs::remove_dir_all(dir).unwrap();
-        set
+        compute(&index, &records, &ImageRuntime::default(), &options).unwrap()
     }
 
     fn has(set: &KeepSet, path: &str) -> bool {
@@ -549,7 +542,7 @@ mod tests {
         let set = keep_with("django", &["django"], true);
         assert!(
             has(&set, "/usr/lib/python3.11/numbers.py"),
-            "stdlib kept once python runs"
+            "imported by os.py, in a function"
         );
         assert!(has(
             &set,

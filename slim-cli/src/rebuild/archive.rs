@@ -24,8 +24,9 @@ pub const LABEL_VERSION: &str = "slim.version";
 /// Set to `false` on an image whose verification failed.
 pub const LABEL_VERIFIED: &str = "slim.verified";
 
+/// The original image's config cannot be made into the new image's.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub enum ImageConfigError {
     #[error("the original image config is not a JSON object")]
     NotAnObject,
 }
@@ -35,8 +36,8 @@ pub fn new_config(
     original: &Value,
     layer: &LayerSummary,
     labels: &[(String, String)],
-) -> Result<Value, ConfigError> {
-    let original = original.as_object().ok_or(ConfigError::NotAnObject)?;
+) -> Result<Value, ImageConfigError> {
+    let original = original.as_object().ok_or(ImageConfigError::NotAnObject)?;
     let mut config = serde_json::Map::new();
     // The build container's own settings and ids describe the old image's build, not this one.
     for (key, value) in original {
@@ -62,7 +63,7 @@ pub fn new_config(
         .entry("config")
         .or_insert_with(|| json!({}))
         .as_object_mut()
-        .ok_or(ConfigError::NotAnObject)?;
+        .ok_or(ImageConfigError::NotAnObject)?;
     let label_map = runtime.entry("Labels").or_insert_with(|| json!({}));
     if label_map.is_null() {
         *label_map = json!({});

@@ -12,9 +12,10 @@ use sha2::{Digest, Sha256};
 use crate::image::index::{FsIndex, Node, NodeKind};
 
 /// What was written.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct LayerSummary {
     /// `sha256:<hex>` of the uncompressed layer (the image config's diff_id).
+    #[schemars(pattern("^sha256:[0-9a-f]{64}$"))]
     pub diff_id: String,
     /// Size of the layer tar in bytes.
     pub size: u64,
@@ -248,25 +249,19 @@ fn append_link<W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use slim_test_kit::{Entry, ScratchDir, TarWriter};
 
     #[test]
     fn the_same_paths_in_any_order_give_the_same_bytes() {
-        let dir = std::env::temp_dir().join(format!("slim-layer-order-{}", std::process::id()));
-        fs_err::create_dir_all(&dir).unwrap();
-        let tar_path = dir.join("0.tar");
-        let mut b = tar::Builder::new(Vec::new());
+        let dir = ScratchDir::new("layer-order");
+        let mut layer = TarWriter::new();
         for (i, name) in ["z/file", "a/file", "m/deep/file", "a/other"]
             .iter()
             .enumerate()
         {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(1);
-            h.set_mode(0o644);
-            h.set_mtime(1_000 + i as u64);
-            h.set_entry_type(tar::EntryType::Regular);
-            b.append_data(&mut h, name, &b"x"[..]).unwrap();
+            layer = layer.entry(Entry::file(name, "x").mtime(1_000 + i as u64));
         }
-        fs_err::write(&tar_path, b.into_inner().unwrap()).unwrap();
+        let tar_path = dir.write("0.tar", layer.finish());
         let index = FsIndex::from_layers(&[tar_path]).unwrap();
         let paths: Vec<Vec<u8>> = index
             .iter()
@@ -286,6 +281,5 @@ mod tests {
                 assert_eq!(entry.header().mtime().unwrap(), 0);
             }
         }
-        fs_err::remove_dir_all(&dir).unwrap();
     }
 }

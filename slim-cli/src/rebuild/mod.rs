@@ -1,9 +1,10 @@
 //! The rebuild stage: the kept paths of the original filesystem written as one
 //! deterministic layer (`layer`), and the image config and archive that carry it into the
-//! engine (`archive`).
+//! engine (`archive`), written and loaded into the engine as one stream (`load`).
 
 pub mod archive;
 pub mod layer;
+pub mod load;
 
 use std::fs::File;
 use std::io::{self, Write};

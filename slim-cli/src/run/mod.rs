@@ -20,15 +20,18 @@ use slim_probe_ebpf::{Event, Probe, ProbeConfig};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::cgroup::{CgroupDriver, RunCgroup};
-use crate::engine::{ContainerSpec, Engine, RUN_LABEL};
-use crate::error::Error;
+use crate::cgroup::{CgroupDriver, CgroupError, RunCgroup};
+use crate::engine::{ContainerSpec, Engine, EngineError, RUN_LABEL};
 use crate::inspect::ImageInfo;
-use crate::interrupt::{StopRequest, interruptible, test_point};
-use crate::output::{OutputTarget, TraceOutput};
+use crate::interrupt::{Interrupted, StopRequest, interruptible};
+use crate::netns::Processes;
+use crate::output::{OutputError, OutputTarget, TraceOutput};
+use crate::recover::NoOwner;
 use crate::reporter::{Counter, Phase, Reporter};
+use crate::test_hook::test_point;
 use crate::trace::{Trace, TraceBuilder};
 
+pub use resources::LeftBehind;
 use resources::RunResources;
 
 /// How long a stopped container gets between its stop signal and SIGKILL.
@@ -36,6 +39,57 @@ pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// How many of the container's last log lines are shown when it fails.
 pub const LOG_LINES: usize = 20;
+
+/// Why a traced run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Probe(#[from] slim_probe_ebpf::ProbeError),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
+    #[error(transparent)]
+    LeftBehind(#[from] LeftBehind),
+    /// Events were lost and `--allow-incomplete` was not given (the command's error says
+    /// it in full, with its hint).
+    #[error("{lost} events were lost: the trace is incomplete")]
+    Incomplete {
+        lost: u64,
+        ring_buffer: u64,
+        tracking: u64,
+        ring_buffer_bytes: u32,
+    },
+    /// A bug: what went wrong.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<NoOwner> for RunError {
+    fn from(error: NoOwner) -> RunError {
+        RunError::Internal(error.0)
+    }
+}
+
+/// `; its last log lines:` and the lines, for error messages (nothing when there are none).
+pub fn logs_text(lines: &[String]) -> String {
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; its last log lines:\n{}",
+            lines
+                .iter()
+                .map(|l| format!("  | {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    }
+}
 
 /// Everything `slim trace` needs, resolved from the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,7 +180,7 @@ impl TraceSummary {
 
 /// A fresh run id naming this process as its owner (see [`crate::recover`]), in letters
 /// and digits only, as systemd slice names need.
-pub fn new_run_id() -> Result<String, Error> {
+pub fn new_run_id() -> Result<String, NoOwner> {
     crate::recover::Owner::current()?.new_run_id()
 }
 
@@ -164,12 +218,16 @@ pub struct RunningContainer {
     /// Its name in the engine (unique, used to address it).
     pub name: String,
     pub run_id: String,
+    /// Its processes: those of the run's cgroup.
+    pub processes: Processes,
 }
 
 /// What drives the application while the probe watches: nothing (the container runs until
 /// it exits), or probes. When it finishes, the container is stopped the engine's way.
 pub trait Workload {
     type Output: Send;
+    /// Its own failures, and the run's: a traced run fails with this.
+    type Error: From<RunError> + Send;
 
     /// The phase the run is in once the container has started.
     fn first_phase(&self) -> Phase {
@@ -181,7 +239,7 @@ pub trait Workload {
         engine: &'a E,
         container: &'a RunningContainer,
         reporter: &'a dyn Reporter,
-    ) -> impl Future<Output = Result<Self::Output, Error>> + Send + 'a;
+    ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send + 'a;
 }
 
 /// A workload that never finishes: the container runs until it exits, `--timeout` passes
@@ -190,14 +248,50 @@ pub struct Idle;
 
 impl Workload for Idle {
     type Output = ();
+    type Error = RunError;
 
     fn drive<'a, E: Engine>(
         self,
         _: &'a E,
         _: &'a RunningContainer,
         _: &'a dyn Reporter,
-    ) -> impl Future<Output = Result<(), Error>> + Send + 'a {
+    ) -> impl Future<Output = Result<(), RunError>> + Send + 'a {
         std::future::pending()
+    }
+}
+
+/// A workload that first passes a test point (see [`crate::test_hook::test_point`]).
+pub struct PauseThen<W> {
+    pub phase: &'static str,
+    pub stop: StopRequest,
+    pub inner: W,
+}
+
+impl<W: Workload + Send + 'static> Workload for PauseThen<W> {
+    type Output = W::Output;
+    type Error = W::Error;
+
+    fn first_phase(&self) -> crate::reporter::Phase {
+        self.inner.first_phase()
+    }
+
+    fn drive<'a, E: Engine>(
+        self,
+        engine: &'a E,
+        container: &'a RunningContainer,
+        reporter: &'a dyn Reporter,
+    ) -> impl std::future::Future<Output = Result<W::Output, W::Error>> + Send + 'a {
+        let PauseThen {
+            phase,
+            mut stop,
+            inner,
+        } = self;
+        async move {
+            test_point(phase, reporter, &mut stop)
+                .await
+                .map_err(RunError::from)?;
+            inner.drive(engine, container, reporter).await
+        }
     }
 }
 
@@ -222,7 +316,7 @@ pub async fn trace(
     settings: &TraceSettings,
     reporter: &dyn Reporter,
     stop: &mut StopRequest,
-) -> Result<TraceSummary, Error> {
+) -> Result<TraceSummary, RunError> {
     reporter.begin(Phase::Inspect);
     let image = interruptible(stop, engine.inspect_image(&settings.image)).await??;
     let output = TraceOutput::open(&settings.output)?;
@@ -255,17 +349,20 @@ pub async fn traced_run<E: Engine, W: Workload>(
     workload: W,
     reporter: &dyn Reporter,
     stop: &mut StopRequest,
-) -> Result<RunOutcome<W::Output>, Error> {
-    slim_probe_ebpf::check_privileges()?;
-    let run_id = new_run_id()?;
-    let driver = interruptible(stop, engine.cgroup_driver()).await??;
+) -> Result<RunOutcome<W::Output>, W::Error> {
+    slim_probe_ebpf::check_privileges().map_err(RunError::from)?;
+    let run_id = new_run_id().map_err(RunError::from)?;
+    let driver = interruptible(stop, engine.cgroup_driver())
+        .await
+        .map_err(RunError::from)?
+        .map_err(RunError::from)?;
 
     let mut resources = RunResources::default();
     let mut abort = stop.clone();
     let run = AssertUnwindSafe(async {
         tokio::select! {
             biased;
-            () = abort.aborted() => Err(Error::Interrupted),
+            () = abort.aborted() => Err(RunError::Interrupted(Interrupted)),
             result = run_in_cgroup(
                 engine,
                 settings,
@@ -284,12 +381,20 @@ pub async fn traced_run<E: Engine, W: Workload>(
     let released = resources.release(engine).await;
     stop.set_cleanup_hint(None);
     match run {
-        Ok(Ok(outcome)) => released.map(|()| outcome),
-        Ok(Err(error)) => {
+        Ok(Ok(Ok(outcome))) => released
+            .map(|()| outcome)
+            .map_err(|left| RunError::from(left).into()),
+        Ok(Ok(Err(error))) => {
             if let Err(left) = released {
                 reporter.warn(&left.to_string());
             }
             Err(error)
+        }
+        Ok(Err(error)) => {
+            if let Err(left) = released {
+                reporter.warn(&left.to_string());
+            }
+            Err(error.into())
         }
         Err(panic) => {
             if let Err(left) = released {
@@ -300,7 +405,7 @@ pub async fn traced_run<E: Engine, W: Workload>(
                 .map(|s| (*s).to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(Error::Internal(format!("the traced run panicked: {what}")))
+            Err(RunError::Internal(format!("the traced run panicked: {what}")).into())
         }
     }
 }
@@ -319,10 +424,11 @@ async fn run_in_cgroup<E: Engine, W: Workload>(
     image: &ImageInfo,
     driver: CgroupDriver,
     resources: &mut RunResources,
-) -> Result<RunOutcome<W::Output>, Error> {
+) -> Result<Result<RunOutcome<W::Output>, W::Error>, RunError> {
     reporter.begin(Phase::Start);
     let cgroup = RunCgroup::create(run_id, driver)?;
     let (cgroup_id, cgroup_level) = (cgroup.id(), cgroup.level());
+    let processes = Processes::Cgroup(cgroup.v2_dir().to_path_buf());
     let parent = cgroup.parent().to_string();
     reporter.step(&format!(
         "run {run_id}: cgroup {} (id {cgroup_id}, level {cgroup_level})",
@@ -364,6 +470,7 @@ async fn run_in_cgroup<E: Engine, W: Workload>(
     let running = RunningContainer {
         name: spec.name.clone(),
         run_id: run_id.to_string(),
+        processes,
     };
     let work = workload.drive(engine, &running, reporter);
     tokio::pin!(work);
@@ -386,16 +493,20 @@ async fn run_in_cgroup<E: Engine, W: Workload>(
                     let reader = resources.reader.take();
                     return Err(match reader {
                         Some(handle) => match handle.await {
-                            Ok(Err(e)) => Error::Probe(e),
-                            Ok(Ok(_)) => Error::Internal("the event reader stopped early".into()),
-                            Err(e) => Error::Internal(format!("the event reader failed: {e}")),
+                            Ok(Err(e)) => RunError::Probe(e),
+                            Ok(Ok(_)) => RunError::Internal("the event reader stopped early".into()),
+                            Err(e) => RunError::Internal(format!("the event reader failed: {e}")),
                         },
-                        None => Error::Internal("the event reader is gone".into()),
+                        None => RunError::Internal("the event reader is gone".into()),
                     });
                 }
             },
             done = &mut work, if work_output.is_none() && end == RunEnd::Exited => {
-                work_output = Some(done?);
+                // The workload's failure ends the run: the caller releases the rest.
+                match done {
+                    Ok(output) => work_output = Some(output),
+                    Err(error) => return Ok(Err(error)),
+                }
                 end = RunEnd::Driven;
                 reporter.step(&format!("probing done: stopping container {}", spec.name));
                 reporter.begin(Phase::Stop);
@@ -421,8 +532,8 @@ async fn run_in_cgroup<E: Engine, W: Workload>(
     let mut stream = match resources.reader.take() {
         Some(handle) => handle
             .await
-            .map_err(|e| Error::Internal(format!("the event reader failed: {e}")))??,
-        None => return Err(Error::Internal("the event reader is gone".into())),
+            .map_err(|e| RunError::Internal(format!("the event reader failed: {e}")))??,
+        None => return Err(RunError::Internal("the event reader is gone".into())),
     };
     while let Ok(events) = batches.try_recv() {
         builder.extend(events);
@@ -435,11 +546,11 @@ async fn run_in_cgroup<E: Engine, W: Workload>(
 
     let lost = match &resources.probe {
         Some(probe) => probe.lost_events()?,
-        None => return Err(Error::Internal("the probe is gone".into())),
+        None => return Err(RunError::Internal("the probe is gone".into())),
     };
     if lost.total() > 0 {
         if !settings.allow_incomplete {
-            return Err(Error::Incomplete {
+            return Err(RunError::Incomplete {
                 lost: lost.total(),
                 ring_buffer: lost.ring_buffer,
                 tracking: lost.tracking,
@@ -471,7 +582,7 @@ async fn run_in_cgroup<E: Engine, W: Workload>(
         trace.events,
         lost.total()
     ));
-    Ok(RunOutcome {
+    Ok(Ok(RunOutcome {
         run_id: run_id.to_string(),
         container: spec.name,
         end,
@@ -480,7 +591,7 @@ async fn run_in_cgroup<E: Engine, W: Workload>(
         lost: lost.total(),
         last_logs,
         workload: work_output,
-    })
+    }))
 }
 
 fn count(n: usize) -> u64 {

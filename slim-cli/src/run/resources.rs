@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::cgroup::RunCgroup;
 use crate::engine::{Engine, EngineError};
-use crate::error::Error;
+use crate::test_hook;
 
 #[derive(Default)]
 pub struct RunResources {
@@ -43,13 +43,10 @@ impl RunResources {
     }
 
     /// Releases everything held, in order; reports what could not be released.
-    pub async fn release(&mut self, engine: &impl Engine) -> Result<(), Error> {
-        if crate::interrupt::test_hook("pause", "cleanup") && !self.cleanup_commands().is_empty() {
+    pub async fn release(&mut self, engine: &impl Engine) -> Result<(), LeftBehind> {
+        if test_hook::hook().pauses_at("cleanup") && !self.cleanup_commands().is_empty() {
             // Lets a test force the exit in the middle of the clean-up (a second Ctrl-C).
-            eprintln!(
-                "slim: paused at cleanup ({})",
-                crate::interrupt::TEST_HOOK_ENV
-            );
+            eprintln!("slim: paused at cleanup ({})", test_hook::ENV);
             std::future::pending::<()>().await;
         }
         let mut left = Vec::new();
@@ -88,12 +85,24 @@ impl RunResources {
         if left.is_empty() {
             Ok(())
         } else {
-            Err(Error::LeftBehind {
+            Err(LeftBehind {
                 what: left,
                 commands,
             })
         }
     }
+}
+
+/// What a run could not remove, and the commands that would.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the run left things behind: {}\nhint: remove them by hand: {}",
+    .what.join("; "),
+    .commands.join(" && ")
+)]
+pub struct LeftBehind {
+    pub what: Vec<String>,
+    pub commands: Vec<String>,
 }
 
 /// How long removal is retried while the engine is away.

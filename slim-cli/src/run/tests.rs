@@ -7,7 +7,10 @@ use std::sync::Mutex;
 
 use super::*;
 use crate::engine::EngineError;
+use crate::error::Error;
 use crate::interrupt::StopHandle;
+use crate::test_kit::FakeEngine;
+use slim_test_kit::announced_run_id;
 
 fn settings() -> TraceSettings {
     TraceSettings {
@@ -103,124 +106,9 @@ fn summary_names_exit_code_counts_and_logs() {
     );
 }
 
-/// An engine that runs nothing and records what it was asked.
-#[derive(Default)]
-struct FakeEngine {
-    calls: Mutex<Vec<String>>,
-    fail_start: bool,
-    panic_in_wait: bool,
-    exit_code: i64,
-}
-
-impl FakeEngine {
-    fn log(&self, call: String) {
-        self.calls.lock().unwrap().push(call);
-    }
-
-    fn calls(&self) -> Vec<String> {
-        self.calls.lock().unwrap().clone()
-    }
-}
-
-impl Engine for FakeEngine {
-    async fn cgroup_driver(&self) -> Result<CgroupDriver, EngineError> {
-        Ok(CgroupDriver::Cgroupfs)
-    }
-
-    async fn inspect_image(&self, reference: &str) -> Result<ImageInfo, EngineError> {
-        self.log(format!("inspect {reference}"));
-        if reference == "missing:1" {
-            return Err(EngineError::ImageNotFound {
-                image: reference.into(),
-            });
-        }
-        Ok(image())
-    }
-
-    async fn create_container(&self, spec: &ContainerSpec) -> Result<String, EngineError> {
-        self.log(format!("create {} in {}", spec.name, spec.cgroup_parent));
-        Ok("0123456789ab".into())
-    }
-
-    async fn start_container(&self, id: &str) -> Result<(), EngineError> {
-        self.log(format!("start {id}"));
-        if self.fail_start {
-            return Err(EngineError::StartFailed {
-                container: id.into(),
-                message: "exec: \"/nope\": no such file or directory".into(),
-                command_not_found: true,
-            });
-        }
-        Ok(())
-    }
-
-    async fn wait_container(&self, id: &str) -> Result<i64, EngineError> {
-        self.log(format!("wait {id}"));
-        assert!(!self.panic_in_wait, "the fake engine panics while waiting");
-        Ok(self.exit_code)
-    }
-
-    async fn stop_container(&self, id: &str, _: Duration) -> Result<(), EngineError> {
-        self.log(format!("stop {id}"));
-        Ok(())
-    }
-
-    async fn container_logs(&self, id: &str, _: usize) -> Result<Vec<String>, EngineError> {
-        self.log(format!("logs {id}"));
-        Ok(vec!["the last line".into()])
-    }
-
-    async fn remove_container(&self, id: &str) -> Result<(), EngineError> {
-        self.log(format!("remove {id}"));
-        Ok(())
-    }
-
-    async fn container_address(&self, _: &str) -> Result<Option<std::net::IpAddr>, EngineError> {
-        Ok(None)
-    }
-
-    async fn exec(
-        &self,
-        id: &str,
-        cmd: &[String],
-        _: Option<&str>,
-    ) -> Result<crate::engine::ExecOutcome, EngineError> {
-        self.log(format!("exec {id} {}", cmd.join(" ")));
-        Ok(crate::engine::ExecOutcome {
-            exit_code: 0,
-            output: String::new(),
-        })
-    }
-
-    fn save_image(
-        &self,
-        _: &str,
-    ) -> futures_util::stream::BoxStream<'static, Result<bytes::Bytes, EngineError>> {
-        Box::pin(futures_util::stream::empty())
-    }
-
-    async fn load_image(
-        &self,
-        _: crate::engine::ArchiveStream,
-        name: &str,
-    ) -> Result<(), EngineError> {
-        self.log(format!("load {name}"));
-        Ok(())
-    }
-
-    async fn remove_image(&self, image: &str) -> Result<(), EngineError> {
-        self.log(format!("remove image {image}"));
-        Ok(())
-    }
-
-    async fn tag_image(&self, id: &str, tag: &str) -> Result<(), EngineError> {
-        self.log(format!("tag {id} {tag}"));
-        Ok(())
-    }
-
-    async fn run_containers(&self) -> Result<Vec<crate::engine::RunContainer>, EngineError> {
-        Ok(Vec::new())
-    }
+/// The fake engine, holding the image `app:1`.
+fn engine() -> FakeEngine {
+    FakeEngine::default().with_image("app:1", image())
 }
 
 /// Keeps every step and warning.
@@ -241,15 +129,17 @@ impl Recorder {
     /// The run id from the run's first step (`run <id>: cgroup …`).
     fn run_id(&self) -> Option<String> {
         let lines = self.0.lock().unwrap();
-        let line = lines.iter().find(|l| l.starts_with("run "))?;
-        Some(line[4..].split(':').next()?.to_string())
+        lines
+            .iter()
+            .find_map(|l| announced_run_id(l))
+            .map(str::to_string)
     }
 }
 
 fn scratch_output(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("slim-run-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let _ = fs_err::remove_dir_all(&dir);
+    fs_err::create_dir_all(&dir).unwrap();
     dir.join("trace.jsonl")
 }
 
@@ -267,13 +157,16 @@ async fn run_fake(
 ) -> (Result<TraceSummary, Error>, Recorder) {
     let reporter = Recorder::default();
     let (_handle, mut stop): (StopHandle, StopRequest) = StopRequest::manual();
-    let result = trace(engine, settings, &reporter, &mut stop).await;
+    // As `slim trace` reports it.
+    let result = trace(engine, settings, &reporter, &mut stop)
+        .await
+        .map_err(Error::from);
     (result, reporter)
 }
 
 #[tokio::test]
 async fn a_missing_image_creates_nothing() {
-    let engine = FakeEngine::default();
+    let engine = engine();
     let out = scratch_output("missing");
     let s = TraceSettings {
         image: "missing:1".into(),
@@ -287,12 +180,12 @@ async fn a_missing_image_creates_nothing() {
     ));
     assert_eq!(engine.calls(), ["inspect missing:1"]);
     assert_eq!(reporter.run_id(), None, "no cgroup may be created");
-    assert_eq!(std::fs::read_dir(out.parent().unwrap()).unwrap().count(), 0);
+    assert_eq!(fs_err::read_dir(out.parent().unwrap()).unwrap().count(), 0);
 }
 
 #[tokio::test]
 async fn an_unwritable_output_fails_before_anything_is_created() {
-    let engine = FakeEngine::default();
+    let engine = engine();
     let s = TraceSettings {
         output: OutputTarget::File(Path::new("/nonexistent-slim-dir/t.jsonl").into()),
         ..settings()
@@ -304,10 +197,7 @@ async fn an_unwritable_output_fails_before_anything_is_created() {
 
 #[tokio::test]
 async fn root_failed_start_removes_the_container_and_the_cgroup() {
-    let engine = FakeEngine {
-        fail_start: true,
-        ..FakeEngine::default()
-    };
+    let engine = engine().failing("start");
     let out = scratch_output("failed-start");
     let s = TraceSettings {
         output: OutputTarget::File(out.clone()),
@@ -330,15 +220,12 @@ async fn root_failed_start_removes_the_container_and_the_cgroup() {
         ]
     );
     assert_no_cgroup_left(&run_id);
-    assert_eq!(std::fs::read_dir(out.parent().unwrap()).unwrap().count(), 0);
+    assert_eq!(fs_err::read_dir(out.parent().unwrap()).unwrap().count(), 0);
 }
 
 #[tokio::test]
 async fn root_a_panic_in_the_run_still_cleans_up() {
-    let engine = FakeEngine {
-        panic_in_wait: true,
-        ..FakeEngine::default()
-    };
+    let engine = engine().panicking_in_wait();
     let (result, reporter) = run_fake(&engine, &settings()).await;
     assert!(matches!(result, Err(Error::Internal(_))), "{result:?}");
     let run_id = reporter.run_id().expect("the cgroup was created");
@@ -351,10 +238,7 @@ async fn root_a_panic_in_the_run_still_cleans_up() {
 
 #[tokio::test]
 async fn root_a_finished_run_writes_its_trace_and_cleans_up() {
-    let engine = FakeEngine {
-        exit_code: 3,
-        ..FakeEngine::default()
-    };
+    let engine = engine().with_exit_code(3);
     let out = scratch_output("finished");
     let s = TraceSettings {
         output: OutputTarget::File(out.clone()),
@@ -368,11 +252,11 @@ async fn root_a_finished_run_writes_its_trace_and_cleans_up() {
     assert_eq!(summary.lost, 0);
     assert_eq!(summary.last_logs, ["the last line"]);
     // Nothing ran in the cgroup: an empty trace, written whole.
-    assert_eq!(std::fs::read_to_string(&out).unwrap(), "");
+    assert_eq!(fs_err::read_to_string(&out).unwrap(), "");
     assert_eq!(
         engine.calls().last().map(String::as_str),
         Some(format!("remove slim-{run_id}").as_str())
     );
     assert_no_cgroup_left(&run_id);
-    std::fs::remove_dir_all(out.parent().unwrap()).unwrap();
+    fs_err::remove_dir_all(out.parent().unwrap()).unwrap();
 }

@@ -16,7 +16,7 @@ use slim_probe_ebpf::Syscall;
 use super::errno;
 
 /// How a path was accessed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AccessKind {
     /// open, openat, openat2, creat
@@ -232,20 +232,11 @@ impl<'de> Deserialize<'de> for TraceRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_kit;
 
+    /// `cat` opening /etc/passwd.
     fn record() -> TraceRecord {
-        TraceRecord {
-            path: b"/etc/passwd".to_vec(),
-            kind: AccessKind::Open,
-            syscall: Syscall::Openat,
-            result: CallResult::Ok,
-            pid: 1234,
-            tid: 1234,
-            comm: "cat".into(),
-            nofollow: false,
-            write: false,
-            incomplete: None,
-        }
+        test_kit::record("/etc/passwd").by(1234, "cat")
     }
 
     #[test]

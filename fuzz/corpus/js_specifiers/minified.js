@@ -1,0 +1,1 @@
+!function(){var e=require("e"),t=/[/]/.test(n)?require("t"):0;return`${e}`}();

@@ -1,0 +1,494 @@
+//! `slim build`: the whole pipeline, from an image in the local engine to a small image that
+//! does the same.
+//!
+//! inspect → traced run with probing → the original image saved and indexed → keep set →
+//! one new layer on scratch with the original config → loaded into the engine (and written
+//! as an archive when asked). The new image is built from the original image's content,
+//! never from the traced container's changed filesystem. Temporary files live in one work
+//! directory that is removed on every way out.
+//!
+//! Interrupted (SIGINT, SIGTERM) or failed in any phase, a build undoes what it did: the
+//! traced runs release their container, cgroup and probe; the work directory goes; an
+//! `--output` archive is written under a temporary name and only renamed into place when
+//! the build succeeds; and the tag is given back to the image it named before (or removed),
+//! so that it never names an image that was not verified.
+//!
+//! Each stage's work is in its module; this holds their order, the timings, and the undo
+//! (`undo`).
+
+mod undo;
+
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+
+use crate::drive::plan;
+use crate::drive::runs::{extra_run, own_command};
+use crate::drive::{ProbePlan, ProbeResult, Probing};
+use crate::engine::{Engine, EngineError};
+use crate::error::Error;
+use crate::footprint;
+use crate::image::index::FsIndex;
+use crate::image::reference::{default_tag, short_id};
+use crate::image::save::save_image;
+use crate::inspect::ImageInfo;
+use crate::interrupt::{Interrupted, StopRequest, blocking, interruptible};
+use crate::keep::profile;
+use crate::keep::{self, ImageRuntime, KeepSet};
+use crate::rebuild::archive::{LABEL_SOURCE_ID, LABEL_SOURCE_IMAGE, LABEL_VERSION};
+use crate::rebuild::load::{Target, write_and_load};
+use crate::report::summary::{AppliedProfiles, BuildSummary};
+use crate::reporter::{Phase, Reporter, Within, megabytes};
+use crate::run::{self, PauseThen, RunEnd};
+use crate::settings::BuildSettings;
+use crate::test_hook::test_point;
+use crate::trace::TraceRecord;
+use crate::verify::Verification;
+use crate::verify::repair::{self, Candidate, Original};
+use undo::{Undo, WorkDir};
+
+/// Runs the whole pipeline for `settings.image`. Whatever happens (errors, interrupts,
+/// panics), the traced runs' containers, cgroups and probes, the work directory and a
+/// partial archive are gone when this returns, and the tag names what it named before
+/// unless the build succeeded.
+pub async fn build(
+    engine: &impl Engine,
+    settings: &BuildSettings,
+    reporter: &dyn Reporter,
+    stop: &mut StopRequest,
+) -> Result<BuildSummary, Error> {
+    let mut undo = Undo::default();
+    let done = AssertUnwindSafe(build_phases(engine, settings, reporter, stop, &mut undo))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(Error::Internal(format!("the build panicked: {what}")))
+        });
+    match done {
+        Ok(summary) => {
+            undo.commit()?;
+            Ok(summary)
+        }
+        Err(error) => {
+            undo.revert(engine, reporter).await;
+            Err(error)
+        }
+    }
+}
+
+/// The phases of [`build`], which undoes what they leave when they fail.
+async fn build_phases(
+    engine: &impl Engine,
+    settings: &BuildSettings,
+    reporter: &dyn Reporter,
+    stop: &mut StopRequest,
+    undo: &mut Undo,
+) -> Result<BuildSummary, Error> {
+    let mut phases = Vec::new();
+    let mut clock = Instant::now();
+    let mut lap = |name: &'static str, phases: &mut Vec<(&'static str, Duration)>| {
+        phases.push((name, clock.elapsed()));
+        clock = Instant::now();
+    };
+
+    reporter.begin(Phase::Inspect);
+    let image = interruptible(stop, engine.inspect_image(&settings.image)).await??;
+    let excludes = keep::check_user_globs(&settings.keep)?;
+    let tag = settings.tag.clone().unwrap_or_else(|| default_tag(&image));
+    for path in settings.output.iter().chain(&settings.report) {
+        check_output(path)?;
+    }
+    reporter.end(&format!(
+        "{} ({}, {})",
+        settings.image,
+        short_id(&image.id),
+        megabytes(image.size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
+    ));
+    lap("inspect", &mut phases);
+
+    let Traced {
+        container,
+        executed_plan,
+        probes,
+        extra_runs,
+        records,
+        events,
+        lost_events,
+    } = traced_runs(engine, &image, settings, reporter, stop).await?;
+    if settings.plan.strict {
+        let failed: Vec<String> = probes
+            .iter()
+            .filter(|p| p.failed())
+            .map(ProbeResult::line)
+            .collect();
+        if !failed.is_empty() {
+            return Err(Error::ProbeFailed {
+                total: probes.len(),
+                failed,
+            });
+        }
+    }
+    lap("run", &mut phases);
+
+    let work = WorkDir::create()?;
+    reporter.begin(Phase::Save);
+    let saved = save_image(engine, &image, &work.0, reporter, stop).await?;
+    lap("save", &mut phases);
+
+    let runtime = ImageRuntime {
+        env: image.env.clone(),
+        user: image.user.clone(),
+        workdir: image.working_dir.clone(),
+    };
+    let mut keep_options = settings.keep.clone();
+    let profiles = settings.profiles.clone();
+    // Shared with the keep task, not copied: a trace can hold millions of records.
+    let records = Arc::new(records);
+    reporter.begin(Phase::Keep);
+    let (index, mut keep_set, chosen) = blocking(stop, "keep", {
+        let layers = saved.layers.clone();
+        let records = records.clone();
+        let runtime = runtime.clone();
+        let env = image.env.clone();
+        move || -> Result<(FsIndex, KeepSet, AppliedProfiles), Error> {
+            let index = FsIndex::from_layers(&layers)?;
+            let chosen = profile::choose(&profiles.named, profiles.auto, &index, &env, &records)?;
+            let names = chosen
+                .iter()
+                .map(|(p, why)| (p.name.clone(), why.clone()))
+                .collect();
+            keep_options.profiles = chosen.into_iter().map(|(p, _)| p).collect();
+            let keep_set = keep::compute(&index, &records, &runtime, &keep_options)?;
+            Ok((index, keep_set, names))
+        }
+    })
+    .await??;
+    let index = Arc::new(index);
+    for (name, why) in &chosen {
+        reporter.step(&format!("profile {name}: {why}"));
+    }
+    for exclusion in keep_set.exclusions() {
+        match exclusion.removed.len() {
+            0 => reporter.warn(&nothing_excluded(exclusion)),
+            n => reporter.step(&format!(
+                "--exclude {}: left out {n} path(s) the build would keep",
+                exclusion.pattern
+            )),
+        }
+    }
+    reporter.step(&format!(
+        "keeping {} of {} paths ({} traced paths not in the image)",
+        keep_set.len(),
+        index.len(),
+        keep_set.traced_missing
+    ));
+    reporter.end(&format!(
+        "{} of {} paths{}",
+        keep_set.len(),
+        index.len(),
+        if chosen.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", profiles {}",
+                chosen
+                    .iter()
+                    .map(|(name, _)| name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    ));
+    lap("keep", &mut phases);
+
+    let base_labels = vec![
+        (LABEL_SOURCE_IMAGE.to_string(), settings.image.clone()),
+        (LABEL_SOURCE_ID.to_string(), image.id.clone()),
+        (
+            LABEL_VERSION.to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+    ];
+    test_point("rebuild", reporter, stop).await?;
+    // The archive is written under a temporary name next to --output, renamed when all is
+    // done; a device, FIFO or socket is written as it is.
+    let partial = settings.output.as_ref().map(|output| {
+        if crate::output::is_written_in_place(output) {
+            return output.clone();
+        }
+        let mut name = output.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".{}.partial", work.id()));
+        let partial = output.with_file_name(name);
+        undo.archive = Some((partial.clone(), output.clone()));
+        partial
+    });
+    let previous = match engine.inspect_image(&tag).await {
+        Ok(image) => Some(image.id),
+        Err(EngineError::ImageNotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    undo.tag = Some((tag.clone(), previous));
+    let target = Target {
+        tag: &tag,
+        archive: partial.as_deref(),
+        layer: work.0.join("new-layer.tar"),
+        config: &saved.config,
+    };
+    let mut built = write_and_load(
+        engine,
+        &index,
+        &keep_set,
+        &target,
+        &base_labels,
+        reporter,
+        stop,
+    )
+    .await?;
+    lap("rebuild", &mut phases);
+
+    let mut verification = Verification::skipped();
+    if settings.verify.enabled {
+        reporter.begin(Phase::Verify);
+        let original = Original {
+            probes: &probes,
+            container: container.as_ref(),
+            plan: executed_plan.as_ref(),
+            runs: &extra_runs,
+            records: &records,
+        };
+        let candidate = Candidate {
+            index: &index,
+            keep_set,
+            excludes: &excludes,
+            built,
+            runtime: &runtime,
+            target: &target,
+            labels: &base_labels,
+        };
+        (verification, keep_set, built) = repair::verify(
+            engine,
+            &original,
+            candidate,
+            &settings.verify,
+            &settings.run,
+            reporter,
+            stop,
+        )
+        .await?;
+        lap("verify", &mut phases);
+    }
+
+    let (footprint, (traced_absent, absent)) = tokio::task::spawn_blocking({
+        let index = index.clone();
+        move || {
+            (
+                footprint::measure(&index, &keep_set),
+                footprint::absent(&index, &records),
+            )
+        }
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("the footprint task failed: {e}")))?;
+    Ok(BuildSummary {
+        source: settings.image.clone(),
+        source_id: image.id.clone(),
+        source_size: image.size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+        tag,
+        image_id: built.image_id,
+        size: built.size,
+        paths_kept: footprint.kept.len(),
+        traced_absent,
+        absent,
+        paths_total: index.len(),
+        layer: built.layer,
+        probes,
+        executed_plan,
+        phases,
+        archive: settings.output.clone(),
+        profiles: chosen,
+        verification,
+        footprint,
+        events,
+        lost_events,
+        source_config: saved.config.get("config").cloned().unwrap_or_default(),
+        digest: built.digest,
+    })
+}
+
+/// What the traced runs of the original image handed on.
+struct Traced {
+    /// The container's own command, when it ended by itself.
+    container: Option<ProbeResult>,
+    /// The probe plan as executed (`None`: the application exited before probing finished).
+    executed_plan: Option<ProbePlan>,
+    /// Every probe's result: the traced run's, then `--run`'s.
+    probes: Vec<ProbeResult>,
+    /// The `--run` argument vectors.
+    extra_runs: Vec<Vec<String>>,
+    /// Every traced access of all runs.
+    records: Vec<TraceRecord>,
+    /// Events the probe delivered and lost in the main run.
+    events: u64,
+    lost_events: u64,
+}
+
+/// The traced run of the original image while the probe plan drives it, then the `--run`
+/// containers.
+async fn traced_runs(
+    engine: &impl Engine,
+    image: &ImageInfo,
+    settings: &BuildSettings,
+    reporter: &dyn Reporter,
+    stop: &mut StopRequest,
+) -> Result<Traced, Error> {
+    let plan = plan::probe_plan(image, &settings.plan, &settings.run);
+    reporter.step(&format!(
+        "tracing {} ({})",
+        settings.image,
+        if plan.is_empty() {
+            "no exposed port: running until it exits".to_string()
+        } else {
+            format!(
+                "{} port(s), {}{} HTTP probe(s), {} command(s)",
+                plan.ready_ports.len(),
+                match plan.discovery.as_ref().and_then(|d| d.crawl.as_ref()) {
+                    Some(limits) => format!("crawl to depth {}, ", limits.depth),
+                    None => String::new(),
+                },
+                plan.http.len(),
+                plan.exec.len()
+                    + plan.host_exec.len()
+                    + plan.run.len()
+                    + usize::from(plan.healthcheck.is_some())
+            )
+        }
+    ));
+    let expects_probing = !plan.is_empty();
+    let extra_runs = plan.run.clone();
+    let outcome = run::traced_run(
+        engine,
+        image,
+        &settings.run,
+        PauseThen {
+            phase: "probing",
+            stop: stop.clone(),
+            inner: Probing {
+                plan,
+                image: settings.image.clone(),
+            },
+        },
+        reporter,
+        stop,
+    )
+    .await?;
+    // A stop request ends the run early; the build must not go on with that trace.
+    if stop.is_requested() {
+        return Err(Interrupted.into());
+    }
+    if outcome.exit_code != 0 && outcome.end == RunEnd::Exited {
+        return Err(Error::AppExited {
+            image: settings.image.clone(),
+            code: outcome.exit_code,
+            during_probing: expects_probing && outcome.workload.is_none(),
+            last_logs: outcome.last_logs,
+        });
+    }
+    if expects_probing && outcome.workload.is_none() && outcome.end == RunEnd::Exited {
+        reporter.warn("the container exited before probing finished; keeping what it touched");
+    }
+    let container = (outcome.end == RunEnd::Exited)
+        .then(|| own_command(image, &settings.run, outcome.exit_code, &outcome.last_logs));
+    let (executed_plan, mut probes) = match outcome.workload {
+        Some(report) => (Some(report.plan), report.results),
+        None => (None, Vec::new()),
+    };
+    for unhealthy in probes.iter().filter(|p| p.unhealthy()) {
+        reporter.warn(&unhealthy_original(unhealthy));
+    }
+    reporter.step(&format!(
+        "traced {} accesses to {} paths, {} events, {} lost",
+        outcome.trace.records.len(),
+        outcome.trace.unique_paths(),
+        outcome.trace.events,
+        outcome.lost
+    ));
+    let events = outcome.trace.events;
+    let lost_events = outcome.lost;
+    let mut records = outcome.trace.records;
+    for (i, args) in extra_runs.iter().enumerate() {
+        reporter.begin(Phase::Run);
+        let within = Within::new(reporter, args.join(" "));
+        let (result, trace) =
+            extra_run(engine, image, &settings.run, i, args, &within, stop).await?;
+        if stop.is_requested() {
+            return Err(Interrupted.into());
+        }
+        reporter.step(&format!("probe: {}", result.line()));
+        let line = result.line();
+        reporter.end(line.strip_prefix("run ").unwrap_or(&line));
+        probes.push(result);
+        records.extend(trace);
+    }
+    Ok(Traced {
+        container,
+        executed_plan,
+        probes,
+        extra_runs,
+        records,
+        events,
+        lost_events,
+    })
+}
+
+/// The warning for an image whose own HEALTHCHECK fails on the original.
+fn unhealthy_original(result: &ProbeResult) -> String {
+    format!(
+        "the image's HEALTHCHECK fails on the original: {}; the build goes on, and \
+         verification only checks that it fails on the new image too\nhint: \
+         --no-healthcheck leaves it out",
+        result.line()
+    )
+}
+
+/// The warning for an `--exclude` glob that took nothing out.
+fn nothing_excluded(exclusion: &keep::Exclusion) -> String {
+    format!(
+        "--exclude {} left nothing out: {}\nhint: a glob matches paths as the image holds \
+         them, without following symlinks; `slim explain PATH` says whether and why the \
+         build kept a path",
+        exclusion.pattern,
+        footprint::why_nothing_excluded(exclusion.image_matches)
+    )
+}
+
+/// Fails early (before the traced run) when the archive cannot be written.
+fn check_output(path: &Path) -> Result<(), Error> {
+    if path.is_dir() {
+        return Err(Error::BadOutput {
+            path: path.display().to_string(),
+            why: "it is a directory; name the archive file to write".into(),
+        });
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::BadOutput {
+            path: path.display().to_string(),
+            why: format!("{} is not a directory", parent.display()),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

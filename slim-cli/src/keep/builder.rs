@@ -1,0 +1,131 @@
+//! The keep set under construction: adding one path keeps it as resolved inside the image,
+//! with every symlink and directory on its way, and queues the file for its closure.
+//!
+//! Every rule (trace, keep-lists, profiles, `--keep`, repair) adds paths through here, so
+//! each path is resolved the same way whatever the reason. Reads the image index only.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use super::ld_cache::LdCache;
+use super::model::{ImageRuntime, KeepSet, Reason};
+use super::profile::PythonImports;
+use crate::image::index::{FsIndex, NodeKind, resolve};
+
+/// Bytes read at most from a small configuration file of the image (passwd, nsswitch.conf,
+/// ld.so.cache).
+const SMALL_FILE_LIMIT: u64 = 4 << 20;
+
+/// Paths sharing one content (a hard-link group), by the content's place in its layer.
+pub(super) type HardLinkGroups = HashMap<(usize, u64), Vec<Vec<u8>>>;
+
+pub(super) struct Builder<'a> {
+    pub(super) index: &'a FsIndex,
+    pub(super) image: &'a ImageRuntime,
+    pub(super) set: KeepSet,
+    /// Files whose closure (ELF, script, hard links) is still to be added, with the RPATH
+    /// of the executable that loads them.
+    pub(super) queue: VecDeque<(Vec<u8>, Vec<Vec<u8>>)>,
+    /// Files whose closure was added.
+    pub(super) closed: HashSet<Vec<u8>>,
+    /// The image's `/etc/ld.so.cache`, read on first use.
+    pub(super) ld_cache: Option<LdCache>,
+    /// The image's hard-link groups, gathered on first use.
+    pub(super) hard_links: Option<HardLinkGroups>,
+    /// The Python sources each import closure (by its rules and exclude globs) has read.
+    pub(super) python_scanned: Vec<(ClosureKey, HashSet<Vec<u8>>)>,
+}
+
+/// What makes two Python import closures the same: the profile's rules and exclude globs.
+pub(super) type ClosureKey = (PythonImports, Vec<String>);
+
+impl<'a> Builder<'a> {
+    pub(super) fn new(index: &'a FsIndex, image: &'a ImageRuntime) -> Self {
+        Builder {
+            index,
+            image,
+            set: KeepSet::default(),
+            queue: VecDeque::new(),
+            closed: HashSet::new(),
+            ld_cache: None,
+            hard_links: None,
+            python_scanned: Vec::new(),
+        }
+    }
+
+    pub(super) fn keep(&mut self, path: &[u8], reason: Reason) {
+        self.set.keep(path, reason);
+    }
+
+    /// Keeps `path` as resolved in the image with every symlink and directory on its way.
+    /// Returns whether the path exists in the image.
+    pub(super) fn add(&mut self, path: &[u8], reason: Reason, follow_last: bool) -> bool {
+        let resolution = resolve(self.index, path, follow_last);
+        let of = display(path);
+        for dir in &resolution.dirs {
+            self.keep(dir, Reason::Parent { of: of.clone() });
+        }
+        for link in &resolution.links {
+            if link.as_slice() != path {
+                self.keep(link, Reason::Symlink { of: of.clone() });
+            }
+        }
+        if resolution.links.first().map(Vec::as_slice) == Some(path) {
+            self.keep(path, reason.clone());
+        }
+        let Some(target) = resolution.target else {
+            return !resolution.links.is_empty();
+        };
+        self.keep(&target, reason);
+        if !self.closed.contains(&target)
+            && let Some(node) = self.index.get(&target)
+            && matches!(node.kind, NodeKind::File { .. } | NodeKind::HardLink { .. })
+        {
+            self.queue.push_back((target, Vec::new()));
+        }
+        true
+    }
+
+    /// Keeps `path` and, if it is a directory, everything below it.
+    pub(super) fn add_tree(&mut self, path: &[u8], reason: &Reason) {
+        self.add(path, reason.clone(), true);
+        let below: Vec<Vec<u8>> = self
+            .index
+            .descendants(path)
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in below {
+            self.add(&p, reason.clone(), false);
+            // A symlink inside a kept tree keeps what it points to as well.
+            if matches!(
+                self.index.get(&p).map(|n| &n.kind),
+                Some(NodeKind::Symlink { .. })
+            ) {
+                self.add(&p, reason.clone(), true);
+            }
+        }
+    }
+
+    /// Whether `path` resolves to a regular file of the image.
+    pub(super) fn exists_file(&self, path: &[u8]) -> bool {
+        resolve(self.index, path, true)
+            .target
+            .and_then(|t| {
+                self.index
+                    .get(&t)
+                    .map(|n| matches!(n.kind, NodeKind::File { .. } | NodeKind::HardLink { .. }))
+            })
+            .unwrap_or(false)
+    }
+
+    /// The content of a small file of the image, symlinks resolved.
+    pub(super) fn read_small(&self, path: &[u8]) -> Option<Vec<u8>> {
+        let target = resolve(self.index, path, true).target?;
+        let node = self.index.get(&target)?;
+        self.index.read_to_vec(node, SMALL_FILE_LIMIT).ok()
+    }
+}
+
+/// A path as reasons and messages name it.
+pub(super) fn display(path: &[u8]) -> String {
+    String::from_utf8_lossy(path).into_owned()
+}

@@ -1,0 +1,657 @@
+//! The import closure of the Python modules kept so far: every module a kept source can
+//! import (read by `python_imports`), found on the image's own `sys.path` as the
+//! interpreter would find it, kept and read in turn until nothing new appears. This keeps
+//! a standard-library module imported inside a function that the traced run never called,
+//! with an extension module's shared libraries (the builder queues its ELF closure).
+//!
+//! `sys.path` comes from the image's files: for each Python version whose standard
+//! library was used, `…/lib/python3.N` with its `lib-dynload`, the `site-packages` and
+//! `dist-packages` directories of that version (venvs included) and `/usr/lib/python3/
+//! dist-packages`, and the directories their `.pth` files name. What the sources cannot
+//! say comes from the profile's `python_imports` table: modules frozen into the
+//! interpreter (their imports are read from the image's copy), packages imported by a name
+//! computed at run time (kept whole), and modules C code imports.
+//!
+//! Reads the image index only.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use globset::GlobSet;
+
+use super::builder::{Builder, display};
+use super::glob::as_path;
+use super::model::Reason;
+use super::profile::PythonImports;
+use super::python_imports::{ImportRef, scan};
+use super::rules::{left_out, used_under};
+use crate::image::index::{NodeKind, join, split_parent};
+use crate::trace::path::normalize;
+
+/// Bytes read at most from one Python source.
+const SOURCE_LIMIT: u64 = 16 << 20;
+
+/// Where one Python version finds its modules.
+#[derive(Debug, Default)]
+struct SysPath {
+    /// Directories, in search order.
+    dirs: Vec<Vec<u8>>,
+    /// The standard library directories among them.
+    stdlib: Vec<Vec<u8>>,
+    /// Extension module suffixes of the version (`.cpython-311-x86_64-linux-gnu.so`), then
+    /// `.abi3.so` and `.so`.
+    suffixes: Vec<Vec<u8>>,
+}
+
+/// A module found on a path: the files importing it loads, and where its submodules are.
+#[derive(Debug, Default)]
+struct Found {
+    files: Vec<Vec<u8>>,
+    /// The package's directories (none when the name is a plain module or not found).
+    package_dirs: Vec<Vec<u8>>,
+}
+
+/// The import closure of one profile's `python_imports` table.
+pub(super) struct ImportClosure<'b, 'a> {
+    pub builder: &'b mut Builder<'a>,
+    pub profile: &'b str,
+    pub rules: &'b PythonImports,
+    pub excludes: &'b GlobSet,
+    /// The globs `excludes` was compiled from: with `rules`, what makes two closures the
+    /// same (a profile that extends python runs the same one again after its own rules).
+    pub exclude_globs: &'b [String],
+    /// Files used by the application (sorted).
+    pub used: &'b BTreeSet<Vec<u8>>,
+}
+
+impl ImportClosure<'_, '_> {
+    fn reason(&self, rule: String) -> Reason {
+        Reason::Profile {
+            profile: self.profile.to_string(),
+            rule,
+        }
+    }
+
+    /// Keeps the closure of every kept Python source.
+    pub fn run(&mut self) {
+        let paths = self.sys_paths();
+        if paths.is_empty() {
+            return;
+        }
+        let mut queue: Vec<Vec<u8>> = self
+            .builder
+            .set
+            .paths()
+            .filter_map(|p| self.source_of(p))
+            .collect();
+        for (version, path) in &paths {
+            let why = format!("python {version} imports it at start-up (frozen module)");
+            for name in &self.rules.frozen {
+                let found = self.find(&path.dirs, &path.suffixes, name);
+                self.keep(&found.files, &why, &mut queue);
+            }
+            for name in &self.rules.whole {
+                let found = self.find(&path.dirs, &path.suffixes, name);
+                let why = format!(
+                    "python package imported by a name computed at run time, kept whole: {name}"
+                );
+                self.keep(&found.files, &why, &mut queue);
+                for dir in found.package_dirs {
+                    let below: Vec<Vec<u8>> = self
+                        .builder
+                        .index
+                        .descendants(&dir)
+                        .filter(|(p, n)| {
+                            !matches!(n.kind, NodeKind::Dir) && !self.excludes.is_match(as_path(p))
+                        })
+                        .map(|(p, _)| p.clone())
+                        .collect();
+                    self.keep(&below, &why, &mut queue);
+                }
+            }
+        }
+        // Sources an earlier run of the same closure read: only what the rules applied
+        // since then added is read now.
+        let key = (self.rules.clone(), self.exclude_globs.to_vec());
+        let mut scanned = self
+            .builder
+            .python_scanned
+            .iter()
+            .position(|(k, _)| *k == key)
+            .map(|i| self.builder.python_scanned.swap_remove(i).1)
+            .unwrap_or_default();
+        while let Some(source) = queue.pop() {
+            if !scanned.insert(source.clone()) {
+                continue;
+            }
+            let Some(text) = self
+                .builder
+                .index
+                .get(&source)
+                .and_then(|node| self.builder.index.read_to_vec(node, SOURCE_LIMIT).ok())
+            else {
+                continue;
+            };
+            let why = format!("imported by {}", display(&source));
+            let in_stdlib = paths
+                .values()
+                .flat_map(|path| &path.stdlib)
+                .any(|dir| source.starts_with(dir) && source.get(dir.len()) == Some(&b'/'));
+            for reference in scan(&text).refs {
+                if in_stdlib && reference.level == 0 && self.is_tool(&reference.module) {
+                    continue;
+                }
+                for path in versions_of(&source, &paths) {
+                    let found = self.find_ref(&source, path, &reference);
+                    self.keep(&found, &why, &mut queue);
+                }
+            }
+        }
+        self.builder.python_scanned.push((key, scanned));
+    }
+
+    /// Whether `module` is one of the profile's tools or inside one.
+    fn is_tool(&self, module: &str) -> bool {
+        self.rules.tools.iter().any(|tool| {
+            module == tool
+                || module
+                    .strip_prefix(tool.as_str())
+                    .is_some_and(|rest| rest.starts_with('.'))
+        })
+    }
+
+    /// Keeps `files` (but what the profile excludes), queueing the new Python sources.
+    fn keep(&mut self, files: &[Vec<u8>], why: &str, queue: &mut Vec<Vec<u8>>) {
+        for file in files {
+            // An optional part the profile leaves out (a test suite, idlelib …), listed
+            // in the report with how to keep it.
+            if left_out(
+                self.builder,
+                self.profile,
+                self.excludes,
+                self.exclude_globs,
+                file,
+            ) {
+                continue;
+            }
+            let reason = self.reason(why.to_string());
+            let new = !self.builder.set.contains(file);
+            self.builder.add(file, reason, true);
+            if new && let Some(source) = self.source_of(file) {
+                queue.push(source);
+            }
+        }
+    }
+
+    /// The Python source of a kept file: itself (`X.py`), or the `X.py` of its bytecode
+    /// (`__pycache__/X.TAG.pyc`).
+    fn source_of(&self, path: &[u8]) -> Option<Vec<u8>> {
+        let source = if path.ends_with(b".py") {
+            path.to_vec()
+        } else {
+            let (dir, name) = split_parent(path);
+            let pkg = dir.strip_suffix(b"/__pycache__")?;
+            let stem = name.strip_suffix(b".pyc")?.split(|&b| b == b'.').next()?;
+            join(pkg, &[stem, b".py"].concat())
+        };
+        (self.is_file(&source) && !self.excludes.is_match(as_path(&source))).then_some(source)
+    }
+
+    fn is_file(&self, path: &[u8]) -> bool {
+        self.builder.index.get(path).is_some_and(|n| {
+            matches!(
+                n.kind,
+                NodeKind::File { .. } | NodeKind::HardLink { .. } | NodeKind::Symlink { .. }
+            )
+        })
+    }
+
+    fn is_dir(&self, path: &[u8]) -> bool {
+        self.builder
+            .index
+            .get(path)
+            .is_some_and(|n| matches!(n.kind, NodeKind::Dir))
+    }
+
+    /// The files `reference` (in `source`) makes Python load, on `path`.
+    fn find_ref(&self, source: &[u8], path: &SysPath, reference: &ImportRef) -> Vec<Vec<u8>> {
+        let mut found = if reference.level > 0 {
+            let mut dir = split_parent(source).0;
+            for _ in 1..reference.level {
+                dir = split_parent(&dir).0;
+            }
+            if reference.module.is_empty() {
+                Found {
+                    files: Vec::new(),
+                    package_dirs: vec![dir],
+                }
+            } else {
+                self.find(&[dir], &path.suffixes, &reference.module)
+            }
+        } else {
+            let mut found = self.find(&path.dirs, &path.suffixes, &reference.module);
+            for implied in self
+                .rules
+                .implied
+                .get(&reference.module)
+                .into_iter()
+                .flatten()
+            {
+                found
+                    .files
+                    .extend(self.find(&path.dirs, &path.suffixes, implied).files);
+            }
+            found
+        };
+        // `from pkg import name`: a submodule if the package has one, else an attribute.
+        let dirs = std::mem::take(&mut found.package_dirs);
+        for name in &reference.names {
+            let sub = self.find(&dirs, &path.suffixes, name);
+            found.files.extend(sub.files);
+        }
+        found.files
+    }
+
+    /// Finds the dotted module `name` below `dirs` as Python's path finder does: in each
+    /// directory a package (`NAME/__init__.py`) first, then an extension module, a source
+    /// or a sourceless bytecode file; a directory without `__init__` is a namespace
+    /// package only if no directory has the module.
+    fn find(&self, dirs: &[Vec<u8>], suffixes: &[Vec<u8>], name: &str) -> Found {
+        let mut found = Found::default();
+        let mut search = dirs.to_vec();
+        for part in name.split('.') {
+            if part.is_empty() || search.is_empty() {
+                // `import os.path`: `os` is a module that sets `os.path` itself.
+                found.package_dirs.clear();
+                return found;
+            }
+            let mut namespace = Vec::new();
+            let mut next = None;
+            for dir in &search {
+                let candidate = join(dir, part.as_bytes());
+                if self.is_dir(&candidate) {
+                    let init = [&b"__init__.py"[..], b"__init__.pyc"]
+                        .into_iter()
+                        .map(|init| join(&candidate, init))
+                        .find(|init| self.is_file(init));
+                    if let Some(init) = init {
+                        next = Some((init, vec![candidate]));
+                        break;
+                    }
+                }
+                let module = suffixes
+                    .iter()
+                    .map(Vec::as_slice)
+                    .chain([&b".py"[..], b".pyc"])
+                    .map(|suffix| join(dir, &[part.as_bytes(), suffix].concat()))
+                    .find(|file| self.is_file(file));
+                if let Some(module) = module {
+                    next = Some((module, Vec::new()));
+                    break;
+                }
+                if self.is_dir(&candidate) {
+                    namespace.push(candidate);
+                }
+            }
+            match next {
+                Some((file, package_dirs)) => {
+                    found.files.push(file);
+                    search = package_dirs;
+                }
+                None if !namespace.is_empty() => search = namespace,
+                None => {
+                    found.package_dirs.clear();
+                    return found;
+                }
+            }
+            found.package_dirs.clone_from(&search);
+        }
+        found
+    }
+
+    /// `sys.path` of each Python version whose standard library was used, by version
+    /// (`3.11`).
+    fn sys_paths(&self) -> BTreeMap<String, SysPath> {
+        let index = self.builder.index;
+        let mut paths: BTreeMap<String, SysPath> = BTreeMap::new();
+        let mut site_dirs = Vec::new();
+        let mut tags: BTreeMap<String, BTreeSet<Vec<u8>>> = BTreeMap::new();
+        for (path, node) in index.iter() {
+            let (dir, name) = split_parent(path);
+            if name == b"os.py"
+                && let Some(version) = version_dir(&dir)
+                && used_under(self.used, &dir)
+            {
+                let entry = paths.entry(version).or_default();
+                entry.dirs.push(dir.clone());
+                entry.stdlib.push(dir.clone());
+                let dynload = join(&dir, b"lib-dynload");
+                if self.is_dir(&dynload) {
+                    entry.dirs.push(dynload);
+                }
+            } else if matches!(node.kind, NodeKind::Dir)
+                && (name == b"site-packages" || name == b"dist-packages")
+            {
+                site_dirs.push(path.clone());
+            } else if let Some(tag) = extension_tag(&name) {
+                tags.entry(String::from_utf8_lossy(&tag.0).into_owned())
+                    .or_default()
+                    .insert(tag.1);
+            }
+        }
+        for (version, path) in &mut paths {
+            let marker = format!("/python{version}/");
+            for site in &site_dirs {
+                let mut slashed = site.clone();
+                slashed.push(b'/');
+                if find(&slashed, marker.as_bytes()) || site.ends_with(b"/python3/dist-packages") {
+                    path.dirs.push(site.clone());
+                    path.dirs.extend(self.pth_dirs(site));
+                }
+            }
+            let tag = version.replace('.', "");
+            path.suffixes
+                .extend(tags.get(&tag).into_iter().flatten().cloned());
+            path.suffixes.push(b".abi3.so".to_vec());
+            path.suffixes.push(b".so".to_vec());
+        }
+        paths
+    }
+
+    /// The existing directories named by the `.pth` files of `site`.
+    fn pth_dirs(&self, site: &[u8]) -> Vec<Vec<u8>> {
+        let index = self.builder.index;
+        let mut dirs = Vec::new();
+        for (pth, node) in index.children(site).filter(|(p, _)| p.ends_with(b".pth")) {
+            let Ok(text) = index.read_to_vec(node, SOURCE_LIMIT) else {
+                continue;
+            };
+            for line in text.split(|&b| b == b'\n') {
+                let line = line.trim_ascii();
+                if line.is_empty() || line.starts_with(b"#") || line.starts_with(b"import") {
+                    continue;
+                }
+                let dir = if line.starts_with(b"/") {
+                    normalize(line)
+                } else {
+                    normalize(&join(&split_parent(pth).0, line))
+                };
+                if self.is_dir(&dir) {
+                    dirs.push(dir);
+                }
+            }
+        }
+        dirs
+    }
+}
+
+/// The version of a standard library directory `…/lib/python3.N`.
+fn version_dir(dir: &[u8]) -> Option<String> {
+    let name = split_parent(dir).1;
+    let version = name.strip_prefix(b"python")?;
+    let (major, minor) = version.split_first()?;
+    let is_version = *major == b'3'
+        && minor.first() == Some(&b'.')
+        && minor.len() > 1
+        && minor[1..].iter().all(u8::is_ascii_digit);
+    is_version.then(|| String::from_utf8_lossy(version).into_owned())
+}
+
+/// The version tag and suffix of an extension module's file name:
+/// `_json.cpython-311-x86_64-linux-gnu.so` gives (`311`, `.cpython-311-x86_64-linux-gnu.so`).
+fn extension_tag(name: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let at = name.windows(9).position(|w| w == b".cpython-")?;
+    let suffix = &name[at..];
+    if !suffix.ends_with(b".so") {
+        return None;
+    }
+    let tag: Vec<u8> = suffix[9..]
+        .iter()
+        .copied()
+        .take_while(u8::is_ascii_digit)
+        .collect();
+    (!tag.is_empty()).then(|| (tag, suffix.to_vec()))
+}
+
+/// The paths of the versions a source belongs to: the one named in its path
+/// (`…/python3.11/…`), else every one.
+fn versions_of<'p>(source: &[u8], paths: &'p BTreeMap<String, SysPath>) -> Vec<&'p SysPath> {
+    let own: Vec<&SysPath> = paths
+        .iter()
+        .filter(|(version, _)| find(source, format!("/python{version}/").as_bytes()))
+        .map(|(_, path)| path)
+        .collect();
+    if own.is_empty() {
+        paths.values().collect()
+    } else {
+        own
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::profile::load;
+    use super::super::{ImageRuntime, KeepOptions, KeepSet, Reason, compute};
+    use crate::image::index::FsIndex;
+    use crate::test_kit::record;
+    use slim_test_kit::{ScratchDir, TarWriter};
+
+    const LIB: &str = "usr/lib/python3.11";
+    const SITE: &str = "opt/venv/lib/python3.11/site-packages";
+    const EXT: &str = ".cpython-311-x86_64-linux-gnu.so";
+
+    const SERVER: &str = r#"import json
+import time
+def page():
+    import fractions
+    import sqlite3
+    from pkg import sub, attribute
+    import extramod
+    import test.test_x
+    m = importlib.import_module("statistics")
+    n = importlib.import_module(name)
+"#;
+
+    fn image(name: &str) -> (FsIndex, ScratchDir) {
+        let files: Vec<(String, String)> = [
+            ("app/server.py", SERVER),
+            ("LIB/os.py", "import stat\ndef popen():\n    import subprocess\n"),
+            ("LIB/stat.py", ""),
+            ("LIB/subprocess.py", "import signal\n"),
+            ("LIB/signal.py", ""),
+            ("LIB/copy.py", "import weakref\n"),
+            ("LIB/__pycache__/copy.cpython-311.pyc", ""),
+            ("LIB/weakref.py", "def _test():\n    import doctest\n"),
+            ("LIB/doctest.py", ""),
+            ("LIB/_strptime.py", ""),
+            (
+                "LIB/json/__init__.py",
+                "from .decoder import JSONDecoder\n",
+            ),
+            ("LIB/json/decoder.py", "from json import scanner\n"),
+            (
+                "LIB/json/scanner.py",
+                "try:\n    from _json import make_scanner\nexcept ImportError:\n    pass\n",
+            ),
+            ("LIB/json/tool.py", ""),
+            ("LIB/lib-dynload/_jsonEXT", ""),
+            ("LIB/sqlite3/__init__.py", "from sqlite3.dbapi2 import *\n"),
+            ("LIB/sqlite3/dbapi2.py", "from _sqlite3 import *\n"),
+            ("LIB/lib-dynload/_sqlite3EXT", ""),
+            ("LIB/fractions.py", "from decimal import Decimal\n"),
+            ("LIB/__pycache__/fractions.cpython-311.pyc", ""),
+            ("LIB/decimal.py", "try:\n    from _decimal import *\nexcept ImportError:\n    from _pydecimal import *\n"),
+            ("LIB/_pydecimal.py", ""),
+            ("LIB/lib-dynload/_decimalEXT", ""),
+            ("LIB/numbers.py", ""),
+            (
+                "LIB/statistics.py",
+                "def _self_test():\n    from test import test_x\n",
+            ),
+            ("LIB/unused.py", ""),
+            ("LIB/encodings/__init__.py", ""),
+            ("LIB/encodings/idna.py", "import stringprep\n"),
+            ("LIB/stringprep.py", ""),
+            ("LIB/test/__init__.py", ""),
+            ("LIB/test/test_x.py", ""),
+            ("SITE/pkg/__init__.py", "from . import sub\n"),
+            ("SITE/pkg/sub.py", "from ..pkg import other_sub\n"),
+            ("SITE/pkg/other_sub.py", ""),
+            ("SITE/pkg/unused.py", ""),
+            ("SITE/extra.pth", "# a comment\n/srv/extra\nimport sys\n"),
+            ("srv/extra/extramod.py", ""),
+            ("usr/local/lib/python3.12/os.py", ""),
+            ("usr/local/lib/python3.12/fractions.py", ""),
+        ]
+        .iter()
+        .map(|(path, content)| {
+            let path = path
+                .replace("LIB", LIB)
+                .replace("SITE", SITE)
+                .replace("EXT", EXT);
+            (path, (*content).to_string())
+        })
+        .collect();
+        let dir = ScratchDir::new(&format!("python-closure-{name}"));
+        let layer = files
+            .iter()
+            .fold(TarWriter::new(), |layer, (path, content)| {
+                layer.file(path, content)
+            });
+        let index = FsIndex::from_layers(&[dir.write("layer.tar", layer.finish())]).unwrap();
+        (index, dir)
+    }
+
+    fn keep(name: &str, import_closure: bool) -> KeepSet {
+        let (index, _dir) = image(name);
+        let records = [
+            record("/app/server.py"),
+            record(format!("/{LIB}/encodings/__init__.py")),
+            record(format!("/{LIB}/__pycache__/copy.cpython-311.pyc")),
+        ];
+        let options = KeepOptions {
+            lists: Vec::new(),
+            profiles: vec![load("python").unwrap()],
+            import_closure,
+            ..KeepOptions::default()
+        };
+        compute(&index, &records, &ImageRuntime::default(), &options).unwrap()
+    }
+
+    fn kept(set: &KeepSet, path: &str) -> bool {
+        let path = format!("/{path}")
+            .replace("LIB", LIB)
+            .replace("SITE", SITE)
+            .replace("EXT", EXT);
+        set.contains(path.as_bytes())
+    }
+
+    #[test]
+    fn modules_imported_in_functions_are_kept_with_their_own_imports() {
+        let set = keep("closure", true);
+        for path in [
+            "LIB/fractions.py",
+            "LIB/__pycache__/fractions.cpython-311.pyc",
+            "LIB/decimal.py",
+            "LIB/lib-dynload/_decimalEXT",
+            "LIB/_pydecimal.py",
+            "LIB/numbers.py",
+            "LIB/sqlite3/__init__.py",
+            "LIB/sqlite3/dbapi2.py",
+            "LIB/lib-dynload/_sqlite3EXT",
+            "LIB/json/__init__.py",
+            "LIB/json/decoder.py",
+            "LIB/json/scanner.py",
+            "LIB/lib-dynload/_jsonEXT",
+            "LIB/statistics.py",
+            "LIB/_strptime.py",
+            "LIB/weakref.py",
+            "LIB/os.py",
+            "LIB/stat.py",
+            "LIB/subprocess.py",
+            "LIB/signal.py",
+            "LIB/encodings/idna.py",
+            "LIB/stringprep.py",
+            "SITE/pkg/__init__.py",
+            "SITE/pkg/sub.py",
+            "SITE/pkg/other_sub.py",
+            "srv/extra/extramod.py",
+        ] {
+            assert!(kept(&set, path), "{path} should be kept");
+        }
+        for path in [
+            "LIB/json/tool.py",
+            "LIB/unused.py",
+            "SITE/pkg/unused.py",
+            "LIB/test/test_x.py",
+            "LIB/doctest.py",
+            "usr/local/lib/python3.12/fractions.py",
+        ] {
+            assert!(!kept(&set, path), "{path} should not be kept");
+        }
+        // The profile excludes the standard library's test suite: what an import reached
+        // there is reported as left out, with the glob.
+        let test_x = format!("/{LIB}/test/test_x.py");
+        assert!(
+            set.left_out().iter().any(|l| l.profile == "python"
+                && l.glob.contains("test/")
+                && l.paths.contains(test_x.as_bytes())),
+            "{:?}",
+            set.left_out()
+        );
+        let reasons = set
+            .reasons(format!("/{LIB}/fractions.py").as_bytes())
+            .unwrap();
+        assert!(
+            reasons.contains(&Reason::Profile {
+                profile: "python".into(),
+                rule: "imported by /app/server.py".into()
+            }),
+            "{reasons:?}"
+        );
+        let reasons = set
+            .reasons(format!("/{LIB}/encodings/idna.py").as_bytes())
+            .unwrap();
+        assert!(
+            reasons
+                .iter()
+                .any(|r| matches!(r, Reason::Profile { rule, .. } if rule.contains("computed"))),
+            "{reasons:?}"
+        );
+    }
+
+    #[test]
+    fn without_the_import_closure_only_traced_modules_are_kept() {
+        let set = keep("no-closure", false);
+        assert!(kept(&set, "LIB/encodings/__init__.py"));
+        for path in [
+            "LIB/fractions.py",
+            "LIB/lib-dynload/_sqlite3EXT",
+            "LIB/encodings/idna.py",
+            "LIB/os.py",
+        ] {
+            assert!(!kept(&set, path), "{path} should not be kept");
+        }
+    }
+
+    #[test]
+    fn version_directories_and_extension_tags() {
+        assert_eq!(
+            super::version_dir(b"/usr/lib/python3.11").as_deref(),
+            Some("3.11")
+        );
+        assert_eq!(super::version_dir(b"/usr/lib/python3"), None);
+        assert_eq!(super::version_dir(b"/usr/lib/python3.x"), None);
+        assert_eq!(
+            super::extension_tag(b"_json.cpython-311-x86_64-linux-gnu.so"),
+            Some((
+                b"311".to_vec(),
+                b".cpython-311-x86_64-linux-gnu.so".to_vec()
+            ))
+        );
+        assert_eq!(super::extension_tag(b"_json.abi3.so"), None);
+    }
+}

@@ -1,0 +1,583 @@
+//! The modules a Python source file can import, read from its text without running Python:
+//! every `import a.b [as x], c` and `from [.]x.y import a, b` anywhere in the file (in
+//! function bodies, `try` blocks and `if` branches too), and `importlib.import_module` /
+//! `__import__` called with a literal name; calls with a computed name are counted.
+//!
+//! A small tokenizer knows enough of Python's lexical structure for this: comments, every
+//! string form (prefixes, triple quotes, escapes), backslash continuations, brackets that
+//! span lines and `;`-separated statements. `import` and `from` are keywords, so outside
+//! strings and comments they only ever start import statements (`yield from` and
+//! `raise … from` are told apart by what precedes them). Any bytes are accepted: what does
+//! not tokenize is skipped, never an error.
+//!
+//! Pure: it reads a byte slice.
+
+/// One import statement's (or literal call's) module, as written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportRef {
+    /// Leading dots of a relative import (`from ..pkg import a` is 2); 0 when absolute.
+    pub level: usize,
+    /// The dotted module name after the dots (empty in `from . import a`).
+    pub module: String,
+    /// The names of `from … import a, b`: each may be a submodule or an attribute (`*` is
+    /// left out).
+    pub names: Vec<String>,
+}
+
+/// What a source file imports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Imports {
+    pub refs: Vec<ImportRef>,
+    /// Calls of `import_module`/`__import__` whose name is computed at run time.
+    pub computed: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Token {
+    Name(String),
+    /// A string literal: its text when it is a plain (not bytes, not f-) string without
+    /// escapes, else `None`.
+    Str(Option<String>),
+    /// One punctuation byte: `.` `,` `(` `)` `;` `:` `*` and the others.
+    Op(u8),
+    /// The start of a logical line, with its indentation (a tab counts 8).
+    Newline(usize),
+    Number,
+}
+
+/// The imports of `source`.
+pub fn scan(source: &[u8]) -> Imports {
+    let tokens = tokenize(source);
+    let mut imports = Imports::default();
+    let mut i = 0;
+    while i < tokens.len() {
+        let at_statement_start = i == 0
+            || matches!(
+                tokens[i - 1],
+                Token::Newline(_) | Token::Op(b';') | Token::Op(b':')
+            );
+        if let Some(Token::Newline(indent)) = i.checked_sub(1).map(|at| &tokens[at])
+            && is_main_check(&tokens[i..])
+        {
+            i = skip_block(&tokens, i, *indent);
+            continue;
+        }
+        match &tokens[i] {
+            Token::Name(word) if word == "import" => {
+                i = import_names(&tokens, i + 1, &mut imports.refs);
+            }
+            Token::Name(word) if word == "from" && at_statement_start => {
+                i = from_import(&tokens, i + 1, &mut imports.refs);
+            }
+            Token::Name(word)
+                if (word == "import_module" || word == "__import__")
+                    && tokens.get(i + 1) == Some(&Token::Op(b'('))
+                    && !(i > 0 && tokens[i - 1] == Token::Name("def".into())) =>
+            {
+                match (tokens.get(i + 2), tokens.get(i + 3)) {
+                    (Some(Token::Str(Some(name))), Some(Token::Op(b',' | b')'))) => {
+                        let level = name.bytes().take_while(|&b| b == b'.').count();
+                        imports.refs.push(ImportRef {
+                            level,
+                            module: name[level..].to_string(),
+                            names: Vec::new(),
+                        });
+                    }
+                    _ => imports.computed += 1,
+                }
+                i += 2;
+            }
+            _ => i += 1,
+        }
+    }
+    imports
+}
+
+/// Whether `tokens` start with `if __name__ == "__main__":` (either way round): a block
+/// that runs only when the file is run as a script, never when it is imported.
+fn is_main_check(tokens: &[Token]) -> bool {
+    let name = Token::Name("__name__".into());
+    let main = Token::Str(Some("__main__".into()));
+    let eq = Token::Op(b'=');
+    tokens.len() >= 6
+        && tokens[0] == Token::Name("if".into())
+        && tokens[2] == eq
+        && tokens[3] == eq
+        && ((tokens[1] == name && tokens[4] == main) || (tokens[1] == main && tokens[4] == name))
+        && tokens[5] == Token::Op(b':')
+}
+
+/// Where the block of the statement at `i` (indented `indent`) ends: the next logical line
+/// indented no deeper (an `else:` of it included).
+fn skip_block(tokens: &[Token], mut i: usize, indent: usize) -> usize {
+    while i < tokens.len() {
+        if matches!(tokens[i], Token::Newline(next) if next <= indent) {
+            return i + 1;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// A dotted name from `tokens[i]`: (the name, where it ends).
+fn dotted(tokens: &[Token], mut i: usize) -> (String, usize) {
+    let mut name = String::new();
+    while let Some(Token::Name(part)) = tokens.get(i) {
+        if part == "import" {
+            break;
+        }
+        name.push_str(part);
+        i += 1;
+        if tokens.get(i) == Some(&Token::Op(b'.'))
+            && matches!(tokens.get(i + 1), Some(Token::Name(_)))
+        {
+            name.push('.');
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    (name, i)
+}
+
+/// `import a.b as x, c` after the keyword; returns where the statement ends.
+fn import_names(tokens: &[Token], mut i: usize, refs: &mut Vec<ImportRef>) -> usize {
+    loop {
+        let (module, next) = dotted(tokens, i);
+        if module.is_empty() {
+            return next.max(i);
+        }
+        refs.push(ImportRef {
+            level: 0,
+            module,
+            names: Vec::new(),
+        });
+        i = skip_alias(tokens, next);
+        if tokens.get(i) != Some(&Token::Op(b',')) {
+            return i;
+        }
+        i += 1;
+    }
+}
+
+/// `from .x import a, b` after `from`; returns where the statement ends.
+fn from_import(tokens: &[Token], mut i: usize, refs: &mut Vec<ImportRef>) -> usize {
+    let mut level = 0;
+    while tokens.get(i) == Some(&Token::Op(b'.')) {
+        level += 1;
+        i += 1;
+    }
+    let (module, next) = dotted(tokens, i);
+    i = next;
+    if (level == 0 && module.is_empty()) || tokens.get(i) != Some(&Token::Name("import".into())) {
+        return i;
+    }
+    i += 1;
+    let parenthesised = tokens.get(i) == Some(&Token::Op(b'('));
+    if parenthesised {
+        i += 1;
+    }
+    let mut names = Vec::new();
+    loop {
+        match tokens.get(i) {
+            Some(Token::Name(name)) => {
+                names.push(name.clone());
+                i = skip_alias(tokens, i + 1);
+            }
+            Some(Token::Op(b'*')) => i += 1,
+            _ => break,
+        }
+        if tokens.get(i) != Some(&Token::Op(b',')) {
+            break;
+        }
+        i += 1;
+    }
+    if parenthesised && tokens.get(i) == Some(&Token::Op(b')')) {
+        i += 1;
+    }
+    refs.push(ImportRef {
+        level,
+        module,
+        names,
+    });
+    i
+}
+
+fn skip_alias(tokens: &[Token], i: usize) -> usize {
+    if tokens.get(i) == Some(&Token::Name("as".into()))
+        && matches!(tokens.get(i + 1), Some(Token::Name(_)))
+    {
+        i + 2
+    } else {
+        i
+    }
+}
+
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
+}
+
+/// The tokens of `source`, with newlines inside brackets and after a backslash dropped.
+fn tokenize(source: &[u8]) -> Vec<Token> {
+    // Every logical line starts with its indentation, measured until its first token.
+    let mut tokens = vec![Token::Newline(0)];
+    let mut measuring = true;
+    let mut depth: usize = 0;
+    let mut i = 0;
+    while i < source.len() {
+        let b = source[i];
+        if measuring && !matches!(b, b' ' | b'\t' | b'\x0c' | b'\n' | b'\r' | b'#' | b'\\') {
+            measuring = false;
+        }
+        match b {
+            b'#' => {
+                while i < source.len() && source[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'\\' if source.get(i + 1) == Some(&b'\n') => i += 2,
+            b'\\' if source.get(i + 1..i + 3) == Some(b"\r\n") => i += 3,
+            b'\n' | b'\r' => {
+                if depth == 0 {
+                    if let Some(Token::Newline(indent)) = tokens.last_mut() {
+                        *indent = 0;
+                    } else {
+                        tokens.push(Token::Newline(0));
+                    }
+                    measuring = true;
+                }
+                i += 1;
+            }
+            b'"' | b'\'' => {
+                let (token, end) = string(source, i, "");
+                tokens.push(token);
+                i = end;
+            }
+            b'0'..=b'9' => {
+                while i < source.len() && (is_name_byte(source[i]) || source[i] == b'.') {
+                    i += 1;
+                }
+                tokens.push(Token::Number);
+            }
+            _ if is_name_byte(b) => {
+                let start = i;
+                while i < source.len() && is_name_byte(source[i]) {
+                    i += 1;
+                }
+                let word = &source[start..i];
+                let is_prefix = word.len() <= 3
+                    && word.iter().all(|c| {
+                        matches!(c.to_ascii_lowercase(), b'r' | b'b' | b'u' | b'f' | b't')
+                    });
+                if is_prefix && matches!(source.get(i), Some(b'"' | b'\'')) {
+                    let prefix = String::from_utf8_lossy(word).to_ascii_lowercase();
+                    let (token, end) = string(source, i, &prefix);
+                    tokens.push(token);
+                    i = end;
+                } else {
+                    tokens.push(Token::Name(String::from_utf8_lossy(word).into_owned()));
+                }
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                tokens.push(Token::Op(b));
+                i += 1;
+            }
+            b')' | b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                tokens.push(Token::Op(b));
+                i += 1;
+            }
+            b' ' | b'\t' | b'\x0c' => {
+                if measuring && let Some(Token::Newline(indent)) = tokens.last_mut() {
+                    *indent = if b == b'\t' {
+                        (*indent / 8 + 1) * 8
+                    } else {
+                        *indent + 1
+                    };
+                }
+                i += 1;
+            }
+            _ => {
+                tokens.push(Token::Op(b));
+                i += 1;
+            }
+        }
+    }
+    tokens
+}
+
+/// The string literal whose opening quote is at `start`; returns the token and where the
+/// literal ends. An unterminated single-quoted string ends at its line's end, a
+/// triple-quoted one at the end of the source.
+fn string(source: &[u8], start: usize, prefix: &str) -> (Token, usize) {
+    let quote = source[start];
+    let triple = source.get(start..start + 3) == Some(&[quote, quote, quote][..]);
+    let open = if triple { 3 } else { 1 };
+    let mut i = start + open;
+    let mut escaped = false;
+    let end = loop {
+        let Some(&b) = source.get(i) else {
+            break source.len();
+        };
+        if b == b'\\' {
+            escaped = true;
+            i += 2;
+            continue;
+        }
+        if b == quote && (!triple || source.get(i..i + 3) == Some(&[quote, quote, quote][..])) {
+            break i;
+        }
+        if b == b'\n' && !triple {
+            break i;
+        }
+        i += 1;
+    };
+    let end = end.min(source.len());
+    let body = &source[(start + open).min(end)..end];
+    let plain = !escaped && !prefix.contains(['b', 'f', 't']);
+    let text = plain
+        .then(|| std::str::from_utf8(body).ok().map(str::to_string))
+        .flatten();
+    let close = if end < source.len() && source[end] == quote {
+        open
+    } else {
+        0
+    };
+    (Token::Str(text), (end + close).min(source.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(level: usize, module: &str, names: &[&str]) -> ImportRef {
+        ImportRef {
+            level,
+            module: module.into(),
+            names: names.iter().map(|n| (*n).to_string()).collect(),
+        }
+    }
+
+    fn refs(source: &str) -> Vec<ImportRef> {
+        scan(source.as_bytes()).refs
+    }
+
+    #[test]
+    fn plain_and_dotted_imports_with_aliases() {
+        assert_eq!(
+            refs("import os\nimport a.b.c as x, d\nimport e as f"),
+            [
+                r(0, "os", &[]),
+                r(0, "a.b.c", &[]),
+                r(0, "d", &[]),
+                r(0, "e", &[])
+            ]
+        );
+    }
+
+    #[test]
+    fn from_imports_absolute_relative_starred_and_parenthesised() {
+        let source = "from json import loads, dumps as d\n\
+                      from . import sibling\n\
+                      from ..pkg.sub import (\n    a,\n    b as c,  # comment\n)\n\
+                      from .mod import *\n\
+                      from ... import far\n";
+        assert_eq!(
+            refs(source),
+            [
+                r(0, "json", &["loads", "dumps"]),
+                r(1, "", &["sibling"]),
+                r(2, "pkg.sub", &["a", "b"]),
+                r(1, "mod", &[]),
+                r(3, "", &["far"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn imports_inside_functions_try_blocks_and_branches() {
+        let source = "def page():\n    import fractions\n    return fractions.Fraction(1, 3)\n\
+                      try:\n    from _decimal import *\nexcept ImportError:\n    from _pydecimal import *\n\
+                      if sys.platform == 'win32': import nt\nelse: import posix; import pwd\n\
+                      class A:\n    def f(self):\n        if x:\n            from sqlite3 import dbapi2\n";
+        let modules: Vec<String> = refs(source).into_iter().map(|r| r.module).collect();
+        assert_eq!(
+            modules,
+            [
+                "fractions",
+                "_decimal",
+                "_pydecimal",
+                "nt",
+                "posix",
+                "pwd",
+                "sqlite3"
+            ]
+        );
+    }
+
+    #[test]
+    fn strings_and_comments_hide_imports() {
+        let source = r####"
+# import commented
+x = "import in_string"
+y = 'from a import b'
+z = """
+import in_docstring
+from docstring import x
+"""
+w = r'\' import raw_escaped'
+v = b"import bytes"
+u = f"{x} import fstring"
+t = '''it's
+import triple_single
+'''
+s = "escaped \" import quote"
+import real
+"####;
+        assert_eq!(refs(source), [r(0, "real", &[])]);
+    }
+
+    #[test]
+    fn continuations_and_semicolons() {
+        let source = "import a, \\\n    b\nx = 1; import c; from d import \\\n    e\n";
+        assert_eq!(
+            refs(source),
+            [
+                r(0, "a", &[]),
+                r(0, "b", &[]),
+                r(0, "c", &[]),
+                r(0, "d", &["e"])
+            ]
+        );
+    }
+
+    #[test]
+    fn the_main_block_is_skipped_but_not_its_else() {
+        let source = "import a\n\
+                      def f():\n    import b\n\
+                      if __name__ == \"__main__\":\n\
+                      \x20   import doctest\n\
+                      \n\
+                      \x20   # a comment\n\
+                      \x20   if x:\n        import argparse\n\
+                      else:\n    import c\n\
+                      if '__main__' == __name__: import d\n\
+                      import e\n\
+                      \tif __name__ == '__main__':\n\t\timport f\n\timport g\n";
+        let modules: Vec<String> = refs(source).into_iter().map(|r| r.module).collect();
+        assert_eq!(modules, ["a", "b", "c", "e", "g"]);
+    }
+
+    #[test]
+    fn yield_from_and_raise_from_are_not_imports() {
+        let source = "def g():\n    yield from range(3)\n    raise X from err\n    import real\n";
+        assert_eq!(refs(source), [r(0, "real", &[])]);
+    }
+
+    #[test]
+    fn literal_dynamic_imports_are_followed_and_computed_ones_counted() {
+        let source = "import importlib\n\
+                      m = importlib.import_module('xml.dom.minidom')\n\
+                      n = import_module(\".sub\", __package__)\n\
+                      o = __import__(\"email.mime.text\", fromlist=['x'])\n\
+                      p = importlib.import_module(name)\n\
+                      q = __import__(f'encodings.{name}')\n\
+                      def import_module(name, package=None):\n    pass\n";
+        let imports = scan(source.as_bytes());
+        assert_eq!(
+            imports.refs,
+            [
+                r(0, "importlib", &[]),
+                r(0, "xml.dom.minidom", &[]),
+                r(1, "sub", &[]),
+                r(0, "email.mime.text", &[]),
+            ]
+        );
+        assert_eq!(imports.computed, 2);
+    }
+
+    #[test]
+    fn string_prefixes_and_crlf_line_ends() {
+        let source =
+            "x = Rb'import no'\r\ny = U\"import no\"\r\nimport yes\r\nfrom p import \\\r\n q\r\n";
+        assert_eq!(refs(source), [r(0, "yes", &[]), r(0, "p", &["q"])]);
+    }
+
+    #[test]
+    fn unterminated_strings_and_brackets_do_not_swallow_the_rest_of_a_line_based_file() {
+        assert_eq!(refs("x = 'open\nimport a\n"), [r(0, "a", &[])]);
+        assert_eq!(refs("import"), []);
+        assert_eq!(refs("from"), []);
+        assert_eq!(refs("from . import"), [r(1, "", &[])]);
+        assert_eq!(refs("from x import ("), [r(0, "x", &[])]);
+    }
+
+    /// A small deterministic generator: the property tests need no crate.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    #[test]
+    fn never_panics_on_any_bytes() {
+        let pieces: &[&[u8]] = &[
+            b"import ",
+            b"from ",
+            b" . ",
+            b"..",
+            b"(",
+            b")",
+            b",",
+            b"'",
+            b"\"",
+            b"'''",
+            b"\"\"\"",
+            b"\\",
+            b"\n",
+            b"\r\n",
+            b"#",
+            b"r",
+            b"b",
+            b"f",
+            b" as ",
+            b"x",
+            b"*",
+            b";",
+            b":",
+            b"__import__(",
+            b"import_module(",
+            b"\xff\xfe",
+            b"\xc3\xa9",
+            b"0x1f",
+            b"\0",
+        ];
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..20_000 {
+            let len = (rng.next() % 24) as usize;
+            let mut input = Vec::new();
+            for _ in 0..len {
+                if rng.next().is_multiple_of(4) {
+                    input.push(rng.next() as u8);
+                } else {
+                    input.extend_from_slice(pieces[(rng.next() as usize) % pieces.len()]);
+                }
+            }
+            let imports = scan(&input);
+            for r in imports.refs {
+                assert!(!r.module.starts_with('.') || r.level > 0, "{input:?}");
+            }
+        }
+        // Every prefix of a file with every construct.
+        let source = b"from ..a import (b as c,\n d)\nx = r'''\\''' + f\"{y}\"\nimport e.f as g; __import__('h')\n";
+        for end in 0..=source.len() {
+            scan(&source[..end]);
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! The terminal summary of a build: what `slim build` did, as the value the report is
+//! written from (`BuildSummary`) and as the short lines printed at the end. Pure: it only
+//! formats what the stages handed on.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::drive::{ProbePlan, ProbeResult};
+use crate::footprint::{self, Footprint};
+use crate::image::reference::short_id;
+use crate::rebuild::layer::LayerSummary;
+use crate::verify::{Verification, VerificationStatus};
+
+/// What a build did.
+#[derive(Clone, Debug)]
+pub struct BuildSummary {
+    pub source: String,
+    pub source_id: String,
+    pub source_size: u64,
+    pub tag: String,
+    pub image_id: String,
+    pub size: u64,
+    pub layer: LayerSummary,
+    /// Kept paths (directories included).
+    pub paths_kept: usize,
+    /// Paths in the original image.
+    pub paths_total: usize,
+    /// Every probe's result: the traced run's (HTTP, exec, host-exec), then `--run`'s.
+    pub probes: Vec<ProbeResult>,
+    /// The probe plan as executed (every request made, in order): replay it against the
+    /// new image to compare. `None` when the application exited before probing finished.
+    pub executed_plan: Option<ProbePlan>,
+    pub phases: Vec<(&'static str, Duration)>,
+    pub archive: Option<PathBuf>,
+    /// The profiles applied, with why.
+    pub profiles: AppliedProfiles,
+    pub verification: Verification,
+    /// Every kept path with its reasons, type and size; the removed paths by directory.
+    pub footprint: Footprint,
+    /// Events the probe delivered in the traced run.
+    pub events: u64,
+    /// Traced paths the image does not have.
+    pub traced_absent: usize,
+    /// The first of them, each with its first access.
+    pub absent: Vec<footprint::AbsentPath>,
+    /// Events the probe lost in the traced run (non-zero only with `--allow-incomplete`).
+    pub lost_events: u64,
+    /// The original image's config (`.config` of its image config: Entrypoint, Cmd, Env…).
+    pub source_config: serde_json::Value,
+    /// The digest of the new image's manifest.
+    pub digest: String,
+}
+
+impl BuildSummary {
+    /// The summary as short lines for the terminal.
+    pub fn lines(&self) -> Vec<String> {
+        let mb = |b: u64| format!("{:.1} MB", b as f64 / 1e6);
+        let factor = if self.size > 0 {
+            format!("{:.1}×", self.source_size as f64 / self.size as f64)
+        } else {
+            "∞".into()
+        };
+        let mut lines = vec![
+            format!("built {} ({})", self.tag, short_id(&self.image_id)),
+            format!(
+                "size: {} → {} ({factor} smaller)",
+                mb(self.source_size),
+                mb(self.size)
+            ),
+            format!(
+                "kept {} files, {} of {} paths ({} entries, {} of content); removed {} paths, {}",
+                self.footprint.kept_files,
+                self.paths_kept,
+                self.paths_total,
+                self.layer.entries,
+                mb(self.layer.content_bytes),
+                self.footprint.removed.paths,
+                mb(self.footprint.removed.bytes)
+            ),
+        ];
+        if !self.footprint.by_reason.is_empty() {
+            let mut parts: Vec<String> = self
+                .footprint
+                .by_reason
+                .iter()
+                .take(SUMMARY_REASONS)
+                .map(|t| format!("{} {}", t.reason, mb(t.bytes)))
+                .collect();
+            let rest = self
+                .footprint
+                .by_reason
+                .len()
+                .saturating_sub(SUMMARY_REASONS);
+            if rest > 0 {
+                parts.push(format!("{rest} more in the report"));
+            }
+            lines.push(format!("bytes by reason: {}", parts.join(", ")));
+        }
+        for left in &self.footprint.left_out {
+            lines.push(format!(
+                "left out by profile {} (exclude {}): {} file(s), {}; keep it with {}",
+                left.profile,
+                left.glob,
+                left.files,
+                mb(left.bytes),
+                left.keep_option()
+            ));
+        }
+        for glob in &self.footprint.excluded {
+            lines.push(match glob.paths.len() {
+                0 => format!(
+                    "--exclude {}: left nothing out ({})",
+                    glob.pattern,
+                    footprint::why_nothing_excluded(glob.image_matches)
+                ),
+                n => format!("--exclude {}: left out {n} path(s)", glob.pattern),
+            });
+        }
+        let failed = self.probes.iter().filter(|p| p.failed()).count();
+        if !self.probes.is_empty() {
+            lines.push(format!(
+                "probes: {} run, {failed} failed",
+                self.probes.len()
+            ));
+            for probe in self.probes.iter().filter(|p| p.failed()) {
+                lines.push(format!("  failed: {}", probe.line()));
+            }
+            for probe in self.probes.iter().filter(|p| p.unhealthy()) {
+                lines.push(format!(
+                    "  warning: the image's HEALTHCHECK fails on the original: {}",
+                    probe.line()
+                ));
+            }
+        }
+        let v = &self.verification;
+        match v.status {
+            VerificationStatus::Verified => lines.push(format!(
+                "verified: every probe answers as on the original ({} round{}{})",
+                v.rounds,
+                if v.rounds == 1 { "" } else { "s" },
+                if v.repaired.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} path(s) repaired", v.repaired.len())
+                }
+            )),
+            VerificationStatus::Skipped => lines.push("not verified (--no-verify)".into()),
+            VerificationStatus::Failed => {
+                lines.push(format!(
+                    "NOT VERIFIED after {} round(s): {} probe(s) differ, {} file(s) missing; \
+                     the image is labelled slim.verified=false",
+                    v.rounds,
+                    v.differences.len(),
+                    v.missed.len()
+                ));
+                for d in &v.differences {
+                    lines.push(format!(
+                        "  {}: original {}, slim {}",
+                        d.probe, d.original, d.slim
+                    ));
+                }
+                for m in &v.missed {
+                    let excluded = m
+                        .excluded_by
+                        .as_ref()
+                        .map(|glob| format!("; left out by --exclude {glob}"))
+                        .unwrap_or_default();
+                    lines.push(format!(
+                        "  missing: {} (asked by {}{excluded})",
+                        m.path,
+                        m.by.join(", ")
+                    ));
+                }
+            }
+        }
+        for r in &v.repaired {
+            lines.push(format!(
+                "  repaired: {} (missing in round {})",
+                r.path, r.round
+            ));
+        }
+        let kept = &self.footprint.kept_directories;
+        if !kept.is_empty() {
+            lines.push("largest directories kept (their own files):".into());
+            for dir in kept.iter().take(SUMMARY_DIRECTORIES) {
+                lines.push(format!(
+                    "  {:>9}  {} ({} file{})",
+                    footprint::human_bytes(dir.bytes),
+                    dir.path,
+                    dir.paths,
+                    if dir.paths == 1 { "" } else { "s" }
+                ));
+            }
+        }
+        let removed = &self.footprint.removed.directories;
+        if !removed.is_empty() {
+            lines.push("largest directories removed:".into());
+            for dir in removed.iter().take(SUMMARY_DIRECTORIES) {
+                let what = if dir.whole {
+                    format!("all of it, {} path(s)", dir.paths)
+                } else {
+                    format!("{} of its entries", dir.paths)
+                };
+                lines.push(format!(
+                    "  {:>9}  {} ({what})",
+                    footprint::human_bytes(dir.bytes),
+                    dir.path
+                ));
+            }
+        }
+        lines.push(format!(
+            "time: {}",
+            self.phases
+                .iter()
+                .map(|(name, d)| format!("{name} {:.1}s", d.as_secs_f64()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        if let Some(archive) = &self.archive {
+            lines.push(format!("archive: {}", archive.display()));
+        }
+        lines
+    }
+}
+
+/// Reasons listed in the summary's `bytes by reason` line.
+const SUMMARY_REASONS: usize = 5;
+
+/// Directories listed in the summary by kept and by removed size.
+const SUMMARY_DIRECTORIES: usize = 10;
+
+/// The profiles applied, each with why.
+pub type AppliedProfiles = Vec<(String, String)>;

@@ -1,0 +1,68 @@
+//! What `slim build` runs with, resolved from the command line, `slim.toml` and `SLIM_*`
+//! variables: plain values, no I/O. The stages' own parts live with their stage (`run`,
+//! `drive`, `keep`, `verify`); this gathers them, and says why resolving can fail
+//! (`ArgsError`).
+
+use std::path::PathBuf;
+
+use crate::drive::plan::PlanSettings;
+use crate::drive::{openapi, spec};
+use crate::keep::KeepOptions;
+use crate::keep::profile::{self, Profile};
+use crate::run::RunSettings;
+use crate::verify::VerifySettings;
+
+/// Everything `slim build` needs, resolved from the command line.
+#[derive(Clone, Debug)]
+pub struct BuildSettings {
+    pub image: String,
+    /// The new image's reference; `<repo>.slim:<tag>` when not given.
+    pub tag: Option<String>,
+    /// Also write the new image as an archive `docker load` accepts.
+    pub output: Option<PathBuf>,
+    pub run: RunSettings,
+    /// The probe plan; its HTTP requests and ready ports are filled from the image's
+    /// exposed ports when `None`.
+    pub plan: PlanSettings,
+    pub keep: KeepOptions,
+    pub profiles: ProfileChoice,
+    pub verify: VerifySettings,
+    /// Verification failing is not an error (`--allow-diff`).
+    pub allow_diff: bool,
+    /// Where the report goes (`None`: `--report off`).
+    pub report: Option<PathBuf>,
+}
+
+/// Which profiles apply: those named, and (unless off) the built-in ones detected.
+#[derive(Clone, Debug)]
+pub struct ProfileChoice {
+    pub named: Vec<Profile>,
+    pub auto: bool,
+}
+
+/// Why the command line's values could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum ArgsError {
+    #[error("cannot read --env-file {path}: {source}")]
+    EnvFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Profile(#[from] profile::ProfileError),
+    #[error("cannot read --keep-file {path}: {source}")]
+    KeepFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    ProbeFile(#[from] spec::ProbeFileError),
+    #[error(transparent)]
+    OpenApi(#[from] openapi::OpenApiError),
+    #[error("--env-file {path}, line {line}: {text:?} is not KEY=VAL")]
+    EnvFileLine {
+        path: String,
+        line: usize,
+        text: String,
+    },
+}
