@@ -75,7 +75,9 @@ pub fn scan(source: &[u8]) -> Imports {
                     && !(i > 0 && tokens[i - 1] == Token::Name("def".into())) =>
             {
                 match (tokens.get(i + 2), tokens.get(i + 3)) {
-                    (Some(Token::Str(Some(name))), Some(Token::Op(b',' | b')'))) => {
+                    (Some(Token::Str(Some(name))), Some(Token::Op(b',' | b')')))
+                        if is_module_name(name) =>
+                    {
                         let level = name.bytes().take_while(|&b| b == b'.').count();
                         imports.refs.push(ImportRef {
                             level,
@@ -91,6 +93,17 @@ pub fn scan(source: &[u8]) -> Imports {
         }
     }
     imports
+}
+
+/// Whether a string given to `__import__` or `import_module` names a module: leading dots
+/// (the level of a relative name), then dotted parts none of which is empty. Anything else
+/// cannot be imported, so it is counted as computed rather than followed.
+fn is_module_name(name: &str) -> bool {
+    let rest = name.trim_start_matches('.');
+    (rest.is_empty() && !name.is_empty())
+        || rest
+            .split('.')
+            .all(|part| !part.is_empty() && part.bytes().all(is_name_byte))
 }
 
 /// Whether `tokens` start with `if __name__ == "__main__":` (either way round): a block
@@ -129,7 +142,7 @@ fn dotted(tokens: &[Token], mut i: usize) -> (String, usize) {
         name.push_str(part);
         i += 1;
         if tokens.get(i) == Some(&Token::Op(b'.'))
-            && matches!(tokens.get(i + 1), Some(Token::Name(_)))
+            && matches!(tokens.get(i + 1), Some(Token::Name(next)) if next != "import")
         {
             name.push('.');
             i += 1;
@@ -511,6 +524,27 @@ import real
         assert_eq!(refs("from"), []);
         assert_eq!(refs("from . import"), [r(1, "", &[])]);
         assert_eq!(refs("from x import ("), [r(0, "x", &[])]);
+    }
+
+    /// Found by the fuzzer: `import d. import x` reported the module `d.` (the dot was
+    /// taken before `import` ended the name).
+    #[test]
+    fn a_dotted_name_stops_before_the_import_keyword_after_its_dot() {
+        assert_eq!(
+            refs("import d. import x\n"),
+            [r(0, "d", &[]), r(0, "x", &[])]
+        );
+    }
+
+    #[test]
+    fn a_literal_that_names_no_module_is_counted_as_computed() {
+        for literal in ["a..b", "a.", ".a..", "a b", ""] {
+            let imports = scan(format!("__import__({literal:?})\n").as_bytes());
+            assert_eq!(imports.refs, [], "{literal}");
+            assert_eq!(imports.computed, 1, "{literal}");
+        }
+        assert_eq!(refs("import_module('..a.b')\n"), [r(2, "a.b", &[])]);
+        assert_eq!(refs("import_module('..')\n"), [r(2, "", &[])]);
     }
 
     /// A small deterministic generator: the property tests need no crate.
