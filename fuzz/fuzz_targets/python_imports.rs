@@ -1,6 +1,7 @@
 //! The Python import scanner on arbitrary bytes: `scan` never panics, and every module it
 //! reports is a name it read (no empty component, no leading dot: dots of a relative
-//! import are its level).
+//! import are its level), and every dotted name read from a string has two or more
+//! parts, none empty.
 
 #![no_main]
 
@@ -18,5 +19,9 @@ fuzz_target!(|data: &[u8]| {
             );
         }
         assert!(reference.names.iter().all(|n| !n.is_empty()), "{reference:?}");
+    }
+    for name in &imports.named {
+        assert!(name.split('.').count() >= 2, "{name:?}");
+        assert!(name.split('.').all(|part| !part.is_empty()), "{name:?}");
     }
 });

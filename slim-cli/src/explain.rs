@@ -378,9 +378,9 @@ fn explain_removed(report: &ReportView, path: &str, group: &RemovedDir, lines: &
         .find(|left| left.paths.iter().any(|p| p == path));
     if let (None, Some(left)) = (excluded, left_out) {
         lines.push(format!(
-            "  why: left out by profile {}, rule `exclude {}`: an optional part the profile \
+            "  why: left out by profile {}, rule `{}`: an optional part the profile \
              keeps only when it is traced, and no traced process used it",
-            left.profile, left.glob
+            left.profile, left.rule
         ));
     }
     match excluded {
@@ -672,6 +672,7 @@ mod tests {
             ],
             left_out: vec![LeftOutGlob {
                 profile: "docs".into(),
+                rule: "exclude /usr/share/doc/**".into(),
                 glob: "/usr/share/doc/**".into(),
                 files: 1,
                 bytes: 10,

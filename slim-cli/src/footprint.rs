@@ -208,6 +208,10 @@ pub struct Footprint {
 pub struct LeftOutGlob {
     #[schemars(length(min = 1))]
     pub profile: String,
+    /// The rule that left it out: `exclude GLOB`, or why a package was left out.
+    #[schemars(length(min = 1))]
+    pub rule: String,
+    /// What `--keep` keeps it with.
     #[schemars(length(min = 1))]
     pub glob: String,
     /// Files (not directories) left out, and their bytes (without what they would have
@@ -285,6 +289,7 @@ pub fn measure(index: &FsIndex, keep: &KeepSet) -> Footprint {
         .map(|left| {
             let mut glob = LeftOutGlob {
                 profile: left.profile.clone(),
+                rule: left.rule.clone(),
                 glob: left.glob.clone(),
                 files: 0,
                 bytes: 0,

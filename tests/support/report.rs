@@ -95,7 +95,7 @@ mod tests {
                 {"path": "/doc/readme",
                  "reasons": [{"reason": "traced", "kind": "open", "comm": "app", "pid": 9}]}
             ]}],
-            "left_out": [{"profile": "docs", "glob": "/doc/extra/**", "files": 1, "bytes": 4,
+            "left_out": [{"profile": "docs", "rule": "exclude /doc/extra/**", "glob": "/doc/extra/**", "files": 1, "bytes": 4,
                           "paths": ["/doc/extra/notes"]}],
             "verification": {"status": "verified", "rounds": 1, "repaired": [],
                              "differences": [], "missed": []}

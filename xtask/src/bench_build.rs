@@ -10,6 +10,10 @@
 //! - slim's peak resident memory (getrusage of the child), the target being under 200 MB
 //!   while minifying the ≥ 1 GB image.
 //!
+//! - With `--baseline BIN`, the size of the image another `slim` binary (an earlier
+//!   commit's release build) makes of the same fixture with the same options, beside this
+//!   one's: what a change gained or lost.
+//!
 //! Results are printed and written to the `build` section of BENCHMARKS.md, with the load
 //! average around the run and any other `slim` or `cargo` process seen, so a busy
 //! machine shows in the figures' context.
@@ -68,6 +72,8 @@ struct Row {
     max_rss_mb: f64,
     /// The build report's kept bytes by reason, largest first.
     by_reason: Vec<(String, f64)>,
+    /// The baseline binary's slim image size, or how its build failed.
+    baseline: Option<std::result::Result<f64, String>>,
 }
 
 impl Row {
@@ -110,6 +116,23 @@ const READINESS: &str = "readiness";
 /// `build` for the builds of every fixture (`build (a, b)` for some only), `readiness`
 /// for the readiness latency.
 pub fn run(args: &[String]) -> Result<Vec<(String, String)>> {
+    let (baseline, args) = match args {
+        [flag, bin, rest @ ..] if flag == "--baseline" => {
+            let bin = PathBuf::from(bin);
+            if !bin.is_file() {
+                return Err(format!(
+                    "--baseline {}: no such file; give the path of another slim binary \
+                     (an earlier commit's `target/release/slim`)",
+                    bin.display()
+                ));
+            }
+            (Some(bin), rest)
+        }
+        [flag] if flag == "--baseline" => {
+            return Err("--baseline needs the path of another slim binary".into());
+        }
+        _ => (None, args),
+    };
     let runs: Vec<(&str, &[&str])> = RUNS
         .iter()
         .copied()
@@ -126,6 +149,7 @@ pub fn run(args: &[String]) -> Result<Vec<(String, String)>> {
     }
     let slim = release_slim()?;
     let version = source_of(&slim);
+    let baseline_version = baseline.as_deref().map(source_of);
     let load_before = load_average();
     let others_before = other_processes();
 
@@ -158,6 +182,9 @@ pub fn run(args: &[String]) -> Result<Vec<(String, String)>> {
                     ))
                 })
                 .collect(),
+            baseline: baseline
+                .as_deref()
+                .map(|bin| baseline_size(bin, name, options)),
         };
         eprintln!(
             "bench: {label}: {:.1} s total, rebuild phases {:.1} s, docker save {:.1} s, peak RSS {:.0} MB",
@@ -187,6 +214,7 @@ pub fn run(args: &[String]) -> Result<Vec<(String, String)>> {
             section,
             report(
                 &version,
+                baseline_version.as_deref(),
                 &rows,
                 &fixture_lines,
                 (&load_before, &load_after),
@@ -203,8 +231,23 @@ pub fn run(args: &[String]) -> Result<Vec<(String, String)>> {
     Ok(sections)
 }
 
+/// The size of the image `bin` (another slim) makes of fixture `name` with `options`, in
+/// MB, or how its build failed.
+fn baseline_size(bin: &Path, name: &str, options: &[&str]) -> std::result::Result<f64, String> {
+    let mut unused = Vec::new();
+    match measured_build(bin, name, options, &mut unused) {
+        Ok((_, _, build)) => Ok(build.image().engine.size as f64 / 1e6),
+        Err(e) => {
+            let last = e.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+            eprintln!("bench: baseline build of {name} failed: {last}");
+            Err(last.to_string())
+        }
+    }
+}
+
 fn report(
     version: &str,
+    baseline: Option<&str>,
     rows: &[Row],
     fixtures: &[String],
     load: (&str, &str),
@@ -336,6 +379,31 @@ fn report(
                 "no"
             }
         );
+    }
+    if let Some(baseline) = baseline {
+        let _ = writeln!(out, "\n### Size against a baseline\n");
+        let _ = writeln!(
+            out,
+            "The same fixtures and options built by the baseline binary ({baseline}) and by \
+             this one.\n"
+        );
+        let _ = writeln!(out, "| image | original | baseline | slim | change |");
+        let _ = writeln!(out, "|---|---|---|---|---|");
+        for r in rows {
+            let (base, change) = match &r.baseline {
+                Some(Ok(mb)) => (
+                    format!("{mb:.1} MB"),
+                    format!("{:+.0} %", (r.slim_mb / mb - 1.0) * 100.0),
+                ),
+                Some(Err(e)) => (format!("fails: {}", e.replace('|', "/")), "—".into()),
+                None => ("—".into(), "—".into()),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {:.1} MB | {base} | {:.1} MB | {change} |",
+                r.fixture, r.source_mb, r.slim_mb
+            );
+        }
     }
     let _ = writeln!(
         out,

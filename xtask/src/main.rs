@@ -40,10 +40,12 @@ tasks:
                      profile with the test-hooks feature) names slim's functions
   bench probe        the probe's sustained event rate and its overhead on traced
                      applications; results go to BENCHMARKS.md
-  bench build [FIXTURE...|readiness]
+  bench build [--baseline BIN] [FIXTURE...|readiness]
                      `slim build` wall time by phase, rebuild cost against
                      `docker save`, peak memory on a 1 GB image, and readiness
-                     latency (`readiness`); to BENCHMARKS.md
+                     latency (`readiness`); with --baseline, the size another
+                     slim binary makes of each image beside this one's; to
+                     BENCHMARKS.md
   bench memory [FIXTURE...]
                      `slim build` peak memory on 100 layers and on 100,000 files;
                      to BENCHMARKS.md

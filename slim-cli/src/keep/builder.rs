@@ -4,7 +4,7 @@
 //! Every rule (trace, keep-lists, profiles, `--keep`, repair) adds paths through here, so
 //! each path is resolved the same way whatever the reason. Reads the image index only.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use super::ld_cache::LdCache;
 use super::model::{ImageRuntime, KeepSet, Reason};
@@ -33,6 +33,10 @@ pub(super) struct Builder<'a> {
     pub(super) hard_links: Option<HardLinkGroups>,
     /// The Python sources each import closure (by its rules and exclude globs) has read.
     pub(super) python_scanned: Vec<(ClosureKey, HashSet<Vec<u8>>)>,
+    /// Subpackages of used Python distributions that nothing has reached yet, with the
+    /// profile and reason that keep them once something does (see
+    /// `rules::Apply::keep_python_package`).
+    pub(super) python_unreached: BTreeMap<Vec<u8>, (String, Reason)>,
 }
 
 /// What makes two Python import closures the same: the profile's rules and exclude globs.
@@ -49,6 +53,7 @@ impl<'a> Builder<'a> {
             ld_cache: None,
             hard_links: None,
             python_scanned: Vec::new(),
+            python_unreached: BTreeMap::new(),
         }
     }
 

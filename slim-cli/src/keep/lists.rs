@@ -17,6 +17,7 @@ use super::glob::{as_path, compile_globs};
 use super::library_search;
 use super::model::{KeepList, Reason};
 use super::profile;
+use super::rules::left_out;
 use crate::image::index::{NodeKind, join, resolve};
 use crate::trace::path::normalize;
 
@@ -26,6 +27,8 @@ struct CompiledList {
     /// No globs: nothing of the index is matched.
     no_globs: bool,
     env: Vec<String>,
+    excludes: GlobSet,
+    exclude_globs: Vec<String>,
 }
 
 /// The keep-lists of the built-in base profile, compiled once. They are part of the
@@ -39,10 +42,14 @@ static LISTS: LazyLock<BTreeMap<KeepList, CompiledList>> = LazyLock::new(|| {
         .map(|(list, rules)| {
             let globs = compile_globs(rules.keep.iter().map(String::as_str))
                 .unwrap_or_else(|e| panic!("the built-in base profile's keep-lists: {e}"));
+            let excludes = compile_globs(rules.exclude.iter().map(String::as_str))
+                .unwrap_or_else(|e| panic!("the built-in base profile's keep-lists: {e}"));
             let compiled = CompiledList {
                 globs,
                 no_globs: rules.keep.is_empty(),
                 env: rules.env,
+                excludes,
+                exclude_globs: rules.exclude,
             };
             (list, compiled)
         })
@@ -65,8 +72,21 @@ impl Builder<'_> {
             Some(data) => (Vec::new(), &data.env),
             None => (Vec::new(), &[]),
         };
+        let named = self.named_by_env(list);
         for path in matched {
             if holds_data_only(list) && self.is_executable(&path) {
+                continue;
+            }
+            if let Some(data) = LISTS.get(&list)
+                && !named.contains(&path)
+                && left_out(
+                    self,
+                    profile::BASE,
+                    &data.excludes,
+                    &data.exclude_globs,
+                    &path,
+                )
+            {
                 continue;
             }
             self.add(&path, reason.clone(), true);
@@ -102,6 +122,25 @@ impl Builder<'_> {
             }
             _ => {}
         }
+    }
+
+    /// Paths of the image a variable of its ENV names for `list` though the list leaves
+    /// them out: the zone `TZ` names (`TZ=right/UTC`, `TZ=:right/UTC`).
+    fn named_by_env(&self, list: KeepList) -> Vec<Vec<u8>> {
+        if list != KeepList::Zoneinfo {
+            return Vec::new();
+        }
+        let Some(zone) = self.image.var("TZ").map(|tz| tz.trim_start_matches(':')) else {
+            return Vec::new();
+        };
+        let path = if zone.starts_with('/') {
+            normalize(zone.as_bytes())
+        } else {
+            normalize(format!("/usr/share/zoneinfo/{zone}").as_bytes())
+        };
+        let mut named = vec![path.clone()];
+        named.extend(resolve(self.index, &path, true).target);
+        named
     }
 
     /// Whether `path` resolves to a regular file with an execute bit: a program, which a

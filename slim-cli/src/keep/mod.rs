@@ -192,6 +192,7 @@ pub fn compute(
     }
 
     builder.close();
+    rules::note_unreached_packages(&mut builder);
     excludes.apply(index, &mut builder.set);
     builder.set.settle_left_out();
     Ok(builder.set)

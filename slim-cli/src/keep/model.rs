@@ -160,12 +160,15 @@ pub struct Exclusion {
     pub removed: BTreeMap<Vec<u8>, Vec<Reason>>,
 }
 
-/// What one exclude glob of a profile left out of that profile's rules: optional heavy
-/// parts of an ecosystem (a JIT provider, test suites), kept only when traced or named.
+/// What one rule of a profile left out: optional heavy parts of an ecosystem (a JIT
+/// provider, test suites) its exclude globs name, or a package nothing imports; kept only
+/// when traced or named.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LeftOut {
     pub profile: String,
-    /// The profile's exclude glob.
+    /// The rule, as the report names it: `exclude GLOB`, or why a package was left out.
+    pub rule: String,
+    /// The glob that keeps what it left out with `--keep` (an exclude's own glob).
     pub glob: String,
     /// The paths a rule of the profile would have kept, none kept for another reason.
     pub paths: BTreeSet<Vec<u8>>,
@@ -200,6 +203,16 @@ impl KeepSet {
 
     pub fn contains(&self, path: &[u8]) -> bool {
         self.paths.contains_key(path)
+    }
+
+    /// Whether a path below the directory `dir` is kept.
+    pub fn has_below(&self, dir: &[u8]) -> bool {
+        let mut prefix = dir.to_vec();
+        prefix.push(b'/');
+        self.paths
+            .range(prefix.clone()..)
+            .next()
+            .is_some_and(|(p, _)| p.starts_with(&prefix))
     }
 
     pub fn len(&self) -> usize {
@@ -259,17 +272,27 @@ impl KeepSet {
         &self.left_out
     }
 
-    /// Notes that `profile`'s exclude `glob` kept a rule of it from keeping `path`.
-    pub(super) fn note_left_out(&mut self, profile: &str, glob: &str, path: &[u8]) {
+    /// Notes that `profile`'s `rule` kept it from keeping `path`, which `--keep glob`
+    /// keeps. A path the same rule of another profile (one that extends it) left out
+    /// already is listed once.
+    pub(super) fn note_left_out(&mut self, profile: &str, rule: &str, glob: &str, path: &[u8]) {
+        if self
+            .left_out
+            .iter()
+            .any(|l| l.rule == rule && l.glob == glob && l.paths.contains(path))
+        {
+            return;
+        }
         let i = match self
             .left_out
             .iter()
-            .position(|l| l.profile == profile && l.glob == glob)
+            .position(|l| l.profile == profile && l.glob == glob && l.rule == rule)
         {
             Some(i) => i,
             None => {
                 self.left_out.push(LeftOut {
                     profile: profile.to_string(),
+                    rule: rule.to_string(),
                     glob: glob.to_string(),
                     paths: BTreeSet::new(),
                 });

@@ -91,6 +91,10 @@ pub struct ListRules {
     /// with its whole tree.
     #[serde(default)]
     pub env: Vec<String>,
+    /// Globs of what the list leaves out of what `keep` matches (an optional part no
+    /// program reads unless configured to), listed in the report as left out.
+    #[serde(default)]
+    pub exclude: Vec<String>,
 }
 
 /// The import closure of the kept Python modules: each module a kept source can import,
@@ -432,12 +436,14 @@ fn list_rules(file: &ProfileFile) -> Result<BTreeMap<KeepList, ListRules>, Profi
             name: file.name.clone(),
             list: name.clone(),
         })?;
-        compile_globs(rules.keep.iter().map(String::as_str)).map_err(|source| {
-            ProfileError::Glob {
-                name: file.name.clone(),
-                source,
-            }
-        })?;
+        for globs in [&rules.keep, &rules.exclude] {
+            compile_globs(globs.iter().map(String::as_str)).map_err(|source| {
+                ProfileError::Glob {
+                    name: file.name.clone(),
+                    source,
+                }
+            })?;
+        }
         lists.insert(list, rules.clone());
     }
     Ok(lists)

@@ -22,7 +22,7 @@ use super::builder::{Builder, display};
 use super::glob::as_path;
 use super::model::Reason;
 use super::profile::PythonImports;
-use super::python_imports::{ImportRef, scan};
+use super::python_imports::{ImportRef, Imports, scan};
 use super::rules::{left_out, used_under};
 use crate::image::index::{NodeKind, join, split_parent};
 use crate::trace::path::normalize;
@@ -48,6 +48,8 @@ struct Found {
     files: Vec<Vec<u8>>,
     /// The package's directories (none when the name is a plain module or not found).
     package_dirs: Vec<Vec<u8>>,
+    /// Every part of the name was found.
+    complete: bool,
 }
 
 /// The import closure of one profile's `python_imports` table.
@@ -101,7 +103,9 @@ impl ImportClosure<'_, '_> {
                         .index
                         .descendants(&dir)
                         .filter(|(p, n)| {
-                            !matches!(n.kind, NodeKind::Dir) && !self.excludes.is_match(as_path(p))
+                            !matches!(n.kind, NodeKind::Dir)
+                                && !self.excludes.is_match(as_path(p))
+                                && (!is_bytecode_cache(p) || self.used.contains(*p))
                         })
                         .map(|(p, _)| p.clone())
                         .collect();
@@ -136,17 +140,77 @@ impl ImportClosure<'_, '_> {
                 .values()
                 .flat_map(|path| &path.stdlib)
                 .any(|dir| source.starts_with(dir) && source.get(dir.len()) == Some(&b'/'));
-            for reference in scan(&text).refs {
+            let imports = scan(&text);
+            let fallback_unneeded = self.fallbacks_unneeded(&source, &paths, &imports);
+            for (k, reference) in imports.refs.iter().enumerate() {
                 if in_stdlib && reference.level == 0 && self.is_tool(&reference.module) {
                     continue;
                 }
+                // `except ImportError:` imports what replaces a module the image has.
+                if imports.guards[k]
+                    .fallback_of
+                    .is_some_and(|t| fallback_unneeded.contains(&t))
+                {
+                    continue;
+                }
+                let reference = reference.clone();
                 for path in versions_of(&source, &paths) {
                     let found = self.find_ref(&source, path, &reference);
                     self.keep(&found, &why, &mut queue);
                 }
             }
+            // Names in strings: how applications and frameworks name what they import
+            // (settings, plugin tables). The standard library imports by statements.
+            if !in_stdlib {
+                let why = format!("named by {}", display(&source));
+                for name in imports.named {
+                    for path in versions_of(&source, &paths) {
+                        let found = self.find(&path.dirs, &path.suffixes, &name);
+                        // A module inside a package at least: `"a.b"` where `a` is a
+                        // plain module names an attribute, not something to import.
+                        if found.files.len() >= 2 {
+                            self.keep(&found.files, &why, &mut queue);
+                        }
+                    }
+                }
+            }
         }
         self.builder.python_scanned.push((key, scanned));
+    }
+
+    /// The `try` statements of a source whose every import in the body is found on the
+    /// path, so that their `except ImportError` fallbacks never run.
+    fn fallbacks_unneeded(
+        &self,
+        source: &[u8],
+        paths: &BTreeMap<String, SysPath>,
+        imports: &Imports,
+    ) -> BTreeSet<usize> {
+        let mut tried: BTreeMap<usize, bool> = BTreeMap::new();
+        for (reference, guard) in imports.refs.iter().zip(&imports.guards) {
+            let Some(t) = guard.tried_in else { continue };
+            let found = versions_of(source, paths)
+                .into_iter()
+                .all(|path| self.resolves(source, path, reference));
+            *tried.entry(t).or_insert(true) &= found;
+        }
+        tried
+            .into_iter()
+            .filter_map(|(t, all_found)| all_found.then_some(t))
+            .collect()
+    }
+
+    /// Whether the module `reference` names is found, every part of its dotted name.
+    fn resolves(&self, source: &[u8], path: &SysPath, reference: &ImportRef) -> bool {
+        let dirs = if reference.level > 0 {
+            if reference.module.is_empty() {
+                return true;
+            }
+            vec![relative_base(source, reference.level)]
+        } else {
+            path.dirs.clone()
+        };
+        self.find(&dirs, &path.suffixes, &reference.module).complete
     }
 
     /// Whether `module` is one of the profile's tools or inside one.
@@ -215,14 +279,12 @@ impl ImportClosure<'_, '_> {
     /// The files `reference` (in `source`) makes Python load, on `path`.
     fn find_ref(&self, source: &[u8], path: &SysPath, reference: &ImportRef) -> Vec<Vec<u8>> {
         let mut found = if reference.level > 0 {
-            let mut dir = split_parent(source).0;
-            for _ in 1..reference.level {
-                dir = split_parent(&dir).0;
-            }
+            let dir = relative_base(source, reference.level);
             if reference.module.is_empty() {
                 Found {
                     files: Vec::new(),
                     package_dirs: vec![dir],
+                    complete: true,
                 }
             } else {
                 self.find(&[dir], &path.suffixes, &reference.module)
@@ -305,6 +367,7 @@ impl ImportClosure<'_, '_> {
             }
             found.package_dirs.clone_from(&search);
         }
+        found.complete = true;
         found
     }
 
@@ -382,6 +445,22 @@ impl ImportClosure<'_, '_> {
         }
         dirs
     }
+}
+
+/// The directory a relative import of `level` dots in `source` starts from: the source's
+/// own package for one dot, its parent for two …
+fn relative_base(source: &[u8], level: usize) -> Vec<u8> {
+    let mut dir = split_parent(source).0;
+    for _ in 1..level {
+        dir = split_parent(&dir).0;
+    }
+    dir
+}
+
+/// Whether `path` is in a `__pycache__` directory: bytecode the interpreter rebuilds from
+/// the source when it is missing.
+fn is_bytecode_cache(path: &[u8]) -> bool {
+    split_parent(&split_parent(path).0).1 == b"__pycache__"
 }
 
 /// The version of a standard library directory `…/lib/python3.N`.
@@ -499,7 +578,11 @@ def page():
             ("LIB/test/test_x.py", ""),
             ("SITE/pkg/__init__.py", "from . import sub\n"),
             ("SITE/pkg/sub.py", "from ..pkg import other_sub\n"),
-            ("SITE/pkg/other_sub.py", ""),
+            (
+                "SITE/pkg/other_sub.py",
+                "try:\n    import simplejson as json\nexcept ImportError:\n    import _pyjson as json\n",
+            ),
+            ("LIB/_pyjson.py", ""),
             ("SITE/pkg/unused.py", ""),
             ("SITE/extra.pth", "# a comment\n/srv/extra\nimport sys\n"),
             ("srv/extra/extramod.py", ""),
@@ -554,10 +637,10 @@ def page():
         let set = keep("closure", true);
         for path in [
             "LIB/fractions.py",
-            "LIB/__pycache__/fractions.cpython-311.pyc",
             "LIB/decimal.py",
             "LIB/lib-dynload/_decimalEXT",
-            "LIB/_pydecimal.py",
+            // The fallback of a module the image lacks.
+            "LIB/_pyjson.py",
             "LIB/numbers.py",
             "LIB/sqlite3/__init__.py",
             "LIB/sqlite3/dbapi2.py",
@@ -583,6 +666,11 @@ def page():
             assert!(kept(&set, path), "{path} should be kept");
         }
         for path in [
+            // Bytecode of a module the traced run did not import: the interpreter
+            // compiles the kept source when it does.
+            "LIB/__pycache__/fractions.cpython-311.pyc",
+            // `except ImportError:` after an import of a module the image has.
+            "LIB/_pydecimal.py",
             "LIB/json/tool.py",
             "LIB/unused.py",
             "SITE/pkg/unused.py",

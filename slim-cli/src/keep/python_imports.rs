@@ -10,6 +10,10 @@
 //! `raise … from` are told apart by what precedes them). Any bytes are accepted: what does
 //! not tokenize is skipped, never an error.
 //!
+//! Frameworks also import by names written as strings (`"django.middleware.csrf.
+//! CsrfViewMiddleware"` in settings, `"gunicorn.workers.sync.SyncWorker"`): every plain
+//! string literal that is a dotted name is reported too, for the caller to resolve.
+//!
 //! Pure: it reads a byte slice.
 
 /// One import statement's (or literal call's) module, as written.
@@ -30,6 +34,31 @@ pub struct Imports {
     pub refs: Vec<ImportRef>,
     /// Calls of `import_module`/`__import__` whose name is computed at run time.
     pub computed: usize,
+    /// Where each of `refs` (same order) stands in a `try` statement.
+    pub guards: Vec<Guard>,
+    /// String literals that are dotted names (`"a.b"`, `"a.b.C"`, at least one dot): a
+    /// module, or an attribute of one, that code may import by that name.
+    pub named: Vec<String>,
+}
+
+/// Where an import stands in a `try` statement, by the statement's number in the file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Guard {
+    /// In the body of this `try` (the innermost one).
+    pub tried_in: Option<usize>,
+    /// In an `except` clause of this `try` that catches a failed import (`ImportError`,
+    /// `ModuleNotFoundError`, `Exception`, `BaseException` or a bare `except:`): a
+    /// fallback, imported only when an import of the body failed.
+    pub fallback_of: Option<usize>,
+}
+
+/// A `try` statement the scanner is inside.
+struct TryFrame {
+    /// The indentation of its `try:` line.
+    indent: usize,
+    id: usize,
+    /// `None` in the body; in a clause, whether it catches a failed import.
+    clause: Option<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,13 +78,62 @@ enum Token {
 pub fn scan(source: &[u8]) -> Imports {
     let tokens = tokenize(source);
     let mut imports = Imports::default();
+    let mut frames: Vec<TryFrame> = Vec::new();
+    let mut tries = 0;
+    let mut line_indent = 0;
     let mut i = 0;
     while i < tokens.len() {
+        let guard = guard_of(&frames);
+        imports.guards.resize(imports.refs.len(), guard);
+        if let Token::Newline(indent) = tokens[i] {
+            line_indent = indent;
+            // A line indented no deeper than a `try:` ends it, unless it is a clause.
+            let clause = matches!(
+                tokens.get(i + 1),
+                Some(Token::Name(w)) if w == "except" || w == "else" || w == "finally"
+            );
+            while frames
+                .last()
+                .is_some_and(|f| indent < f.indent || (indent == f.indent && !clause))
+            {
+                frames.pop();
+            }
+        }
         let at_statement_start = i == 0
             || matches!(
                 tokens[i - 1],
                 Token::Newline(_) | Token::Op(b';') | Token::Op(b':')
             );
+        if at_statement_start
+            && let Token::Name(word) = &tokens[i]
+            && matches!(tokens[i.saturating_sub(1)], Token::Newline(_))
+        {
+            match word.as_str() {
+                "try" if tokens.get(i + 1) == Some(&Token::Op(b':')) => {
+                    frames.push(TryFrame {
+                        indent: line_indent,
+                        id: tries,
+                        clause: None,
+                    });
+                    tries += 1;
+                    i += 2;
+                    continue;
+                }
+                "except" | "else" | "finally"
+                    if frames.last().is_some_and(|f| f.indent == line_indent) =>
+                {
+                    let end = clause_end(&tokens, i + 1);
+                    let catches_import =
+                        word == "except" && catches_failed_import(&tokens[i + 1..end]);
+                    if let Some(frame) = frames.last_mut() {
+                        frame.clause = Some(catches_import);
+                    }
+                    i = end;
+                    continue;
+                }
+                _ => {}
+            }
+        }
         if let Some(Token::Newline(indent)) = i.checked_sub(1).map(|at| &tokens[at])
             && is_main_check(&tokens[i..])
         {
@@ -89,10 +167,75 @@ pub fn scan(source: &[u8]) -> Imports {
                 }
                 i += 2;
             }
+            Token::Str(Some(text)) if text.contains('.') && is_dotted_name(text) => {
+                imports.named.push(text.clone());
+                i += 1;
+            }
             _ => i += 1,
         }
     }
+    let guard = guard_of(&frames);
+    imports.guards.resize(imports.refs.len(), guard);
     imports
+}
+
+/// The guard of an import read inside `frames` (the innermost `try` last).
+fn guard_of(frames: &[TryFrame]) -> Guard {
+    let Some(frame) = frames.last() else {
+        return Guard::default();
+    };
+    match frame.clause {
+        None => Guard {
+            tried_in: Some(frame.id),
+            fallback_of: None,
+        },
+        Some(true) => Guard {
+            tried_in: None,
+            fallback_of: Some(frame.id),
+        },
+        Some(false) => Guard::default(),
+    }
+}
+
+/// Where the header of a clause starting at `i` (after its keyword) ends: after its `:`.
+fn clause_end(tokens: &[Token], mut i: usize) -> usize {
+    let mut depth = 0usize;
+    while let Some(token) = tokens.get(i) {
+        match token {
+            Token::Op(b'(' | b'[' | b'{') => depth += 1,
+            Token::Op(b')' | b']' | b'}') => depth = depth.saturating_sub(1),
+            Token::Op(b':') if depth == 0 => return i + 1,
+            Token::Newline(_) => return i,
+            _ => {}
+        }
+        i += 1;
+    }
+    i
+}
+
+/// Whether an `except` clause whose header tokens (after `except`) are `header` catches a
+/// failed import.
+fn catches_failed_import(header: &[Token]) -> bool {
+    if header.first() == Some(&Token::Op(b':')) {
+        return true;
+    }
+    // `except (A, B) as e:`: the names before `as`.
+    header
+        .iter()
+        .take_while(|t| **t != Token::Name("as".into()))
+        .any(|t| {
+            matches!(t, Token::Name(n) if matches!(
+                n.as_str(),
+                "ImportError" | "ModuleNotFoundError" | "Exception" | "BaseException"
+            ))
+        })
+}
+
+/// Whether `text` is identifiers joined by dots: `a.b`, `pkg.mod.Class`.
+fn is_dotted_name(text: &str) -> bool {
+    text.split('.').all(|part| {
+        part.bytes().next().is_some_and(|b| !b.is_ascii_digit()) && part.bytes().all(is_name_byte)
+    })
 }
 
 /// Whether a string given to `__import__` or `import_module` names a module: leading dots
@@ -545,6 +688,102 @@ import real
         }
         assert_eq!(refs("import_module('..a.b')\n"), [r(2, "a.b", &[])]);
         assert_eq!(refs("import_module('..')\n"), [r(2, "", &[])]);
+    }
+
+    fn guards(source: &str) -> Vec<(String, Guard)> {
+        let imports = scan(source.as_bytes());
+        assert_eq!(imports.refs.len(), imports.guards.len());
+        imports
+            .refs
+            .into_iter()
+            .map(|r| r.module)
+            .zip(imports.guards)
+            .collect()
+    }
+
+    fn tried(id: usize) -> Guard {
+        Guard {
+            tried_in: Some(id),
+            fallback_of: None,
+        }
+    }
+
+    fn fallback(id: usize) -> Guard {
+        Guard {
+            tried_in: None,
+            fallback_of: Some(id),
+        }
+    }
+
+    #[test]
+    fn imports_in_try_bodies_and_their_import_error_fallbacks_are_told_apart() {
+        let source = "\
+import a
+try:
+    from _fast import x
+    import _fast2
+except ImportError:
+    from _slow import x
+else:
+    import b
+import c
+def f():
+    try: import d
+    except (OSError, ModuleNotFoundError) as e: import e2
+    except KeyError:
+        import k
+    finally:
+        import z
+    try:
+        pass
+    except:
+        import bare
+    import after
+";
+        assert_eq!(
+            guards(source),
+            [
+                ("a".into(), Guard::default()),
+                ("_fast".into(), tried(0)),
+                ("_fast2".into(), tried(0)),
+                ("_slow".into(), fallback(0)),
+                ("b".into(), Guard::default()),
+                ("c".into(), Guard::default()),
+                ("d".into(), tried(1)),
+                ("e2".into(), fallback(1)),
+                ("k".into(), Guard::default()),
+                ("z".into(), Guard::default()),
+                ("bare".into(), fallback(2)),
+                ("after".into(), Guard::default()),
+            ]
+        );
+    }
+
+    #[test]
+    fn nested_tries_guard_with_the_innermost() {
+        let source = "try:\n    try:\n        import a\n    except ImportError:\n        import b\n    import c\nexcept Exception:\n    import d\n";
+        assert_eq!(
+            guards(source),
+            [
+                ("a".into(), tried(1)),
+                ("b".into(), fallback(1)),
+                ("c".into(), tried(0)),
+                ("d".into(), fallback(0)),
+            ]
+        );
+    }
+
+    #[test]
+    fn dotted_name_strings_are_reported_as_named() {
+        let source = "MIDDLEWARE = [\n    'django.middleware.csrf.CsrfViewMiddleware',\n    \"app.mw\",\n]\nx = 'a.b c'; y = 'v1.2'; z = 'plain'; w = b'a.b'; u = f'a.b'\nn = 'x..y'; m = '.a'\n";
+        assert_eq!(
+            scan(source.as_bytes()).named,
+            ["django.middleware.csrf.CsrfViewMiddleware", "app.mw"]
+        );
+        assert_eq!(
+            scan(b"# 'a.b'\n\"\"\"doc a.b\"\"\"\n").named,
+            Vec::<String>::new()
+        );
     }
 
     /// A small deterministic generator: the property tests need no crate.

@@ -10,12 +10,12 @@ use std::collections::{BTreeSet, HashSet};
 
 use globset::{GlobMatcher, GlobSet};
 
-use super::builder::Builder;
+use super::builder::{Builder, display};
 use super::glob::{KeepError, as_path, compile_globs, relative_globs};
 use super::model::Reason;
 use super::profile::{Ecosystem, Profile};
 use super::python_closure::ImportClosure;
-use crate::image::index::{NodeKind, join, split_parent};
+use crate::image::index::{FsIndex, NodeKind, join, split_parent};
 use crate::trace::path::normalize;
 
 const SITE_DIRS: [&[u8]; 2] = [b"site-packages", b"dist-packages"];
@@ -69,15 +69,22 @@ impl Apply<'_, '_> {
         if self.import_closure
             && let Some(rules) = &self.profile.python_imports
         {
-            ImportClosure {
-                builder: self.builder,
-                profile: &self.profile.name,
-                rules,
-                excludes: &excludes,
-                exclude_globs: &self.profile.exclude,
-                used: self.used,
+            // The closure reaches into subpackages the package rule left waiting; each
+            // one reached is kept, and its sources read in turn.
+            loop {
+                ImportClosure {
+                    builder: self.builder,
+                    profile: &self.profile.name,
+                    rules,
+                    excludes: &excludes,
+                    exclude_globs: &self.profile.exclude,
+                    used: self.used,
+                }
+                .run();
+                if !self.keep_reached_packages(&excludes) {
+                    break;
+                }
             }
-            .run();
         }
         if self.profile.python_bytecode_pairs {
             self.bytecode_pairs();
@@ -284,10 +291,13 @@ impl Apply<'_, '_> {
                 }
                 self.keep_tree(meta, excludes, &reason);
                 for top in &top_paths {
-                    self.keep_tree(top, excludes, &reason);
+                    self.keep_python_package(top, excludes, &reason);
                 }
                 for file in files {
-                    if !excludes.is_match(as_path(&file)) && self.builder.index.get(&file).is_some()
+                    let in_top = || top_paths.iter().any(|t| is_below(&file, t));
+                    if !excludes.is_match(as_path(&file))
+                        && self.builder.index.get(&file).is_some()
+                        && !(self.prunes_packages() && in_top())
                     {
                         self.builder.add(&file, reason.clone(), false);
                     }
@@ -296,10 +306,74 @@ impl Apply<'_, '_> {
             // Packages without metadata (vendored or copied in): kept whole when used.
             for (child, is_dir) in &children {
                 if *is_dir && !covered.contains(child) && self.used_under(child) {
-                    self.keep_tree(child, excludes, &reason);
+                    self.keep_python_package(child, excludes, &reason);
                 }
             }
         }
+    }
+
+    /// Whether used distributions are kept by the packages reached in them rather than
+    /// whole: when the import closure runs, which reaches the rest.
+    fn prunes_packages(&self) -> bool {
+        self.import_closure && self.profile.python_imports.is_some()
+    }
+
+    /// Keeps the package directory `dir` of a used distribution: its own files and its
+    /// data directories (templates, static files, locales) whole, and each subpackage (a
+    /// directory with `__init__.py`) when it is reached: something below it is kept
+    /// already. An unreached subpackage waits in the builder until the import closure
+    /// reaches it (an import, or a dotted name in a string) and is left out if nothing
+    /// does. Without the import closure the package is kept whole.
+    fn keep_python_package(&mut self, dir: &[u8], excludes: &GlobSet, reason: &Reason) {
+        if !self.prunes_packages() {
+            return self.keep_tree(dir, excludes, reason);
+        }
+        if self.left_out(excludes, dir) {
+            return;
+        }
+        self.builder.python_unreached.remove(dir);
+        self.builder.add(dir, reason.clone(), false);
+        let children: Vec<(Vec<u8>, bool)> = self
+            .builder
+            .index
+            .children(dir)
+            .map(|(p, n)| (p.clone(), matches!(n.kind, NodeKind::Dir)))
+            .collect();
+        for (child, is_dir) in children {
+            if !is_dir {
+                if !self.left_out(excludes, &child) {
+                    self.builder.add(&child, reason.clone(), false);
+                }
+            } else if split_parent(&child).1 == b"__pycache__" {
+                // The bytecode of the modules the traced run imported is kept with them
+                // (`bytecode_pairs`); the rest is compiled from source when imported.
+                self.builder.add(&child, reason.clone(), false);
+            } else if !is_package(self.builder.index, &child) {
+                self.keep_tree(&child, excludes, reason);
+            } else if self.builder.set.has_below(&child) || self.used_under(&child) {
+                self.keep_python_package(&child, excludes, reason);
+            } else {
+                self.builder
+                    .python_unreached
+                    .insert(child, (self.profile.name.clone(), reason.clone()));
+            }
+        }
+    }
+
+    /// Keeps the waiting subpackages that something below them is now kept in. Returns
+    /// whether there were any.
+    fn keep_reached_packages(&mut self, excludes: &GlobSet) -> bool {
+        let reached: Vec<(Vec<u8>, Reason)> = self
+            .builder
+            .python_unreached
+            .iter()
+            .filter(|(dir, _)| self.builder.set.has_below(dir))
+            .map(|(dir, (_, reason))| (dir.clone(), reason.clone()))
+            .collect();
+        for (dir, reason) in &reached {
+            self.keep_python_package(dir, excludes, reason);
+        }
+        !reached.is_empty()
     }
 
     /// The files of a distribution: its RECORD (dist-info) or installed-files.txt and
@@ -370,14 +444,19 @@ impl Apply<'_, '_> {
         }
     }
 
-    /// A kept `X.py` keeps `__pycache__/X.*.pyc` and a kept `__pycache__/X.TAG.pyc` keeps
+    /// A used `X.py` keeps `__pycache__/X.*.pyc` and a kept `__pycache__/X.TAG.pyc` keeps
     /// `X.py`, where the image has them.
     fn bytecode_pairs(&mut self) {
         let kept: Vec<Vec<u8>> = self.builder.set.paths().map(<[u8]>::to_vec).collect();
         let reason = self.reason("python source and bytecode together");
         for path in kept {
             let (dir, name) = split_parent(&path);
-            if let Some(stem) = name.strip_suffix(b".py") {
+            // Bytecode is a cache: the interpreter compiles a kept source the traced run
+            // never imported when it first imports it, so only a used source brings its
+            // bytecode.
+            if let Some(stem) = name.strip_suffix(b".py")
+                && self.used.contains(&path)
+            {
                 let cache = join(&dir, b"__pycache__");
                 let mut prefix = join(&cache, stem);
                 prefix.push(b'.');
@@ -415,8 +494,49 @@ pub(super) fn left_out(
         return false;
     };
     let glob = globs.get(first).map_or("?", String::as_str);
-    builder.set.note_left_out(profile, glob, path);
+    builder
+        .set
+        .note_left_out(profile, &format!("exclude {glob}"), glob, path);
     true
+}
+
+/// The rule that leaves out a subpackage of a used distribution that nothing reached.
+pub(super) const UNREACHED_PACKAGE_RULE: &str = "python package nothing imports or names";
+
+/// Notes the subpackages that waited for the import closure and that nothing reached as
+/// left out, each with the glob that keeps it.
+pub(super) fn note_unreached_packages(builder: &mut Builder) {
+    let unreached = std::mem::take(&mut builder.python_unreached);
+    for (dir, (profile, _)) in unreached {
+        if builder.set.contains(&dir) || builder.set.has_below(&dir) {
+            continue;
+        }
+        let glob = format!("{}/**", display(&dir));
+        let below: Vec<Vec<u8>> = builder
+            .index
+            .descendants(&dir)
+            .map(|(p, _)| p.clone())
+            .collect();
+        for path in std::iter::once(dir).chain(below) {
+            builder
+                .set
+                .note_left_out(&profile, UNREACHED_PACKAGE_RULE, &glob, &path);
+        }
+    }
+}
+
+/// Whether `dir` is a regular Python package: a directory with `__init__.py` (or only its
+/// bytecode).
+fn is_package(index: &FsIndex, dir: &[u8]) -> bool {
+    [&b"__init__.py"[..], b"__init__.pyc"]
+        .iter()
+        .any(|init| index.get(&join(dir, init)).is_some())
+}
+
+/// Whether `path` is `dir` or below it.
+fn is_below(path: &[u8], dir: &[u8]) -> bool {
+    path.strip_prefix(dir)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
 }
 
 /// Whether a file below `dir` was used (`used` is sorted).
@@ -476,7 +596,26 @@ mod tests {
                 "#!/usr/bin/python3.11\n",
             ),
             (format!("{SITE}/django/__init__.py"), ""),
+            (format!("{SITE}/django/contrib/__init__.py"), ""),
+            (format!("{SITE}/django/contrib/admin/__init__.py"), ""),
             (format!("{SITE}/django/contrib/admin/apps.py"), ""),
+            // An app no setting names and nothing imports.
+            (format!("{SITE}/django/contrib/gis/__init__.py"), ""),
+            (format!("{SITE}/django/contrib/gis/static/gis/map.js"), ""),
+            (format!("{SITE}/django/contrib/gis/db/__init__.py"), ""),
+            (format!("{SITE}/django/conf/__init__.py"), ""),
+            (format!("{SITE}/django/conf/locale/__init__.py"), ""),
+            (format!("{SITE}/django/conf/locale/fr/__init__.py"), ""),
+            (format!("{SITE}/django/conf/locale/fr/formats.py"), ""),
+            (
+                format!("{SITE}/django/conf/locale/fr/LC_MESSAGES/django.po"),
+                "",
+            ),
+            (format!("{SITE}/django/core/__init__.py"), ""),
+            (format!("{SITE}/django/core/mail/__init__.py"), ""),
+            (format!("{SITE}/django/core/mail/backends/__init__.py"), ""),
+            (format!("{SITE}/django/core/mail/backends/smtp.py"), ""),
+            (format!("{SITE}/django/core/mail/backends/console.py"), ""),
             (
                 format!("{SITE}/django/contrib/admin/templates/admin/base.html"),
                 "",
@@ -492,6 +631,11 @@ mod tests {
                 "unused/__init__.py,,\n",
             ),
             (format!("{SITE}/distutils-precedence.pth"), ""),
+            (
+                "app/mysite/settings.py".into(),
+                "INSTALLED_APPS = ['django.contrib.admin', 'blog']\n\
+                 EMAIL_BACKEND = 'django.core.mail.backends.smtp.EmailBackend'\n",
+            ),
             ("app/blog/apps.py".into(), ""),
             ("app/blog/views.py".into(), ""),
             ("app/blog/templates/blog/post.html".into(), ""),
@@ -514,12 +658,21 @@ mod tests {
     }
 
     fn keep_with(name: &str, profiles: &[&str], packages: bool) -> KeepSet {
+        let options = KeepOptions {
+            packages,
+            ..KeepOptions::default()
+        };
+        keep_with_options(name, profiles, options)
+    }
+
+    fn keep_with_options(name: &str, profiles: &[&str], options: KeepOptions) -> KeepSet {
         let files = project();
         let refs: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), *c)).collect();
         let (index, _dir) = index(name, &refs);
         let records = [
             record("/usr/lib/python3.11/os.py"),
             record(format!("/{SITE}/django/__init__.py")),
+            record("/app/mysite/settings.py"),
             record("/app/blog/views.py"),
             record("/app/node_modules/express/index.js"),
             record("/app/node_modules/@scope/pkg/index.js"),
@@ -527,8 +680,7 @@ mod tests {
         let options = KeepOptions {
             lists: Vec::new(),
             profiles: profiles.iter().map(|p| load(p).unwrap()).collect(),
-            packages,
-            ..KeepOptions::default()
+            ..options
         };
         compute(&index, &records, &ImageRuntime::default(), &options).unwrap()
     }
@@ -544,10 +696,13 @@ mod tests {
             has(&set, "/usr/lib/python3.11/numbers.py"),
             "imported by os.py, in a function"
         );
-        assert!(has(
-            &set,
-            "/usr/lib/python3.11/__pycache__/numbers.cpython-311.pyc"
-        ));
+        assert!(
+            !has(
+                &set,
+                "/usr/lib/python3.11/__pycache__/numbers.cpython-311.pyc"
+            ),
+            "bytecode of a module the run never imported: compiled when imported"
+        );
         assert!(
             !has(&set, "/usr/lib/python3.11/test/test_os.py"),
             "stdlib tests excluded"
@@ -580,6 +735,47 @@ mod tests {
     }
 
     #[test]
+    fn a_used_distribution_keeps_the_subpackages_something_imports_or_names() {
+        let set = keep_with("reached", &["django"], true);
+        for path in [
+            "django/contrib/admin/__init__.py",
+            "django/core/mail/backends/smtp.py",
+            "django/core/mail/backends/console.py",
+            "django/conf/locale/fr/formats.py",
+        ] {
+            assert!(has(&set, &format!("/{SITE}/{path}")), "{path}");
+        }
+        for path in [
+            "django/contrib/gis",
+            "django/contrib/gis/static/gis/map.js",
+            "django/conf/locale/fr/LC_MESSAGES/django.po",
+        ] {
+            assert!(!has(&set, &format!("/{SITE}/{path}")), "{path}");
+        }
+        let gis = set
+            .left_out()
+            .iter()
+            .find(|l| l.rule == super::UNREACHED_PACKAGE_RULE)
+            .expect("the unreached app is listed as left out");
+        assert_eq!(gis.glob, format!("/{SITE}/django/contrib/gis/**"));
+        assert!(
+            gis.paths
+                .contains(format!("/{SITE}/django/contrib/gis/db/__init__.py").as_bytes())
+        );
+
+        // Control: without the import closure, the used distribution is kept whole.
+        let options = KeepOptions {
+            import_closure: false,
+            ..KeepOptions::default()
+        };
+        let whole = keep_with_options("whole", &["django"], options);
+        assert!(has(
+            &whole,
+            &format!("/{SITE}/django/contrib/gis/static/gis/map.js")
+        ));
+    }
+
+    #[test]
     fn without_profiles_or_packages_only_the_trace_is_kept() {
         let none = keep_with("none", &[], true);
         assert!(!has(
@@ -590,7 +786,7 @@ mod tests {
         let no_packages = keep_with("nopkg", &["django"], false);
         assert!(!has(
             &no_packages,
-            &format!("/{SITE}/django/conf/locale/fr/LC_MESSAGES/django.mo")
+            &format!("/{SITE}/django/contrib/admin/templates/admin/base.html")
         ));
         assert!(
             has(&no_packages, "/app/blog/templates/blog/post.html"),

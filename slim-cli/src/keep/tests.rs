@@ -73,6 +73,8 @@ fn fixture(name: &str) -> Fixture {
         "usr/share/",
         "usr/share/zoneinfo/",
         "usr/share/zoneinfo/Europe/",
+        "usr/share/zoneinfo/right/",
+        "usr/share/zoneinfo/right/Europe/",
         "opt/",
         "opt/tool/",
         "opt/tool/bin/",
@@ -127,6 +129,11 @@ fn fixture(name: &str) -> Fixture {
         ("srv/certs/bundle.pem", b"the image's own bundle".to_vec()),
         ("srv/certs/unused.pem", b"not named".to_vec()),
         ("usr/share/zoneinfo/Europe/Paris", b"TZif".to_vec()),
+        ("usr/share/zoneinfo/right/UTC", b"TZif leap".to_vec()),
+        (
+            "usr/share/zoneinfo/right/Europe/Paris",
+            b"TZif leap".to_vec(),
+        ),
         (
             "etc/passwd",
             b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n".to_vec(),
@@ -268,6 +275,41 @@ fn keep_lists_bring_users_nss_zoneinfo_home_and_workdir() {
         assert!(set.contains(path.as_bytes()), "{path} kept");
     }
     assert!(!set.contains(b"/etc/unused"));
+}
+
+#[test]
+fn zones_with_leap_seconds_are_left_out_unless_tz_names_one() {
+    let f = fixture("right");
+    let set = compute(
+        &f.index,
+        &[],
+        &ImageRuntime::default(),
+        &KeepOptions::default(),
+    )
+    .unwrap();
+    assert!(set.contains(b"/usr/share/zoneinfo/Europe/Paris"));
+    assert!(!set.contains(b"/usr/share/zoneinfo/right/UTC"));
+    let left = set
+        .left_out()
+        .iter()
+        .find(|l| l.glob == "/usr/share/zoneinfo/right/**")
+        .expect("listed as left out");
+    assert_eq!(left.profile, "base");
+    assert!(
+        left.paths
+            .contains(&b"/usr/share/zoneinfo/right/Europe/Paris"[..])
+    );
+
+    let image = ImageRuntime {
+        env: vec!["TZ=:right/UTC".into()],
+        ..ImageRuntime::default()
+    };
+    let set = compute(&f.index, &[], &image, &KeepOptions::default()).unwrap();
+    assert!(
+        set.contains(b"/usr/share/zoneinfo/right/UTC"),
+        "the zone TZ names"
+    );
+    assert!(!set.contains(b"/usr/share/zoneinfo/right/Europe/Paris"));
 }
 
 #[test]

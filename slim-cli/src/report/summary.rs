@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::drive::{ProbePlan, ProbeResult};
-use crate::footprint::{self, Footprint};
+use crate::footprint::{self, Footprint, LeftOutGlob};
 use crate::image::reference::short_id;
 use crate::rebuild::layer::LayerSummary;
 use crate::verify::{Verification, VerificationStatus};
@@ -96,14 +96,38 @@ impl BuildSummary {
             }
             lines.push(format!("bytes by reason: {}", parts.join(", ")));
         }
+        // One line per profile rule: a rule that left out several parts (packages nothing
+        // imports) names the largest, the report lists them all.
+        let mut rules: Vec<(&str, &str, Vec<&LeftOutGlob>)> = Vec::new();
         for left in &self.footprint.left_out {
+            match rules
+                .iter_mut()
+                .find(|(p, r, _)| *p == left.profile && *r == left.rule)
+            {
+                Some((_, _, parts)) => parts.push(left),
+                None => rules.push((&left.profile, &left.rule, vec![left])),
+            }
+        }
+        for (profile, rule, parts) in rules {
+            let files: usize = parts.iter().map(|l| l.files).sum();
+            let bytes: u64 = parts.iter().map(|l| l.bytes).sum();
+            let largest = parts
+                .iter()
+                .max_by_key(|l| (l.bytes, std::cmp::Reverse(&l.glob)))
+                .expect("a rule has parts");
+            let keep = if parts.len() == 1 {
+                format!("keep it with {}", largest.keep_option())
+            } else {
+                format!(
+                    "{} parts, the largest {}; keep one with {}",
+                    parts.len(),
+                    mb(largest.bytes),
+                    largest.keep_option()
+                )
+            };
             lines.push(format!(
-                "left out by profile {} (exclude {}): {} file(s), {}; keep it with {}",
-                left.profile,
-                left.glob,
-                left.files,
-                mb(left.bytes),
-                left.keep_option()
+                "left out by profile {profile} ({rule}): {files} file(s), {}; {keep}",
+                mb(bytes)
             ));
         }
         for glob in &self.footprint.excluded {

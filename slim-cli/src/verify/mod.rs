@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::drive::{HttpAnswer, ProbeResult};
-use crate::image::index::{FsIndex, resolve};
+use crate::image::index::{FsIndex, join, resolve, split_parent};
 use crate::keep::{Excludes, KeepSet};
 use crate::trace::{CallResult, TraceRecord};
 
@@ -329,6 +329,22 @@ fn is_missing(result: CallResult) -> bool {
     )
 }
 
+/// Whether `path` is Python bytecode (`…/__pycache__/X.TAG.pyc`) whose source `…/X.py` is
+/// kept: a cache miss, not a missing file (the interpreter compiles the source).
+fn is_rebuilt_bytecode(kept: &KeepSet, path: &[u8]) -> bool {
+    let (dir, name) = split_parent(path);
+    let Some(package) = dir.strip_suffix(b"/__pycache__") else {
+        return false;
+    };
+    let Some(stem) = name
+        .strip_suffix(b".pyc")
+        .and_then(|n| n.split(|&b| b == b'.').next())
+    else {
+        return false;
+    };
+    kept.contains(&join(package, &[stem, b".py"].concat()))
+}
+
 /// A file the new image's run failed to find though the original image has it, with the
 /// paths it was asked for by and the processes that asked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -382,7 +398,7 @@ pub fn missed_files(
         let lacking = !kept.contains(&target)
             || resolution.links.iter().any(|l| !kept.contains(l))
             || resolution.dirs.iter().any(|d| !kept.contains(d));
-        if !lacking {
+        if !lacking || is_rebuilt_bytecode(kept, &target) {
             continue;
         }
         let entry = missed.entry(target.clone()).or_insert_with(|| MissedFile {
@@ -418,6 +434,7 @@ pub fn missed_files(
 mod tests {
     use super::*;
     use crate::drive::{FoundBy, HttpProbe};
+    use crate::test_kit::record;
 
     fn http(status: u16, body: &str) -> ProbeResult {
         ProbeResult::Http {
@@ -443,6 +460,36 @@ mod tests {
             }),
             error: None,
         }
+    }
+
+    #[test]
+    fn bytecode_of_a_kept_source_is_a_cache_miss_not_a_missed_file() {
+        use slim_test_kit::{Entry, ScratchDir, TarWriter};
+        let mut layer = TarWriter::new();
+        for dir in ["lib/", "lib/__pycache__/"] {
+            layer = layer.entry(Entry::dir(dir).mtime(1));
+        }
+        for file in [
+            "lib/kept.py",
+            "lib/__pycache__/kept.cpython-311.pyc",
+            "lib/gone.py",
+            "lib/__pycache__/gone.cpython-311.pyc",
+        ] {
+            layer = layer.entry(Entry::file(file, b"x").mtime(1));
+        }
+        let dir = ScratchDir::new("verify-pyc");
+        let index = FsIndex::from_layers(&[dir.write("layer.tar", layer.finish())]).unwrap();
+        let kept = KeepSet::of(&[
+            ("/lib", crate::keep::Reason::Repaired { round: 0 }),
+            ("/lib/kept.py", crate::keep::Reason::Repaired { round: 0 }),
+        ]);
+        let slim = [
+            record("/lib/__pycache__/kept.cpython-311.pyc").failed(libc::ENOENT),
+            record("/lib/__pycache__/gone.cpython-311.pyc").failed(libc::ENOENT),
+        ];
+        let missed = missed_files(&index, &kept, &Excludes::default(), &[], &slim);
+        let paths: Vec<&str> = missed.iter().map(|m| m.path.as_str()).collect();
+        assert_eq!(paths, ["/lib/__pycache__/gone.cpython-311.pyc"]);
     }
 
     #[test]
