@@ -76,7 +76,7 @@ mod tests {
             },
             "keep": {
                 "paths_kept": 2, "paths_in_original": 4, "files_kept": 1, "bytes_kept": 90,
-                "traced_absent": 1,
+                "traced_absent": 1, "closure_seconds": 0.01,
                 "absent": [{"path": "/app/cache", "kind": "stat", "result": "ENOENT",
                             "comm": "app", "pid": 9}],
                 "directories": [{"path": "/app", "paths": 1, "bytes": 90}],

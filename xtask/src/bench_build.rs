@@ -72,6 +72,8 @@ struct Row {
     max_rss_mb: f64,
     /// The build report's kept bytes by reason, largest first.
     by_reason: Vec<(String, f64)>,
+    /// Seconds of the keep phase spent in import closures (from the report).
+    closure_s: f64,
     /// The baseline binary's slim image size, or how its build failed.
     baseline: Option<std::result::Result<f64, String>>,
 }
@@ -182,6 +184,11 @@ pub fn run(args: &[String]) -> Result<Vec<(String, String)>> {
                     ))
                 })
                 .collect(),
+            closure_s: build
+                .report
+                .as_ref()
+                .and_then(|r| r["keep"]["closure_seconds"].as_f64())
+                .unwrap_or(0.0),
             baseline: baseline
                 .as_deref()
                 .map(|bin| baseline_size(bin, name, options)),
@@ -414,8 +421,17 @@ fn report(
         "From each build's report (`keep.by_reason`): every kept file once, under its \
          strongest reason; a closure charged to the reason of the file it serves.\n"
     );
-    let _ = writeln!(out, "| image | slim | kept bytes by reason |");
-    let _ = writeln!(out, "|---|---|---|");
+    let _ = writeln!(
+        out,
+        "The import closure column is the time the keep phase spent reading kept sources \
+         for what they import (the report's `keep.closure_seconds`), against the whole keep \
+         phase.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| image | slim | import closure | kept bytes by reason |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|");
     for r in rows {
         let reasons: Vec<String> = r
             .by_reason
@@ -425,9 +441,11 @@ fn report(
             .collect();
         let _ = writeln!(
             out,
-            "| {} | {:.1} MB | {} |",
+            "| {} | {:.1} MB | {:.2} s of {:.1} s | {} |",
             r.fixture,
             r.slim_mb,
+            r.closure_s,
+            r.phase("keep"),
             reasons.join("; ")
         );
     }

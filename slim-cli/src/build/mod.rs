@@ -286,6 +286,7 @@ async fn build_phases(
         lap("verify", &mut phases);
     }
 
+    let closure_seconds = keep_set.closure_time.as_secs_f64();
     let (footprint, (traced_absent, absent)) = tokio::task::spawn_blocking({
         let index = index.clone();
         move || {
@@ -306,6 +307,7 @@ async fn build_phases(
         size: built.size,
         paths_kept: footprint.kept.len(),
         traced_absent,
+        closure_seconds,
         absent,
         paths_total: index.len(),
         layer: built.layer,

@@ -185,6 +185,9 @@ pub struct KeepSet {
     /// Traced paths that do not exist in the image (created at run time, or probed and
     /// absent), counted for the report.
     pub traced_missing: usize,
+    /// Time spent reading sources for what they import (Python's import closure, Node's
+    /// required packages).
+    pub closure_time: std::time::Duration,
 }
 
 impl KeepSet {

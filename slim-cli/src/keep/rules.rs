@@ -7,6 +7,7 @@
 //! index only.
 
 use std::collections::{BTreeSet, HashSet};
+use std::time::Instant;
 
 use globset::{GlobMatcher, GlobSet};
 
@@ -61,7 +62,11 @@ impl Apply<'_, '_> {
             for eco in self.profile.packages.clone() {
                 match eco {
                     Ecosystem::Python => self.python_packages(&excludes),
-                    Ecosystem::Node => self.node_packages(&excludes),
+                    Ecosystem::Node => {
+                        let started = Instant::now();
+                        self.node_packages(&excludes);
+                        self.builder.set.closure_time += started.elapsed();
+                    }
                     Ecosystem::Ruby => self.ruby_gems(&excludes),
                 }
             }
@@ -71,6 +76,7 @@ impl Apply<'_, '_> {
         {
             // The closure reaches into subpackages the package rule left waiting; each
             // one reached is kept, and its sources read in turn.
+            let started = Instant::now();
             loop {
                 ImportClosure {
                     builder: self.builder,
@@ -85,6 +91,7 @@ impl Apply<'_, '_> {
                     break;
                 }
             }
+            self.builder.set.closure_time += started.elapsed();
         }
         if self.profile.python_bytecode_pairs {
             self.bytecode_pairs();

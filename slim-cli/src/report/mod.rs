@@ -87,6 +87,10 @@ struct Keep<'a> {
     bytes_kept: u64,
     /// Traced paths the image does not have (created at run time, or looked for in vain).
     traced_absent: usize,
+    /// Seconds of the keep phase spent reading kept sources for what they import
+    /// (Python's import closure, the packages Node modules require).
+    #[schemars(range(min = 0))]
+    closure_seconds: f64,
     /// The first of them (sorted), each with the first access to it.
     absent: &'a [AbsentPath],
     /// Kept bytes by the directory that directly holds them, largest first.
@@ -180,6 +184,7 @@ fn report(summary: &BuildSummary) -> Report<'_> {
             files_kept: summary.footprint.kept_files,
             bytes_kept: summary.footprint.kept_bytes,
             traced_absent: summary.traced_absent,
+            closure_seconds: summary.closure_seconds,
             absent: &summary.absent,
             directories: &summary.footprint.kept_directories,
             by_reason: &summary.footprint.by_reason,

@@ -41,6 +41,8 @@ pub struct BuildSummary {
     pub events: u64,
     /// Traced paths the image does not have.
     pub traced_absent: usize,
+    /// Seconds the keep phase spent in import closures.
+    pub closure_seconds: f64,
     /// The first of them, each with its first access.
     pub absent: Vec<footprint::AbsentPath>,
     /// Events the probe lost in the traced run (non-zero only with `--allow-incomplete`).
