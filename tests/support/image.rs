@@ -153,12 +153,16 @@ fn append_entries(recipe: &Recipe, work: &Path, archive: &Path) -> Result<()> {
             Entry::File { mode, contents, .. } => {
                 let bytes = match contents {
                     Contents::Bytes(bytes) => bytes.clone(),
-                    Contents::StaticC { source } => {
+                    Contents::StaticC { source } | Contents::DynamicC { source } => {
                         let name = dest
                             .file_name()
                             .and_then(|n| n.to_str())
                             .unwrap_or("program");
-                        let binary = rootfs::static_c_binary(name, source)?;
+                        let flags = match contents {
+                            Contents::StaticC { .. } => rootfs::GCC_STATIC_FLAGS,
+                            _ => rootfs::GCC_DYNAMIC_FLAGS,
+                        };
+                        let binary = rootfs::c_binary(name, source, flags)?;
                         let mut bytes = Vec::new();
                         fs::File::open(&binary)
                             .and_then(|mut f| f.read_to_end(&mut bytes))

@@ -91,6 +91,8 @@ pub const FIXTURES: &[&str] = &[
     "mariadb-base",
     "mariadb",
     "express",
+    "native-static",
+    "native-dynamic",
 ];
 
 /// Fixtures only the benchmarks use (`cargo xtask bench build`, `bench memory`): large,
@@ -138,6 +140,15 @@ pub const PYTHON_LAZY_SOURCE: &str = include_str!("../fixtures/python-lazy/serve
 
 /// The port the `python-lazy` fixture listens on.
 pub const PYTHON_LAZY_PORT: u16 = 8000;
+
+/// The C source of the `native-static` and `native-dynamic` fixtures' server.
+pub const NATIVE_SERVER_SOURCE: &str = include_str!("../fixtures/native-server.c");
+
+/// The port the native fixtures listen on.
+pub const NATIVE_PORT: u16 = 8080;
+
+/// What the native fixtures answer on `GET /` (their `/srv/native/message.txt`).
+pub const NATIVE_MESSAGE: &str = "hello from a native binary\n";
 
 /// The `python-verify` fixture's data files, under `/app/data`: (name, bytes).
 pub const PYTHON_VERIFY_DATA: &[(&str, &[u8])] = &[
@@ -431,6 +442,37 @@ pub fn recipe(name: &str) -> Option<Recipe> {
                 ..ImageConfig::default()
             },
         )),
+        // One C server standing for a Go or Rust binary as an image's entrypoint: linked
+        // statically, and dynamically (glibc, and zlib loaded with dlopen by one route).
+        "native-static" | "native-dynamic" => {
+            let contents = if name == "native-static" {
+                Contents::StaticC {
+                    source: format!("#define NATIVE_STATIC 1\n{NATIVE_SERVER_SOURCE}"),
+                }
+            } else {
+                Contents::DynamicC {
+                    source: NATIVE_SERVER_SOURCE.into(),
+                }
+            };
+            Some(plain(
+                vec![
+                    Entry::File {
+                        path: "/usr/local/bin/native-server".into(),
+                        mode: 0o755,
+                        contents,
+                    },
+                    Entry::dir("/srv/native", 0o755),
+                    Entry::file("/srv/native/message.txt", 0o644, NATIVE_MESSAGE),
+                ],
+                &[],
+                ImageConfig {
+                    entrypoint: Some(vec!["/usr/local/bin/native-server".into()]),
+                    env,
+                    exposed_ports: vec![format!("{NATIVE_PORT}/tcp")],
+                    ..ImageConfig::default()
+                },
+            ))
+        }
         _ => probe_sites::recipe(name, PYTHON_PACKAGES).or_else(|| django_site::recipe(name)),
     }
 }

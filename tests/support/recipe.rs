@@ -41,6 +41,11 @@ pub enum Contents {
         /// The C source text.
         source: String,
     },
+    /// The same, linked dynamically (`gcc -O2`).
+    DynamicC {
+        /// The C source text.
+        source: String,
+    },
 }
 
 /// One filesystem entry added on top of the rootfs. Owner is always root.
@@ -204,6 +209,11 @@ impl Recipe {
                     Contents::StaticC { source } => {
                         h.str("static-c");
                         h.str(crate::rootfs::GCC_STATIC_FLAGS);
+                        h.str(source);
+                    }
+                    Contents::DynamicC { source } => {
+                        h.str("dynamic-c");
+                        h.str(crate::rootfs::GCC_DYNAMIC_FLAGS);
                         h.str(source);
                     }
                 }

@@ -21,6 +21,10 @@ use crate::recipe::{Canonical, Recipe};
 /// The flags every static test program is compiled with.
 pub const GCC_STATIC_FLAGS: &str = "-static -O2";
 
+/// How the fixtures' dynamically linked C programs are compiled (against the host's
+/// glibc, which is the fixtures' own: both are Debian bookworm).
+pub const GCC_DYNAMIC_FLAGS: &str = "-O2";
+
 /// The rootfs tarball for `recipe` (base plus its packages), built if not cached.
 pub fn tarball(recipe: &Recipe) -> Result<PathBuf> {
     let dir = cache::dir()?.join("rootfs");
@@ -175,8 +179,13 @@ fn scrub(root: &Path) -> Result<()> {
 
 /// Compiles a static C program with `gcc -static -O2`, cached by source hash.
 pub fn static_c_binary(name: &str, source: &str) -> Result<PathBuf> {
+    c_binary(name, source, GCC_STATIC_FLAGS)
+}
+
+/// Compiles a C program with `gcc FLAGS`, cached by flags and source hash.
+pub fn c_binary(name: &str, source: &str, flags: &str) -> Result<PathBuf> {
     let mut h = Canonical::new();
-    h.str(GCC_STATIC_FLAGS);
+    h.str(flags);
     h.str(source);
     let dir = cache::dir()?.join("bin");
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -190,11 +199,11 @@ pub fn static_c_binary(name: &str, source: &str) -> Result<PathBuf> {
     let partial = work.path().join(name);
     run(
         Command::new("gcc")
-            .args(GCC_STATIC_FLAGS.split(' '))
+            .args(flags.split(' '))
             .arg("-o")
             .arg(&partial)
             .arg(&src),
-        &format!("gcc {GCC_STATIC_FLAGS} {name}.c (needs gcc and libc6-dev)"),
+        &format!("gcc {flags} {name}.c (needs gcc and libc6-dev)"),
     )?;
     publish(&partial, &out)?;
     Ok(out)

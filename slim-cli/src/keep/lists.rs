@@ -13,13 +13,17 @@ use std::sync::LazyLock;
 use globset::GlobSet;
 
 use super::builder::Builder;
+use super::elf;
 use super::glob::{as_path, compile_globs};
 use super::library_search;
 use super::model::{KeepList, Reason};
 use super::profile;
 use super::rules::left_out;
-use crate::image::index::{NodeKind, join, resolve};
+use crate::image::index::{NodeKind, join, resolve, split_parent};
 use crate::trace::path::normalize;
+
+/// Bytes of a static executable read at most to find glibc's NSS code in it.
+const STATIC_BINARY_LIMIT: u64 = 256 << 20;
 
 /// One keep-list's data, compiled.
 struct CompiledList {
@@ -103,7 +107,8 @@ impl Builder<'_> {
             self.add_tree(&path, &reason);
         }
         match list {
-            KeepList::Users => self.add_nss_modules(&reason),
+            // The NSS modules are decided once everything else is kept
+            // (`add_nss_modules_if_used`).
             KeepList::Home => {
                 if let Some(home) = self.user_home() {
                     self.add_tree(&home, &reason);
@@ -176,6 +181,51 @@ impl Builder<'_> {
             }
         }
         None
+    }
+
+    /// Keeps the NSS modules the `users` list needs, if a kept program can load them:
+    /// glibc's shared C library is kept (a dynamically linked program), or a kept static
+    /// executable carries glibc's NSS code (it names `libnss_`). A static binary without
+    /// it (Go, Rust on musl) never loads one, and the modules would bring the whole
+    /// shared C library with them.
+    pub(super) fn add_nss_modules_if_used(&mut self) {
+        if self.keeps_glibc() || self.keeps_static_glibc_nss() {
+            self.add_nss_modules(&Reason::KeepList {
+                list: KeepList::Users,
+            });
+        }
+    }
+
+    fn keeps_glibc(&self) -> bool {
+        self.set
+            .paths()
+            .any(|p| split_parent(p).1.starts_with(b"libc.so."))
+    }
+
+    fn keeps_static_glibc_nss(&self) -> bool {
+        let statics: Vec<Vec<u8>> = self
+            .set
+            .paths()
+            .filter(|p| {
+                self.index
+                    .get(p)
+                    .is_some_and(|n| matches!(n.kind, NodeKind::File { .. }) && n.mode & 0o111 != 0)
+            })
+            .filter(|p| {
+                self.index
+                    .get(p)
+                    .and_then(|n| self.index.open(n).ok())
+                    .and_then(|mut r| elf::parse(&mut r).ok().flatten())
+                    .is_some_and(|info| info.interp.is_none())
+            })
+            .map(<[u8]>::to_vec)
+            .collect();
+        statics.iter().any(|p| {
+            self.index
+                .get(p)
+                .and_then(|n| self.index.read_to_vec(n, STATIC_BINARY_LIMIT).ok())
+                .is_some_and(|bytes| bytes.windows(7).any(|w| w == b"libnss_"))
+        })
     }
 
     /// The NSS modules (`libnss_NAME.so.2`) of every service /etc/nsswitch.conf names,

@@ -161,8 +161,8 @@ pub fn compute(
             .filter(|l| options.profiles.iter().any(|p| p.lists.contains(l)))
             .collect()
     };
-    for list in lists {
-        builder.add_list(list);
+    for list in &lists {
+        builder.add_list(*list);
     }
     for profile in &options.profiles {
         rules::Apply {
@@ -192,6 +192,10 @@ pub fn compute(
     }
 
     builder.close();
+    if lists.contains(&KeepList::Users) {
+        builder.add_nss_modules_if_used();
+        builder.close();
+    }
     rules::note_unreached_packages(&mut builder);
     excludes.apply(index, &mut builder.set);
     builder.set.settle_left_out();

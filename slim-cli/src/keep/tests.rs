@@ -259,7 +259,9 @@ fn keep_lists_bring_users_nss_zoneinfo_home_and_workdir() {
         user: Some("app".into()),
         workdir: Some("/app".into()),
     };
-    let set = compute(&f.index, &[], &image, &KeepOptions::default()).unwrap();
+    // A dynamically linked program ran: its C library loads NSS modules.
+    let shell = [record("/bin/sh").of_kind(AccessKind::Exec)];
+    let set = compute(&f.index, &shell, &image, &KeepOptions::default()).unwrap();
     for path in [
         "/etc/passwd",
         "/etc/group",
@@ -275,6 +277,33 @@ fn keep_lists_bring_users_nss_zoneinfo_home_and_workdir() {
         assert!(set.contains(path.as_bytes()), "{path} kept");
     }
     assert!(!set.contains(b"/etc/unused"));
+}
+
+#[test]
+fn nss_modules_are_kept_only_for_a_program_that_can_load_them() {
+    let f = fixture("nss");
+    // Nothing kept links glibc (a Go or musl binary ran): the modules would only bring
+    // the shared C library.
+    let set = compute(
+        &f.index,
+        &[],
+        &ImageRuntime::default(),
+        &KeepOptions::default(),
+    )
+    .unwrap();
+    assert!(set.contains(b"/etc/nsswitch.conf"));
+    assert!(!set.contains(b"/usr/lib/x86_64-linux-gnu/libnss_files.so.2"));
+    assert!(!set.contains(b"/usr/lib/x86_64-linux-gnu/libc.so.6"));
+    // Control: a dynamically linked program kept brings them.
+    let shell = [record("/bin/sh").of_kind(AccessKind::Exec)];
+    let set = compute(
+        &f.index,
+        &shell,
+        &ImageRuntime::default(),
+        &KeepOptions::default(),
+    )
+    .unwrap();
+    assert!(set.contains(b"/usr/lib/x86_64-linux-gnu/libnss_files.so.2"));
 }
 
 #[test]
