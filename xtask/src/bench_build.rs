@@ -247,9 +247,15 @@ fn baseline_size(bin: &Path, name: &str, options: &[&str]) -> std::result::Resul
     match measured_build(bin, name, &options, &mut unused) {
         Ok((_, _, build)) => Ok(build.image().engine.size as f64 / 1e6),
         Err(e) => {
-            let last = e.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-            eprintln!("bench: baseline build of {name} failed: {last}");
-            Err(last.to_string())
+            // slim's error line, not the hint after it.
+            let error = e
+                .lines()
+                .find(|l| l.contains("error:"))
+                .or_else(|| e.lines().rev().find(|l| !l.trim().is_empty()))
+                .unwrap_or("")
+                .trim();
+            eprintln!("bench: baseline build of {name} failed: {error}");
+            Err(error.to_string())
         }
     }
 }

@@ -4,11 +4,12 @@
 //! Every rule (trace, keep-lists, profiles, `--keep`, repair) adds paths through here, so
 //! each path is resolved the same way whatever the reason. Reads the image index only.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use super::ld_cache::LdCache;
 use super::model::{ImageRuntime, KeepSet, Reason};
-use super::profile::PythonImports;
+use super::python_closure::{Found, SysPath};
 use crate::image::index::{FsIndex, NodeKind, resolve};
 
 /// Bytes read at most from a small configuration file of the image (passwd, nsswitch.conf,
@@ -33,14 +34,19 @@ pub(super) struct Builder<'a> {
     pub(super) hard_links: Option<HardLinkGroups>,
     /// The Python sources each import closure (by its rules and exclude globs) has read.
     pub(super) python_scanned: Vec<(ClosureKey, HashSet<Vec<u8>>)>,
+    /// `sys.path` of each Python version used, found on the first import closure.
+    pub(super) python_paths: Option<BTreeMap<String, SysPath>>,
+    /// What a module name finds on a version's `sys.path` (by version and name).
+    pub(super) python_found: RefCell<HashMap<(String, String), Found>>,
     /// Subpackages of used Python distributions that nothing has reached yet, with the
     /// profile and reason that keep them once something does (see
     /// `rules::Apply::keep_python_package`).
     pub(super) python_unreached: BTreeMap<Vec<u8>, (String, Reason)>,
 }
 
-/// What makes two Python import closures the same: the profile's rules and exclude globs.
-pub(super) type ClosureKey = (PythonImports, Vec<String>);
+/// What makes the imports read from a source the same in two Python import closures: the
+/// profile's `tools`, `implied` and exclude globs.
+pub(super) type ClosureKey = (Vec<String>, BTreeMap<String, Vec<String>>, Vec<String>);
 
 impl<'a> Builder<'a> {
     pub(super) fn new(index: &'a FsIndex, image: &'a ImageRuntime) -> Self {
@@ -53,6 +59,8 @@ impl<'a> Builder<'a> {
             ld_cache: None,
             hard_links: None,
             python_scanned: Vec::new(),
+            python_paths: None,
+            python_found: RefCell::new(HashMap::new()),
             python_unreached: BTreeMap::new(),
         }
     }

@@ -31,8 +31,10 @@ use crate::trace::path::normalize;
 const SOURCE_LIMIT: u64 = 16 << 20;
 
 /// Where one Python version finds its modules.
-#[derive(Debug, Default)]
-struct SysPath {
+#[derive(Clone, Debug, Default)]
+pub(super) struct SysPath {
+    /// The version (`3.11`).
+    version: String,
     /// Directories, in search order.
     dirs: Vec<Vec<u8>>,
     /// The standard library directories among them.
@@ -43,8 +45,8 @@ struct SysPath {
 }
 
 /// A module found on a path: the files importing it loads, and where its submodules are.
-#[derive(Debug, Default)]
-struct Found {
+#[derive(Clone, Debug, Default)]
+pub(super) struct Found {
     files: Vec<Vec<u8>>,
     /// The package's directories (none when the name is a plain module or not found).
     package_dirs: Vec<Vec<u8>>,
@@ -75,7 +77,16 @@ impl ImportClosure<'_, '_> {
 
     /// Keeps the closure of every kept Python source.
     pub fn run(&mut self) {
-        let paths = self.sys_paths();
+        // The image and the used files do not change during a build: one walk of the
+        // index finds every version's path.
+        let paths = match &self.builder.python_paths {
+            Some(paths) => paths.clone(),
+            None => {
+                let paths = self.sys_paths();
+                self.builder.python_paths = Some(paths.clone());
+                paths
+            }
+        };
         if paths.is_empty() {
             return;
         }
@@ -88,11 +99,11 @@ impl ImportClosure<'_, '_> {
         for (version, path) in &paths {
             let why = format!("python {version} imports it at start-up (frozen module)");
             for name in &self.rules.frozen {
-                let found = self.find(&path.dirs, &path.suffixes, name);
+                let found = self.find_on_path(path, name);
                 self.keep(&found.files, &why, &mut queue);
             }
             for name in &self.rules.whole {
-                let found = self.find(&path.dirs, &path.suffixes, name);
+                let found = self.find_on_path(path, name);
                 let why = format!(
                     "python package imported by a name computed at run time, kept whole: {name}"
                 );
@@ -115,7 +126,13 @@ impl ImportClosure<'_, '_> {
         }
         // Sources an earlier run of the same closure read: only what the rules applied
         // since then added is read now.
-        let key = (self.rules.clone(), self.exclude_globs.to_vec());
+        // What decides the imports read from a source: a profile that only adds roots
+        // (`frozen`, `whole`) goes on from what another closure read.
+        let key = (
+            self.rules.tools.clone(),
+            self.rules.implied.clone(),
+            self.exclude_globs.to_vec(),
+        );
         let mut scanned = self
             .builder
             .python_scanned
@@ -141,7 +158,8 @@ impl ImportClosure<'_, '_> {
                 .flat_map(|path| &path.stdlib)
                 .any(|dir| source.starts_with(dir) && source.get(dir.len()) == Some(&b'/'));
             let imports = scan(&text);
-            let fallback_unneeded = self.fallbacks_unneeded(&source, &paths, &imports);
+            let versions = versions_of(&source, &paths);
+            let fallback_unneeded = self.fallbacks_unneeded(&source, &versions, &imports);
             for (k, reference) in imports.refs.iter().enumerate() {
                 if in_stdlib && reference.level == 0 && self.is_tool(&reference.module) {
                     continue;
@@ -153,9 +171,8 @@ impl ImportClosure<'_, '_> {
                 {
                     continue;
                 }
-                let reference = reference.clone();
-                for path in versions_of(&source, &paths) {
-                    let found = self.find_ref(&source, path, &reference);
+                for path in &versions {
+                    let found = self.find_ref(&source, path, reference);
                     self.keep(&found, &why, &mut queue);
                 }
             }
@@ -164,8 +181,8 @@ impl ImportClosure<'_, '_> {
             if !in_stdlib {
                 let why = format!("named by {}", display(&source));
                 for name in imports.named {
-                    for path in versions_of(&source, &paths) {
-                        let found = self.find(&path.dirs, &path.suffixes, &name);
+                    for path in &versions {
+                        let found = self.find_on_path(path, &name);
                         // A module inside a package at least: `"a.b"` where `a` is a
                         // plain module names an attribute, not something to import.
                         if found.files.len() >= 2 {
@@ -183,14 +200,14 @@ impl ImportClosure<'_, '_> {
     fn fallbacks_unneeded(
         &self,
         source: &[u8],
-        paths: &BTreeMap<String, SysPath>,
+        versions: &[&SysPath],
         imports: &Imports,
     ) -> BTreeSet<usize> {
         let mut tried: BTreeMap<usize, bool> = BTreeMap::new();
         for (reference, guard) in imports.refs.iter().zip(&imports.guards) {
             let Some(t) = guard.tried_in else { continue };
-            let found = versions_of(source, paths)
-                .into_iter()
+            let found = versions
+                .iter()
                 .all(|path| self.resolves(source, path, reference));
             *tried.entry(t).or_insert(true) &= found;
         }
@@ -202,15 +219,17 @@ impl ImportClosure<'_, '_> {
 
     /// Whether the module `reference` names is found, every part of its dotted name.
     fn resolves(&self, source: &[u8], path: &SysPath, reference: &ImportRef) -> bool {
-        let dirs = if reference.level > 0 {
-            if reference.module.is_empty() {
-                return true;
-            }
-            vec![relative_base(source, reference.level)]
-        } else {
-            path.dirs.clone()
-        };
-        self.find(&dirs, &path.suffixes, &reference.module).complete
+        if reference.level == 0 {
+            return self.find_on_path(path, &reference.module).complete;
+        }
+        reference.module.is_empty()
+            || self
+                .find(
+                    &[relative_base(source, reference.level)],
+                    &path.suffixes,
+                    &reference.module,
+                )
+                .complete
     }
 
     /// Whether `module` is one of the profile's tools or inside one.
@@ -290,7 +309,7 @@ impl ImportClosure<'_, '_> {
                 self.find(&[dir], &path.suffixes, &reference.module)
             }
         } else {
-            let mut found = self.find(&path.dirs, &path.suffixes, &reference.module);
+            let mut found = self.find_on_path(path, &reference.module);
             for implied in self
                 .rules
                 .implied
@@ -298,9 +317,7 @@ impl ImportClosure<'_, '_> {
                 .into_iter()
                 .flatten()
             {
-                found
-                    .files
-                    .extend(self.find(&path.dirs, &path.suffixes, implied).files);
+                found.files.extend(self.find_on_path(path, implied).files);
             }
             found
         };
@@ -311,6 +328,21 @@ impl ImportClosure<'_, '_> {
             found.files.extend(sub.files);
         }
         found.files
+    }
+
+    /// [`Self::find`] on `path`'s directories, remembered for the build (the same module
+    /// is imported by many sources).
+    fn find_on_path(&self, path: &SysPath, name: &str) -> Found {
+        let key = (path.version.clone(), name.to_string());
+        if let Some(found) = self.builder.python_found.borrow().get(&key) {
+            return found.clone();
+        }
+        let found = self.find(&path.dirs, &path.suffixes, name);
+        self.builder
+            .python_found
+            .borrow_mut()
+            .insert(key, found.clone());
+        found
     }
 
     /// Finds the dotted module `name` below `dirs` as Python's path finder does: in each
@@ -384,7 +416,8 @@ impl ImportClosure<'_, '_> {
                 && let Some(version) = version_dir(&dir)
                 && used_under(self.used, &dir)
             {
-                let entry = paths.entry(version).or_default();
+                let entry = paths.entry(version.clone()).or_default();
+                entry.version = version;
                 entry.dirs.push(dir.clone());
                 entry.stdlib.push(dir.clone());
                 let dynload = join(&dir, b"lib-dynload");

@@ -16,6 +16,8 @@
 //!
 //! Pure: it reads a byte slice.
 
+use std::borrow::Cow;
+
 /// One import statement's (or literal call's) module, as written.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ImportRef {
@@ -62,11 +64,11 @@ struct TryFrame {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Token {
-    Name(String),
+enum Token<'a> {
+    Name(Cow<'a, str>),
     /// A string literal: its text when it is a plain (not bytes, not f-) string without
     /// escapes, else `None`.
-    Str(Option<String>),
+    Str(Option<Cow<'a, str>>),
     /// One punctuation byte: `.` `,` `(` `)` `;` `:` `*` and the others.
     Op(u8),
     /// The start of a logical line, with its indentation (a tab counts 8).
@@ -108,7 +110,7 @@ pub fn scan(source: &[u8]) -> Imports {
             && let Token::Name(word) = &tokens[i]
             && matches!(tokens[i.saturating_sub(1)], Token::Newline(_))
         {
-            match word.as_str() {
+            match word.as_ref() {
                 "try" if tokens.get(i + 1) == Some(&Token::Op(b':')) => {
                     frames.push(TryFrame {
                         indent: line_indent,
@@ -150,7 +152,7 @@ pub fn scan(source: &[u8]) -> Imports {
             Token::Name(word)
                 if (word == "import_module" || word == "__import__")
                     && tokens.get(i + 1) == Some(&Token::Op(b'('))
-                    && !(i > 0 && tokens[i - 1] == Token::Name("def".into())) =>
+                    && !(i > 0 && is_name(&tokens[i - 1], "def")) =>
             {
                 match (tokens.get(i + 2), tokens.get(i + 3)) {
                     (Some(Token::Str(Some(name))), Some(Token::Op(b',' | b')')))
@@ -168,7 +170,7 @@ pub fn scan(source: &[u8]) -> Imports {
                 i += 2;
             }
             Token::Str(Some(text)) if text.contains('.') && is_dotted_name(text) => {
-                imports.named.push(text.clone());
+                imports.named.push(text.to_string());
                 i += 1;
             }
             _ => i += 1,
@@ -220,15 +222,12 @@ fn catches_failed_import(header: &[Token]) -> bool {
         return true;
     }
     // `except (A, B) as e:`: the names before `as`.
-    header
-        .iter()
-        .take_while(|t| **t != Token::Name("as".into()))
-        .any(|t| {
-            matches!(t, Token::Name(n) if matches!(
-                n.as_str(),
-                "ImportError" | "ModuleNotFoundError" | "Exception" | "BaseException"
-            ))
-        })
+    header.iter().take_while(|t| !is_name(t, "as")).any(|t| {
+        matches!(t, Token::Name(n) if matches!(
+            n.as_ref(),
+            "ImportError" | "ModuleNotFoundError" | "Exception" | "BaseException"
+        ))
+    })
 }
 
 /// Whether `text` is identifiers joined by dots: `a.b`, `pkg.mod.Class`.
@@ -252,15 +251,20 @@ fn is_module_name(name: &str) -> bool {
 /// Whether `tokens` start with `if __name__ == "__main__":` (either way round): a block
 /// that runs only when the file is run as a script, never when it is imported.
 fn is_main_check(tokens: &[Token]) -> bool {
-    let name = Token::Name("__name__".into());
-    let main = Token::Str(Some("__main__".into()));
+    let name = |t: &Token| is_name(t, "__name__");
+    let main = |t: &Token| matches!(t, Token::Str(Some(s)) if s == "__main__");
     let eq = Token::Op(b'=');
     tokens.len() >= 6
-        && tokens[0] == Token::Name("if".into())
+        && is_name(&tokens[0], "if")
         && tokens[2] == eq
         && tokens[3] == eq
-        && ((tokens[1] == name && tokens[4] == main) || (tokens[1] == main && tokens[4] == name))
+        && ((name(&tokens[1]) && main(&tokens[4])) || (main(&tokens[1]) && name(&tokens[4])))
         && tokens[5] == Token::Op(b':')
+}
+
+/// Whether `token` is the name `word`.
+fn is_name(token: &Token, word: &str) -> bool {
+    matches!(token, Token::Name(name) if name == word)
 }
 
 /// Where the block of the statement at `i` (indented `indent`) ends: the next logical line
@@ -325,7 +329,7 @@ fn from_import(tokens: &[Token], mut i: usize, refs: &mut Vec<ImportRef>) -> usi
     }
     let (module, next) = dotted(tokens, i);
     i = next;
-    if (level == 0 && module.is_empty()) || tokens.get(i) != Some(&Token::Name("import".into())) {
+    if (level == 0 && module.is_empty()) || !tokens.get(i).is_some_and(|t| is_name(t, "import")) {
         return i;
     }
     i += 1;
@@ -337,7 +341,7 @@ fn from_import(tokens: &[Token], mut i: usize, refs: &mut Vec<ImportRef>) -> usi
     loop {
         match tokens.get(i) {
             Some(Token::Name(name)) => {
-                names.push(name.clone());
+                names.push(name.to_string());
                 i = skip_alias(tokens, i + 1);
             }
             Some(Token::Op(b'*')) => i += 1,
@@ -360,7 +364,7 @@ fn from_import(tokens: &[Token], mut i: usize, refs: &mut Vec<ImportRef>) -> usi
 }
 
 fn skip_alias(tokens: &[Token], i: usize) -> usize {
-    if tokens.get(i) == Some(&Token::Name("as".into()))
+    if tokens.get(i).is_some_and(|t| is_name(t, "as"))
         && matches!(tokens.get(i + 1), Some(Token::Name(_)))
     {
         i + 2
@@ -374,7 +378,7 @@ fn is_name_byte(b: u8) -> bool {
 }
 
 /// The tokens of `source`, with newlines inside brackets and after a backslash dropped.
-fn tokenize(source: &[u8]) -> Vec<Token> {
+fn tokenize(source: &[u8]) -> Vec<Token<'_>> {
     // Every logical line starts with its indentation, measured until its first token.
     let mut tokens = vec![Token::Newline(0)];
     let mut measuring = true;
@@ -431,7 +435,7 @@ fn tokenize(source: &[u8]) -> Vec<Token> {
                     tokens.push(token);
                     i = end;
                 } else {
-                    tokens.push(Token::Name(String::from_utf8_lossy(word).into_owned()));
+                    tokens.push(Token::Name(String::from_utf8_lossy(word)));
                 }
             }
             b'(' | b'[' | b'{' => {
@@ -466,7 +470,7 @@ fn tokenize(source: &[u8]) -> Vec<Token> {
 /// The string literal whose opening quote is at `start`; returns the token and where the
 /// literal ends. An unterminated single-quoted string ends at its line's end, a
 /// triple-quoted one at the end of the source.
-fn string(source: &[u8], start: usize, prefix: &str) -> (Token, usize) {
+fn string<'a>(source: &'a [u8], start: usize, prefix: &str) -> (Token<'a>, usize) {
     let quote = source[start];
     let triple = source.get(start..start + 3) == Some(&[quote, quote, quote][..]);
     let open = if triple { 3 } else { 1 };
@@ -493,7 +497,7 @@ fn string(source: &[u8], start: usize, prefix: &str) -> (Token, usize) {
     let body = &source[(start + open).min(end)..end];
     let plain = !escaped && !prefix.contains(['b', 'f', 't']);
     let text = plain
-        .then(|| std::str::from_utf8(body).ok().map(str::to_string))
+        .then(|| std::str::from_utf8(body).ok().map(Cow::Borrowed))
         .flatten();
     let close = if end < source.len() && source[end] == quote {
         open

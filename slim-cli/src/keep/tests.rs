@@ -279,43 +279,36 @@ fn keep_lists_bring_users_nss_zoneinfo_home_and_workdir() {
     assert!(!set.contains(b"/etc/unused"));
 }
 
+/// The keep set of `records` with the default keep-lists and no profile.
+fn with_defaults(f: &Fixture, records: &[TraceRecord]) -> KeepSet {
+    compute(
+        &f.index,
+        records,
+        &ImageRuntime::default(),
+        &KeepOptions::default(),
+    )
+    .unwrap()
+}
+
 #[test]
 fn nss_modules_are_kept_only_for_a_program_that_can_load_them() {
     let f = fixture("nss");
     // Nothing kept links glibc (a Go or musl binary ran): the modules would only bring
     // the shared C library.
-    let set = compute(
-        &f.index,
-        &[],
-        &ImageRuntime::default(),
-        &KeepOptions::default(),
-    )
-    .unwrap();
+    let set = with_defaults(&f, &[]);
     assert!(set.contains(b"/etc/nsswitch.conf"));
     assert!(!set.contains(b"/usr/lib/x86_64-linux-gnu/libnss_files.so.2"));
     assert!(!set.contains(b"/usr/lib/x86_64-linux-gnu/libc.so.6"));
     // Control: a dynamically linked program kept brings them.
     let shell = [record("/bin/sh").of_kind(AccessKind::Exec)];
-    let set = compute(
-        &f.index,
-        &shell,
-        &ImageRuntime::default(),
-        &KeepOptions::default(),
-    )
-    .unwrap();
+    let set = with_defaults(&f, &shell);
     assert!(set.contains(b"/usr/lib/x86_64-linux-gnu/libnss_files.so.2"));
 }
 
 #[test]
 fn zones_with_leap_seconds_are_left_out_unless_tz_names_one() {
     let f = fixture("right");
-    let set = compute(
-        &f.index,
-        &[],
-        &ImageRuntime::default(),
-        &KeepOptions::default(),
-    )
-    .unwrap();
+    let set = with_defaults(&f, &[]);
     assert!(set.contains(b"/usr/share/zoneinfo/Europe/Paris"));
     assert!(!set.contains(b"/usr/share/zoneinfo/right/UTC"));
     let left = set
