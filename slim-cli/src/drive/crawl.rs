@@ -183,6 +183,37 @@ impl<'a> Crawl<'a> {
         }
     }
 
+    /// Queues a request for each operation of an OpenAPI document served on `port`.
+    fn queue_operations(
+        &mut self,
+        next: &mut Vec<Pending>,
+        (port, scheme): (u16, Scheme),
+        operations: Vec<openapi::OperationProbe>,
+        depth: u32,
+    ) {
+        for operation in operations {
+            let mut probe = self.probe(
+                port,
+                scheme,
+                "GET",
+                &operation.target,
+                FoundBy::OpenApi {
+                    operation: operation.operation,
+                },
+            );
+            merge_headers(&mut probe.headers, operation.headers);
+            self.summary.operations += 1;
+            self.queue(
+                next,
+                Pending {
+                    probe,
+                    depth,
+                    role: Role::Page,
+                },
+            );
+        }
+    }
+
     /// Runs the crawl; returns every request with its result, in the order sent.
     pub async fn run(mut self) -> (Vec<ProbeResult>, CrawlSummary) {
         let mut wave = Vec::new();
@@ -217,27 +248,8 @@ impl<'a> Crawl<'a> {
         }
         if let (Some(doc), Some(&(port, scheme))) = (&self.discovery.openapi, self.ports.first()) {
             self.openapi_done.insert(port);
-            for operation in openapi::probes(doc) {
-                let mut probe = self.probe(
-                    port,
-                    scheme,
-                    "GET",
-                    &operation.target,
-                    FoundBy::OpenApi {
-                        operation: operation.operation,
-                    },
-                );
-                merge_headers(&mut probe.headers, operation.headers);
-                self.summary.operations += 1;
-                self.queue(
-                    &mut wave,
-                    Pending {
-                        probe,
-                        depth: 0,
-                        role: Role::Page,
-                    },
-                );
-            }
+            let operations = openapi::probes(doc);
+            self.queue_operations(&mut wave, (port, scheme), operations, 0);
         }
         let mut level = 0;
         while !wave.is_empty() {
@@ -473,27 +485,7 @@ impl<'a> Crawl<'a> {
                     probe.path,
                     operations.len()
                 ));
-                for operation in operations {
-                    let mut probe = self.probe(
-                        from.0,
-                        from.1,
-                        "GET",
-                        &operation.target,
-                        FoundBy::OpenApi {
-                            operation: operation.operation,
-                        },
-                    );
-                    merge_headers(&mut probe.headers, operation.headers);
-                    self.summary.operations += 1;
-                    self.queue(
-                        next,
-                        Pending {
-                            probe,
-                            depth: pending.depth,
-                            role: Role::Page,
-                        },
-                    );
-                }
+                self.queue_operations(next, from, operations, pending.depth);
             }
             Role::Page => {
                 let content_type = answer.content_type.as_deref().unwrap_or("");

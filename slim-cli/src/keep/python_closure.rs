@@ -546,10 +546,11 @@ fn find(haystack: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::super::profile::load;
+    use super::super::test_files::index_of;
     use super::super::{ImageRuntime, KeepOptions, KeepSet, Reason, compute};
     use crate::image::index::FsIndex;
     use crate::test_kit::record;
-    use slim_test_kit::{ScratchDir, TarWriter};
+    use slim_test_kit::ScratchDir;
 
     const LIB: &str = "usr/lib/python3.11";
     const SITE: &str = "opt/venv/lib/python3.11/site-packages";
@@ -631,14 +632,7 @@ def page():
             (path, (*content).to_string())
         })
         .collect();
-        let dir = ScratchDir::new(&format!("python-closure-{name}"));
-        let layer = files
-            .iter()
-            .fold(TarWriter::new(), |layer, (path, content)| {
-                layer.file(path, content)
-            });
-        let index = FsIndex::from_layers(&[dir.write("layer.tar", layer.finish())]).unwrap();
-        (index, dir)
+        index_of(&format!("python-closure-{name}"), &files)
     }
 
     fn keep(name: &str, import_closure: bool) -> KeepSet {

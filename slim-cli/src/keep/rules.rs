@@ -562,22 +562,16 @@ fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::super::profile::load;
+    use super::super::test_files::index_of;
     use super::super::{ImageRuntime, KeepOptions, KeepSet, compute};
     use crate::image::index::FsIndex;
     use crate::test_kit::record;
-    use slim_test_kit::{ScratchDir, TarWriter};
+    use slim_test_kit::ScratchDir;
 
     const SITE: &str = "usr/local/lib/python3.11/site-packages";
 
     fn index(name: &str, files: &[(&str, &str)]) -> (FsIndex, ScratchDir) {
-        let dir = ScratchDir::new(&format!("rules-{name}"));
-        let layer = files
-            .iter()
-            .fold(TarWriter::new(), |layer, (path, content)| {
-                layer.file(path, content)
-            });
-        let index = FsIndex::from_layers(&[dir.write("layer.tar", layer.finish())]).unwrap();
-        (index, dir)
+        index_of(&format!("rules-{name}"), files)
     }
 
     fn project() -> Vec<(String, &'static str)> {

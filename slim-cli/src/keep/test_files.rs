@@ -1,6 +1,7 @@
 //! Small files the keep tests build instead of reading the host's: a dynamic ELF file with
 //! the load-time fields the closure reads, and a glibc `ld.so.cache`. Written byte by byte,
 //! independently of the reader under test, so the tests run the same on every machine.
+//! And the index of an image of small text files.
 
 use object::elf::{DT_NEEDED, DT_NULL, DT_RPATH, DT_RUNPATH, DT_STRSZ, DT_STRTAB};
 
@@ -177,3 +178,21 @@ pub fn ld_cache(entries: &[(&str, &str, i32)]) -> Vec<u8> {
 
 /// The cache flags of an x86-64 glibc library (`FLAG_ELF_LIBC6 | FLAG_X8664_LIB64`).
 pub const X86_64_LIBC6: i32 = 0x0303;
+
+/// The index of a one-layer image holding `files` (path, text), written in a scratch
+/// directory named after `name` (kept alive by the returned handle).
+pub fn index_of<S: AsRef<str>>(
+    name: &str,
+    files: &[(S, S)],
+) -> (crate::image::index::FsIndex, slim_test_kit::ScratchDir) {
+    let dir = slim_test_kit::ScratchDir::new(name);
+    let layer = files
+        .iter()
+        .fold(slim_test_kit::TarWriter::new(), |layer, (path, content)| {
+            layer.file(path.as_ref(), content.as_ref())
+        });
+    let index =
+        crate::image::index::FsIndex::from_layers(&[dir.write("layer.tar", layer.finish())])
+            .unwrap();
+    (index, dir)
+}
