@@ -48,6 +48,7 @@ use std::collections::BTreeSet;
 pub use exclude::Excludes;
 pub use glob::{KeepError, compile_globs};
 pub use model::{Exclusion, ImageRuntime, KeepList, KeepSet, LeftOut, Reason};
+pub(crate) use python_closure::source_of_bytecode;
 
 use crate::image::index::{FsIndex, NodeKind};
 use crate::trace::TraceRecord;

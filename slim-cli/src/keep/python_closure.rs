@@ -271,10 +271,7 @@ impl ImportClosure<'_, '_> {
         let source = if path.ends_with(b".py") {
             path.to_vec()
         } else {
-            let (dir, name) = split_parent(path);
-            let pkg = dir.strip_suffix(b"/__pycache__")?;
-            let stem = name.strip_suffix(b".pyc")?.split(|&b| b == b'.').next()?;
-            join(pkg, &[stem, b".py"].concat())
+            source_of_bytecode(path)?
         };
         (self.is_file(&source) && !self.excludes.is_match(as_path(&source))).then_some(source)
     }
@@ -488,6 +485,15 @@ fn relative_base(source: &[u8], level: usize) -> Vec<u8> {
         dir = split_parent(&dir).0;
     }
     dir
+}
+
+/// The source `…/X.py` whose bytecode `path` is (`…/__pycache__/X.TAG.pyc`), or `None`
+/// when `path` is no such bytecode.
+pub(crate) fn source_of_bytecode(path: &[u8]) -> Option<Vec<u8>> {
+    let (dir, name) = split_parent(path);
+    let package = dir.strip_suffix(b"/__pycache__")?;
+    let stem = name.strip_suffix(b".pyc")?.split(|&b| b == b'.').next()?;
+    Some(join(package, &[stem, b".py"].concat()))
 }
 
 /// Whether `path` is in a `__pycache__` directory: bytecode the interpreter rebuilds from

@@ -15,7 +15,7 @@ use super::builder::{Builder, display};
 use super::glob::{KeepError, as_path, compile_globs, relative_globs};
 use super::model::Reason;
 use super::profile::{Ecosystem, Profile};
-use super::python_closure::ImportClosure;
+use super::python_closure::{ImportClosure, source_of_bytecode};
 use crate::image::index::{FsIndex, NodeKind, join, split_parent};
 use crate::trace::path::normalize;
 
@@ -477,12 +477,10 @@ impl Apply<'_, '_> {
                 for pyc in pycs {
                     self.builder.add(&pyc, reason.clone(), false);
                 }
-            } else if name.ends_with(b".pyc") && dir.ends_with(b"/__pycache__") {
-                let stem = name.split(|&b| b == b'.').next().unwrap_or_default();
-                let source = join(&split_parent(&dir).0, &[stem, b".py"].concat());
-                if self.builder.index.get(&source).is_some() {
-                    self.builder.add(&source, reason.clone(), false);
-                }
+            } else if let Some(source) = source_of_bytecode(&path)
+                && self.builder.index.get(&source).is_some()
+            {
+                self.builder.add(&source, reason.clone(), false);
             }
         }
     }

@@ -23,8 +23,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::drive::{HttpAnswer, ProbeResult};
-use crate::image::index::{FsIndex, join, resolve, split_parent};
-use crate::keep::{Excludes, KeepSet};
+use crate::image::index::{FsIndex, resolve};
+use crate::keep::{Excludes, KeepSet, source_of_bytecode};
 use crate::trace::{CallResult, TraceRecord};
 
 /// Whether and how the new image is verified.
@@ -332,17 +332,7 @@ fn is_missing(result: CallResult) -> bool {
 /// Whether `path` is Python bytecode (`…/__pycache__/X.TAG.pyc`) whose source `…/X.py` is
 /// kept: a cache miss, not a missing file (the interpreter compiles the source).
 fn is_rebuilt_bytecode(kept: &KeepSet, path: &[u8]) -> bool {
-    let (dir, name) = split_parent(path);
-    let Some(package) = dir.strip_suffix(b"/__pycache__") else {
-        return false;
-    };
-    let Some(stem) = name
-        .strip_suffix(b".pyc")
-        .and_then(|n| n.split(|&b| b == b'.').next())
-    else {
-        return false;
-    };
-    kept.contains(&join(package, &[stem, b".py"].concat()))
+    source_of_bytecode(path).is_some_and(|source| kept.contains(&source))
 }
 
 /// A file the new image's run failed to find though the original image has it, with the
