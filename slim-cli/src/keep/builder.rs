@@ -36,8 +36,8 @@ pub(super) struct Builder<'a> {
     pub(super) python_scanned: Vec<(ClosureKey, HashSet<Vec<u8>>)>,
     /// `sys.path` of each Python version used, found on the first import closure.
     pub(super) python_paths: Option<BTreeMap<String, SysPath>>,
-    /// What a module name finds on a version's `sys.path` (by version and name).
-    pub(super) python_found: RefCell<HashMap<(String, String), Found>>,
+    /// What a module name finds on a version's `sys.path` (by version, then name).
+    pub(super) python_found: RefCell<HashMap<String, HashMap<String, Found>>>,
     /// Subpackages of used Python distributions that nothing has reached yet, with the
     /// profile and reason that keep them once something does (see
     /// `rules::Apply::keep_python_package`).

@@ -330,15 +330,18 @@ impl ImportClosure<'_, '_> {
     /// [`Self::find`] on `path`'s directories, remembered for the build (the same module
     /// is imported by many sources).
     fn find_on_path(&self, path: &SysPath, name: &str) -> Found {
-        let key = (path.version.clone(), name.to_string());
-        if let Some(found) = self.builder.python_found.borrow().get(&key) {
+        let remembered = self.builder.python_found.borrow();
+        if let Some(found) = remembered.get(&path.version).and_then(|m| m.get(name)) {
             return found.clone();
         }
+        drop(remembered);
         let found = self.find(&path.dirs, &path.suffixes, name);
         self.builder
             .python_found
             .borrow_mut()
-            .insert(key, found.clone());
+            .entry(path.version.clone())
+            .or_default()
+            .insert(name.to_string(), found.clone());
         found
     }
 
