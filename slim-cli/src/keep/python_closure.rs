@@ -24,7 +24,7 @@ use super::model::Reason;
 use super::profile::PythonImports;
 use super::python_imports::{ImportRef, Imports, scan};
 use super::rules::{left_out, used_under};
-use crate::image::index::{NodeKind, join, split_parent};
+use crate::image::index::{FsIndex, NodeKind, join, split_parent};
 use crate::trace::path::normalize;
 
 /// Bytes read at most from one Python source.
@@ -140,59 +140,68 @@ impl ImportClosure<'_, '_> {
             .position(|(k, _)| *k == key)
             .map(|i| self.builder.python_scanned.swap_remove(i).1)
             .unwrap_or_default();
-        while let Some(source) = queue.pop() {
-            if !scanned.insert(source.clone()) {
+        // In waves: the sources found so far are read and scanned together (on every
+        // core), then what they import is looked up and makes the next wave.
+        while !queue.is_empty() {
+            let mut wave = std::mem::take(&mut queue);
+            wave.retain(|source| scanned.insert(source.clone()));
+            let scans = scan_sources(self.builder.index, &wave);
+            for (source, imports) in wave.into_iter().zip(scans) {
+                let Some(imports) = imports else {
+                    continue;
+                };
+                self.follow(&source, imports, &paths, &mut queue);
+            }
+        }
+        self.builder.python_scanned.push((key, scanned));
+    }
+
+    /// Keeps (and queues) what one scanned source imports or names.
+    fn follow(
+        &mut self,
+        source: &[u8],
+        imports: Imports,
+        paths: &BTreeMap<String, SysPath>,
+        queue: &mut Vec<Vec<u8>>,
+    ) {
+        let why = format!("imported by {}", display(source));
+        let in_stdlib = paths
+            .values()
+            .flat_map(|path| &path.stdlib)
+            .any(|dir| source.starts_with(dir) && source.get(dir.len()) == Some(&b'/'));
+        let versions = versions_of(source, paths);
+        let fallback_unneeded = self.fallbacks_unneeded(source, &versions, &imports);
+        for (k, reference) in imports.refs.iter().enumerate() {
+            if in_stdlib && reference.level == 0 && self.is_tool(&reference.module) {
                 continue;
             }
-            let Some(text) = self
-                .builder
-                .index
-                .get(&source)
-                .and_then(|node| self.builder.index.read_to_vec(node, SOURCE_LIMIT).ok())
-            else {
+            // `except ImportError:` imports what replaces a module the image has.
+            if imports.guards[k]
+                .fallback_of
+                .is_some_and(|t| fallback_unneeded.contains(&t))
+            {
                 continue;
-            };
-            let why = format!("imported by {}", display(&source));
-            let in_stdlib = paths
-                .values()
-                .flat_map(|path| &path.stdlib)
-                .any(|dir| source.starts_with(dir) && source.get(dir.len()) == Some(&b'/'));
-            let imports = scan(&text);
-            let versions = versions_of(&source, &paths);
-            let fallback_unneeded = self.fallbacks_unneeded(&source, &versions, &imports);
-            for (k, reference) in imports.refs.iter().enumerate() {
-                if in_stdlib && reference.level == 0 && self.is_tool(&reference.module) {
-                    continue;
-                }
-                // `except ImportError:` imports what replaces a module the image has.
-                if imports.guards[k]
-                    .fallback_of
-                    .is_some_and(|t| fallback_unneeded.contains(&t))
-                {
-                    continue;
-                }
+            }
+            for path in &versions {
+                let found = self.find_ref(source, path, reference);
+                self.keep(&found, &why, queue);
+            }
+        }
+        // Names in strings: how applications and frameworks name what they import
+        // (settings, plugin tables). The standard library imports by statements.
+        if !in_stdlib {
+            let why = format!("named by {}", display(source));
+            for name in imports.named {
                 for path in &versions {
-                    let found = self.find_ref(&source, path, reference);
-                    self.keep(&found, &why, &mut queue);
-                }
-            }
-            // Names in strings: how applications and frameworks name what they import
-            // (settings, plugin tables). The standard library imports by statements.
-            if !in_stdlib {
-                let why = format!("named by {}", display(&source));
-                for name in imports.named {
-                    for path in &versions {
-                        let found = self.find_on_path(path, &name);
-                        // A module inside a package at least: `"a.b"` where `a` is a
-                        // plain module names an attribute, not something to import.
-                        if found.files.len() >= 2 {
-                            self.keep(&found.files, &why, &mut queue);
-                        }
+                    let found = self.find_on_path(path, &name);
+                    // A module inside a package at least: `"a.b"` where `a` is a
+                    // plain module names an attribute, not something to import.
+                    if found.files.len() >= 2 {
+                        self.keep(&found.files, &why, queue);
                     }
                 }
             }
         }
-        self.builder.python_scanned.push((key, scanned));
     }
 
     /// The `try` statements of a source whose every import in the body is found on the
@@ -482,6 +491,31 @@ impl ImportClosure<'_, '_> {
 
 /// The directory a relative import of `level` dots in `source` starts from: the source's
 /// own package for one dot, its parent for two …
+/// The imports of each of `sources` read from the image (`None` for one it cannot read),
+/// in the same order; many are read on every core.
+fn scan_sources(index: &FsIndex, sources: &[Vec<u8>]) -> Vec<Option<Imports>> {
+    let read = |source: &Vec<u8>| {
+        let node = index.get(source)?;
+        let text = index.read_to_vec(node, SOURCE_LIMIT).ok()?;
+        Some(scan(&text))
+    };
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    if threads < 2 || sources.len() < 16 {
+        return sources.iter().map(read).collect();
+    }
+    let chunk = sources.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = sources
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(read).collect::<Vec<_>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| part.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
 fn relative_base(source: &[u8], level: usize) -> Vec<u8> {
     let mut dir = split_parent(source).0;
     for _ in 1..level {

@@ -16,8 +16,6 @@
 //!
 //! Pure: it reads a byte slice.
 
-use std::borrow::Cow;
-
 /// One import statement's (or literal call's) module, as written.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ImportRef {
@@ -65,10 +63,11 @@ struct TryFrame {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Token<'a> {
-    Name(Cow<'a, str>),
+    /// A name, as its bytes (only ASCII ones matter; others are kept as written).
+    Name(&'a [u8]),
     /// A string literal: its text when it is a plain (not bytes, not f-) string without
     /// escapes, else `None`.
-    Str(Option<Cow<'a, str>>),
+    Str(Option<&'a str>),
     /// One punctuation byte: `.` `,` `(` `)` `;` `:` `*` and the others.
     Op(u8),
     /// The start of a logical line, with its indentation (a tab counts 8).
@@ -92,7 +91,7 @@ pub fn scan(source: &[u8]) -> Imports {
             // A line indented no deeper than a `try:` ends it, unless it is a clause.
             let clause = matches!(
                 tokens.get(i + 1),
-                Some(Token::Name(w)) if w == "except" || w == "else" || w == "finally"
+                Some(Token::Name(w)) if matches!(*w, b"except" | b"else" | b"finally")
             );
             while frames
                 .last()
@@ -110,8 +109,8 @@ pub fn scan(source: &[u8]) -> Imports {
             && let Token::Name(word) = &tokens[i]
             && matches!(tokens[i.saturating_sub(1)], Token::Newline(_))
         {
-            match word.as_ref() {
-                "try" if tokens.get(i + 1) == Some(&Token::Op(b':')) => {
+            match *word {
+                b"try" if tokens.get(i + 1) == Some(&Token::Op(b':')) => {
                     frames.push(TryFrame {
                         indent: line_indent,
                         id: tries,
@@ -121,12 +120,12 @@ pub fn scan(source: &[u8]) -> Imports {
                     i += 2;
                     continue;
                 }
-                "except" | "else" | "finally"
+                b"except" | b"else" | b"finally"
                     if frames.last().is_some_and(|f| f.indent == line_indent) =>
                 {
                     let end = clause_end(&tokens, i + 1);
                     let catches_import =
-                        word == "except" && catches_failed_import(&tokens[i + 1..end]);
+                        *word == b"except" && catches_failed_import(&tokens[i + 1..end]);
                     if let Some(frame) = frames.last_mut() {
                         frame.clause = Some(catches_import);
                     }
@@ -143,15 +142,14 @@ pub fn scan(source: &[u8]) -> Imports {
             continue;
         }
         match &tokens[i] {
-            Token::Name(word) if word == "import" => {
+            Token::Name(b"import") => {
                 i = import_names(&tokens, i + 1, &mut imports.refs);
             }
-            Token::Name(word) if word == "from" && at_statement_start => {
+            Token::Name(b"from") if at_statement_start => {
                 i = from_import(&tokens, i + 1, &mut imports.refs);
             }
-            Token::Name(word)
-                if (word == "import_module" || word == "__import__")
-                    && tokens.get(i + 1) == Some(&Token::Op(b'('))
+            Token::Name(b"import_module" | b"__import__")
+                if tokens.get(i + 1) == Some(&Token::Op(b'('))
                     && !(i > 0 && is_name(&tokens[i - 1], "def")) =>
             {
                 match (tokens.get(i + 2), tokens.get(i + 3)) {
@@ -223,10 +221,10 @@ fn catches_failed_import(header: &[Token]) -> bool {
     }
     // `except (A, B) as e:`: the names before `as`.
     header.iter().take_while(|t| !is_name(t, "as")).any(|t| {
-        matches!(t, Token::Name(n) if matches!(
-            n.as_ref(),
-            "ImportError" | "ModuleNotFoundError" | "Exception" | "BaseException"
-        ))
+        matches!(
+            t,
+            Token::Name(b"ImportError" | b"ModuleNotFoundError" | b"Exception" | b"BaseException")
+        )
     })
 }
 
@@ -252,7 +250,7 @@ fn is_module_name(name: &str) -> bool {
 /// that runs only when the file is run as a script, never when it is imported.
 fn is_main_check(tokens: &[Token]) -> bool {
     let name = |t: &Token| is_name(t, "__name__");
-    let main = |t: &Token| matches!(t, Token::Str(Some(s)) if s == "__main__");
+    let main = |t: &Token| matches!(t, Token::Str(Some("__main__")));
     let eq = Token::Op(b'=');
     tokens.len() >= 6
         && is_name(&tokens[0], "if")
@@ -264,7 +262,7 @@ fn is_main_check(tokens: &[Token]) -> bool {
 
 /// Whether `token` is the name `word`.
 fn is_name(token: &Token, word: &str) -> bool {
-    matches!(token, Token::Name(name) if name == word)
+    matches!(token, Token::Name(name) if *name == word.as_bytes())
 }
 
 /// Where the block of the statement at `i` (indented `indent`) ends: the next logical line
@@ -283,13 +281,13 @@ fn skip_block(tokens: &[Token], mut i: usize, indent: usize) -> usize {
 fn dotted(tokens: &[Token], mut i: usize) -> (String, usize) {
     let mut name = String::new();
     while let Some(Token::Name(part)) = tokens.get(i) {
-        if part == "import" {
+        if *part == b"import" {
             break;
         }
-        name.push_str(part);
+        name.push_str(&String::from_utf8_lossy(part));
         i += 1;
         if tokens.get(i) == Some(&Token::Op(b'.'))
-            && matches!(tokens.get(i + 1), Some(Token::Name(next)) if next != "import")
+            && matches!(tokens.get(i + 1), Some(Token::Name(next)) if *next != b"import")
         {
             name.push('.');
             i += 1;
@@ -341,7 +339,7 @@ fn from_import(tokens: &[Token], mut i: usize, refs: &mut Vec<ImportRef>) -> usi
     loop {
         match tokens.get(i) {
             Some(Token::Name(name)) => {
-                names.push(name.to_string());
+                names.push(String::from_utf8_lossy(name).into_owned());
                 i = skip_alias(tokens, i + 1);
             }
             Some(Token::Op(b'*')) => i += 1,
@@ -374,13 +372,26 @@ fn skip_alias(tokens: &[Token], i: usize) -> usize {
 }
 
 fn is_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
+    NAME_BYTES[usize::from(b)]
 }
+
+/// Which bytes names are made of: ASCII letters, digits and `_`, and every non-ASCII byte.
+static NAME_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80;
+        b += 1;
+    }
+    table
+};
 
 /// The tokens of `source`, with newlines inside brackets and after a backslash dropped.
 fn tokenize(source: &[u8]) -> Vec<Token<'_>> {
     // Every logical line starts with its indentation, measured until its first token.
-    let mut tokens = vec![Token::Newline(0)];
+    let mut tokens = Vec::with_capacity(source.len() / 6 + 1);
+    tokens.push(Token::Newline(0));
     let mut measuring = true;
     let mut depth: usize = 0;
     let mut i = 0;
@@ -390,11 +401,7 @@ fn tokenize(source: &[u8]) -> Vec<Token<'_>> {
             measuring = false;
         }
         match b {
-            b'#' => {
-                while i < source.len() && source[i] != b'\n' {
-                    i += 1;
-                }
-            }
+            b'#' => i = memchr::memchr(b'\n', &source[i..]).map_or(source.len(), |n| i + n),
             b'\\' if source.get(i + 1) == Some(&b'\n') => i += 2,
             b'\\' if source.get(i + 1..i + 3) == Some(b"\r\n") => i += 3,
             b'\n' | b'\r' => {
@@ -435,7 +442,7 @@ fn tokenize(source: &[u8]) -> Vec<Token<'_>> {
                     tokens.push(token);
                     i = end;
                 } else {
-                    tokens.push(Token::Name(String::from_utf8_lossy(word)));
+                    tokens.push(Token::Name(word));
                 }
             }
             b'(' | b'[' | b'{' => {
@@ -448,8 +455,13 @@ fn tokenize(source: &[u8]) -> Vec<Token<'_>> {
                 tokens.push(Token::Op(b));
                 i += 1;
             }
+            b' ' | b'\t' | b'\x0c' if !measuring => {
+                while matches!(source.get(i), Some(b' ' | b'\t' | b'\x0c')) {
+                    i += 1;
+                }
+            }
             b' ' | b'\t' | b'\x0c' => {
-                if measuring && let Some(Token::Newline(indent)) = tokens.last_mut() {
+                if let Some(Token::Newline(indent)) = tokens.last_mut() {
                     *indent = if b == b'\t' {
                         (*indent / 8 + 1) * 8
                     } else {
@@ -477,9 +489,18 @@ fn string<'a>(source: &'a [u8], start: usize, prefix: &str) -> (Token<'a>, usize
     let mut i = start + open;
     let mut escaped = false;
     let end = loop {
-        let Some(&b) = source.get(i) else {
+        // The next byte that can end the literal or escape one.
+        let rest = source.get(i..).unwrap_or_default();
+        let next = if triple {
+            memchr::memchr2(quote, b'\\', rest)
+        } else {
+            memchr::memchr3(quote, b'\\', b'\n', rest)
+        };
+        let Some(n) = next else {
             break source.len();
         };
+        i += n;
+        let b = source[i];
         if b == b'\\' {
             escaped = true;
             i += 2;
@@ -496,9 +517,7 @@ fn string<'a>(source: &'a [u8], start: usize, prefix: &str) -> (Token<'a>, usize
     let end = end.min(source.len());
     let body = &source[(start + open).min(end)..end];
     let plain = !escaped && !prefix.contains(['b', 'f', 't']);
-    let text = plain
-        .then(|| std::str::from_utf8(body).ok().map(Cow::Borrowed))
-        .flatten();
+    let text = plain.then(|| std::str::from_utf8(body).ok()).flatten();
     let close = if end < source.len() && source[end] == quote {
         open
     } else {
