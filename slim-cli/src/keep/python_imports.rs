@@ -1,7 +1,10 @@
 //! The modules a Python source file can import, read from its text without running Python:
 //! every `import a.b [as x], c` and `from [.]x.y import a, b` anywhere in the file (in
 //! function bodies, `try` blocks and `if` branches too), and `importlib.import_module` /
-//! `__import__` called with a literal name; calls with a computed name are counted.
+//! `__import__` called with a literal name; calls with a computed name are counted. Two
+//! blocks never run when the module is imported, so their imports are not read: `if
+//! __name__ == "__main__":` (the file run as a script) and `if TYPE_CHECKING:` (read only by
+//! static type checkers; `typing.TYPE_CHECKING` is false at run time).
 //!
 //! A small tokenizer knows enough of Python's lexical structure for this: comments, every
 //! string form (prefixes, triple quotes, escapes), backslash continuations, brackets that
@@ -136,7 +139,7 @@ pub fn scan(source: &[u8]) -> Imports {
             }
         }
         if let Some(Token::Newline(indent)) = i.checked_sub(1).map(|at| &tokens[at])
-            && is_main_check(&tokens[i..])
+            && (is_main_check(&tokens[i..]) || is_type_checking(&tokens[i..]))
         {
             i = skip_block(&tokens, i, *indent);
             continue;
@@ -258,6 +261,20 @@ fn is_main_check(tokens: &[Token]) -> bool {
         && tokens[3] == eq
         && ((name(&tokens[1]) && main(&tokens[4])) || (main(&tokens[1]) && name(&tokens[4])))
         && tokens[5] == Token::Op(b':')
+}
+
+/// Whether `tokens` start with `if TYPE_CHECKING:` or `if typing.TYPE_CHECKING:` (any
+/// module name before the dot).
+fn is_type_checking(tokens: &[Token]) -> bool {
+    let checking = |t: &Token| is_name(t, "TYPE_CHECKING");
+    let colon = Token::Op(b':');
+    match tokens {
+        [first, flag, end, ..] if is_name(first, "if") && checking(flag) => *end == colon,
+        [first, Token::Name(_), Token::Op(b'.'), flag, end, ..] if is_name(first, "if") => {
+            checking(flag) && *end == colon
+        }
+        _ => false,
+    }
 }
 
 /// Whether `token` is the name `word`.
@@ -646,6 +663,19 @@ import real
                       \tif __name__ == '__main__':\n\t\timport f\n\timport g\n";
         let modules: Vec<String> = refs(source).into_iter().map(|r| r.module).collect();
         assert_eq!(modules, ["a", "b", "c", "e", "g"]);
+    }
+
+    #[test]
+    fn type_checking_blocks_are_skipped_but_not_their_else() {
+        let source = "from typing import TYPE_CHECKING\n\
+                      import typing as t\n\
+                      if TYPE_CHECKING:\n    from decimal import Decimal\n    import fractions\n\
+                      else:\n    import numbers\n\
+                      if t.TYPE_CHECKING: import statistics\n\
+                      def f():\n    if typing.TYPE_CHECKING:\n        import csv\n    import json\n\
+                      if TYPE_CHECKING or DEBUG:\n    import pprint\n";
+        let modules: Vec<String> = refs(source).into_iter().map(|r| r.module).collect();
+        assert_eq!(modules, ["typing", "typing", "numbers", "json", "pprint"]);
     }
 
     #[test]
