@@ -118,6 +118,7 @@ async fn build_phases(
         container,
         executed_plan,
         probes,
+        again,
         extra_runs,
         records,
         events,
@@ -259,6 +260,7 @@ async fn build_phases(
         reporter.begin(Phase::Verify);
         let original = Original {
             probes: &probes,
+            again: &again,
             container: container.as_ref(),
             plan: executed_plan.as_ref(),
             runs: &extra_runs,
@@ -333,6 +335,8 @@ struct Traced {
     executed_plan: Option<ProbePlan>,
     /// Every probe's result: the traced run's, then `--run`'s.
     probes: Vec<ProbeResult>,
+    /// The second answers of the traced run's probes (see `ProbeReport::again`).
+    again: Vec<Option<ProbeResult>>,
     /// The `--run` argument vectors.
     extra_runs: Vec<Vec<String>>,
     /// Every traced access of all runs.
@@ -385,6 +389,8 @@ async fn traced_runs(
             inner: Probing {
                 plan,
                 image: settings.image.clone(),
+                // Verification learns what varies from the original's second answers.
+                answer_twice: settings.verify.enabled,
             },
         },
         reporter,
@@ -408,9 +414,9 @@ async fn traced_runs(
     }
     let container = (outcome.end == RunEnd::Exited)
         .then(|| own_command(image, &settings.run, outcome.exit_code, &outcome.last_logs));
-    let (executed_plan, mut probes) = match outcome.workload {
-        Some(report) => (Some(report.plan), report.results),
-        None => (None, Vec::new()),
+    let (executed_plan, mut probes, again) = match outcome.workload {
+        Some(report) => (Some(report.plan), report.results, report.again),
+        None => (None, Vec::new(), Vec::new()),
     };
     for unhealthy in probes.iter().filter(|p| p.unhealthy()) {
         reporter.warn(&unhealthy_original(unhealthy));
@@ -443,6 +449,7 @@ async fn traced_runs(
         container,
         executed_plan,
         probes,
+        again,
         extra_runs,
         records,
         events,

@@ -495,6 +495,10 @@ pub struct PortReport {
 pub struct ProbeReport {
     pub plan: ProbePlan,
     pub results: Vec<ProbeResult>,
+    /// The second answer to each HTTP request and command of `results`, at the same
+    /// positions (`None` for the others), when the probes were asked twice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub again: Vec<Option<ProbeResult>>,
     #[serde(default)]
     pub ports: Vec<PortReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

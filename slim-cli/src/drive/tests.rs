@@ -243,9 +243,14 @@ fn plan(port: u16) -> ProbePlan {
 }
 
 async fn probe(plan: ProbePlan) -> Result<ProbeReport, DriveError> {
+    probe_with(plan, false).await
+}
+
+async fn probe_with(plan: ProbePlan, answer_twice: bool) -> Result<ProbeReport, DriveError> {
     Probing {
         plan,
         image: "site:1".into(),
+        answer_twice,
     }
     .drive(
         &FakeEngine::default().with_logs(&["listening on nothing"]),
@@ -415,6 +420,40 @@ async fn no_crawl_sends_only_get_slash() {
     });
     probe(plan).await.unwrap();
     assert_eq!(targets(&log), ["GET /"]);
+}
+
+#[tokio::test]
+async fn asked_twice_every_request_and_command_has_a_second_answer_in_its_place() {
+    let (pages, not_found) = site();
+    let (port, log) = serve(pages, not_found).await;
+    let mut plan = plan(port);
+    plan.exec = vec![vec!["true".into()]];
+    let report = probe_with(plan, true).await.unwrap();
+    let sent = targets(&log);
+    let requests = report
+        .results
+        .iter()
+        .filter(|r| matches!(r, ProbeResult::Http { .. }))
+        .count();
+    assert_eq!(sent.len(), 2 * requests, "each request sent twice");
+    assert_eq!(sent[..requests], sent[requests..], "in the same order");
+    assert_eq!(report.again.len(), report.results.len());
+    for (first, second) in report.results.iter().zip(&report.again) {
+        match (first, second) {
+            (ProbeResult::Http { request: a, .. }, Some(ProbeResult::Http { request: b, .. })) => {
+                assert_eq!((&a.method, &a.path), (&b.method, &b.path));
+            }
+            (ProbeResult::Exec { command: a, .. }, Some(ProbeResult::Exec { command: b, .. })) => {
+                assert_eq!(a, b);
+            }
+            (ProbeResult::Http { .. } | ProbeResult::Exec { .. }, other) => {
+                panic!("no second answer in place: {other:?}")
+            }
+            (_, None) => {}
+            (_, Some(other)) => panic!("a second answer to no request: {other:?}"),
+        }
+    }
+    assert!(probe(self::plan(port)).await.unwrap().again.is_empty());
 }
 
 #[tokio::test]

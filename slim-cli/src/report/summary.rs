@@ -9,7 +9,7 @@ use crate::drive::{ProbePlan, ProbeResult};
 use crate::footprint::{self, Footprint, LeftOutGlob};
 use crate::image::reference::short_id;
 use crate::rebuild::layer::LayerSummary;
-use crate::verify::{Verification, VerificationStatus};
+use crate::verify::{Stability, Verification, VerificationStatus};
 
 /// What a build did.
 #[derive(Clone, Debug)]
@@ -159,6 +159,14 @@ impl BuildSummary {
             }
         }
         let v = &self.verification;
+        let count = |s: Stability| v.stability.iter().filter(|p| p.answers == s).count();
+        let (masked, unstable) = (count(Stability::Masked), count(Stability::Unstable));
+        if masked + unstable > 0 {
+            lines.push(format!(
+                "the original answered {masked} probe(s) differently in places (masked) and \
+                 {unstable} with another status the second time (unstable, not compared)"
+            ));
+        }
         match v.status {
             VerificationStatus::Verified => lines.push(format!(
                 "verified: every probe answers as on the original ({} round{}{})",
