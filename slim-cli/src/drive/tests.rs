@@ -301,12 +301,15 @@ async fn the_crawl_reaches_every_part_of_the_site() {
         "GET /from-zipped.html",
         "GET /openapi.json",
         "GET /api/items/7",
+        "POST /api/items",
     ] {
         assert!(
             seen.contains(&want.to_string()),
             "{want} was not requested: {seen:#?}"
         );
     }
+    // An operation that writes goes once nothing is left to read.
+    assert_eq!(seen.last().map(String::as_str), Some("POST /api/items"));
     // Page five links deep is within the default depth; nothing off the site.
     assert!(seen.contains(&"GET /deep/four.html".to_string()));
     assert!(
@@ -357,7 +360,7 @@ async fn the_crawl_reaches_every_part_of_the_site() {
     );
     assert_eq!(api.1.unwrap().body_text.as_deref(), Some(r#"{"id": 7}"#));
     let crawl = report.crawl.unwrap();
-    assert_eq!(crawl.operations, 1);
+    assert_eq!(crawl.operations, 2);
     assert_eq!(crawl.stopped, None);
     assert!(
         report.results.iter().all(|r| !r.failed()),
