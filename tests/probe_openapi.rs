@@ -195,6 +195,27 @@ fn root_engine_openapi_only_get_leaves_out_what_only_a_post_imports() {
         .map(|(op, _)| op)
         .collect();
     assert_eq!(sent, ["GET /bookings", "GET /prices"], "{stderr}");
+    let skipped: Vec<&str> = report["probes"]["skipped_operations"]
+        .as_array()
+        .expect("probes.skipped_operations is a list")
+        .iter()
+        .filter(|s| {
+            s["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("--openapi-methods"))
+        })
+        .filter_map(|s| s["operation"].as_str())
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            "POST /orders",
+            "POST /reports",
+            "POST /uploads",
+            "DELETE /orders/{orderId}"
+        ],
+        "the report names the operations left out and why"
+    );
     assert!(
         !kept(&report, LAZY_MODULE),
         "{LAZY_MODULE} should be missing when POST /reports was never sent"

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 
+use crate::drive::openapi::SkippedOperation;
 use crate::drive::plan;
 use crate::drive::runs::{extra_run, own_command};
 use crate::drive::{ProbePlan, ProbeResult, Probing};
@@ -119,6 +120,7 @@ async fn build_phases(
         executed_plan,
         probes,
         again,
+        skipped_operations,
         extra_runs,
         records,
         events,
@@ -315,6 +317,7 @@ async fn build_phases(
         layer: built.layer,
         probes,
         executed_plan,
+        skipped_operations,
         phases,
         archive: settings.output.clone(),
         profiles: chosen,
@@ -337,6 +340,8 @@ struct Traced {
     probes: Vec<ProbeResult>,
     /// The second answers of the traced run's probes (see `ProbeReport::again`).
     again: Vec<Option<ProbeResult>>,
+    /// OpenAPI operations not probed, with the reason.
+    skipped_operations: Vec<SkippedOperation>,
     /// The `--run` argument vectors.
     extra_runs: Vec<Vec<String>>,
     /// Every traced access of all runs.
@@ -414,9 +419,14 @@ async fn traced_runs(
     }
     let container = (outcome.end == RunEnd::Exited)
         .then(|| own_command(image, &settings.run, outcome.exit_code, &outcome.last_logs));
-    let (executed_plan, mut probes, again) = match outcome.workload {
-        Some(report) => (Some(report.plan), report.results, report.again),
-        None => (None, Vec::new(), Vec::new()),
+    let (executed_plan, mut probes, again, skipped_operations) = match outcome.workload {
+        Some(report) => (
+            Some(report.plan),
+            report.results,
+            report.again,
+            report.crawl.map(|c| c.skipped).unwrap_or_default(),
+        ),
+        None => (None, Vec::new(), Vec::new(), Vec::new()),
     };
     for unhealthy in probes.iter().filter(|p| p.unhealthy()) {
         reporter.warn(&unhealthy_original(unhealthy));
@@ -450,6 +460,7 @@ async fn traced_runs(
         executed_plan,
         probes,
         again,
+        skipped_operations,
         extra_runs,
         records,
         events,

@@ -40,7 +40,9 @@ pub struct OperationProbe {
 }
 
 /// An operation that was not probed, and why.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct SkippedOperation {
     pub operation: String,
     pub reason: String,

@@ -30,6 +30,8 @@ pub struct BuildSummary {
     /// The probe plan as executed (every request made, in order): replay it against the
     /// new image to compare. `None` when the application exited before probing finished.
     pub executed_plan: Option<ProbePlan>,
+    /// OpenAPI operations the traced run did not probe, with the reason.
+    pub skipped_operations: Vec<crate::drive::openapi::SkippedOperation>,
     pub phases: Vec<(&'static str, Duration)>,
     pub archive: Option<PathBuf>,
     /// The profiles applied, with why.
