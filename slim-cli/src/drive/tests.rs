@@ -460,6 +460,43 @@ async fn asked_twice_every_request_and_command_has_a_second_answer_in_its_place(
 }
 
 #[tokio::test]
+async fn an_operation_answered_4xx_is_sent_again_with_a_second_instance() {
+    let mut pages = HashMap::new();
+    pages.insert(
+        "/openapi.json".to_string(),
+        page(
+            "application/json",
+            r#"{"openapi": "3.0.0", "paths": {"/api/kind": {"get": {"parameters": [
+                {"name": "k", "in": "query", "required": true,
+                 "schema": {"type": "string", "enum": ["gone", "here"]}}]}}}}"#,
+        ),
+    );
+    pages.insert(
+        "/api/kind?k=here".to_string(),
+        page("application/json", "{}"),
+    );
+    let not_found = Page {
+        status: 404,
+        ..page("text/plain", "no")
+    };
+    let (port, log) = serve(pages, not_found).await;
+    let report = probe(plan(port)).await.unwrap();
+    let sent = targets(&log);
+    let first = sent.iter().position(|t| t == "GET /api/kind?k=gone");
+    let second = sent.iter().position(|t| t == "GET /api/kind?k=here");
+    assert!(
+        matches!((first, second), (Some(a), Some(b)) if a < b),
+        "the refused request, then its second instance: {sent:#?}"
+    );
+    assert!(report.results.iter().any(|r| matches!(r,
+    ProbeResult::Http { request, answer: Some(a), .. }
+        if request.path == "/api/kind?k=here" && a.status == 200
+        && request.found_by == FoundBy::OpenApi {
+            operation: "GET /api/kind (second instance)".into()
+        })));
+}
+
+#[tokio::test]
 async fn the_executed_plan_replays_the_same_requests_in_the_same_order() {
     let (pages, not_found) = site();
     let (port, log) = serve(pages.clone(), not_found.clone()).await;
