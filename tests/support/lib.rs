@@ -47,7 +47,7 @@ pub use interruption::{
     BpfObjects, EngineProxy, LabelledContainer, TEST_HOOK_ENV, cgroups_of_run, run_containers,
 };
 pub use layers::{ImageEntry, ImageEntryKind, image_entries};
-pub use probe_sites::{API_DATA, API_PORT, CRAWL_SITE};
+pub use probe_sites::{API_DATA, API_PORT, CRAWL_SITE, OPENAPI_PORT};
 pub use process::{Ended, SlimProcess};
 pub use recipe::{BUILDER_VERSION, Base, Contents, DEFAULT_PATH, Entry, ImageConfig, Recipe};
 pub use report::{REPORT_SCHEMA, read_valid_report, report_violations};
@@ -81,6 +81,7 @@ pub const FIXTURES: &[&str] = &[
     "nginx-crawl",
     "loopback-site",
     "python-api",
+    "python-openapi",
     "python-verify",
     "django-base",
     "django",
@@ -163,6 +164,10 @@ pub const PYTHON_VERIFY_DATA: &[(&str, &[u8])] = &[
     (
         "state.txt",
         include_bytes!("../fixtures/python-verify/data/state.txt"),
+    ),
+    (
+        "render.html",
+        include_bytes!("../fixtures/python-verify/data/render.html"),
     ),
 ];
 

@@ -1,6 +1,8 @@
 //! The fixtures of the probing tests: a static site that only a crawler finds whole
-//! (`nginx-crawl`) and a JSON API that only its OpenAPI document describes (`python-api`).
-//! Their files live in `tests/fixtures/crawl-site/` and `tests/fixtures/python-api/`.
+//! (`nginx-crawl`) and JSON APIs that only their OpenAPI documents describe (`python-api`,
+//! GET only, and `python-openapi`, every method). Their files live in
+//! `tests/fixtures/crawl-site/`, `tests/fixtures/python-api/` and
+//! `tests/fixtures/python-openapi/`.
 
 use crate::recipe::{Base, DEFAULT_PATH, Entry, ImageConfig, Recipe};
 
@@ -131,6 +133,9 @@ pub const API_DATA: &[(&str, &[u8])] = &[
 /// The port `python-api` listens on.
 pub const API_PORT: u16 = 8080;
 
+/// The port `python-openapi` listens on.
+pub const OPENAPI_PORT: u16 = 8080;
+
 /// The recipe of a probing fixture, if `name` is one.
 pub fn recipe(name: &str, python_packages: &[&str]) -> Option<Recipe> {
     let env = vec![("PATH".to_string(), DEFAULT_PATH.to_string())];
@@ -216,6 +221,31 @@ pub fn recipe(name: &str, python_packages: &[&str]) -> Option<Recipe> {
                 },
             ))
         }
+        // A standard-library JSON API with POST, DELETE, multipart and a module imported
+        // only by one POST operation; its OpenAPI document is the only map of it.
+        "python-openapi" => Some(make(
+            vec![
+                Entry::dir("/app", 0o755),
+                Entry::file(
+                    "/app/server.py",
+                    0o644,
+                    include_str!("../fixtures/python-openapi/server.py"),
+                ),
+                Entry::file(
+                    "/app/openapi.json",
+                    0o644,
+                    include_str!("../fixtures/python-openapi/openapi.json"),
+                ),
+            ],
+            python_packages,
+            ImageConfig {
+                cmd: Some(vec!["python3".into(), "/app/server.py".into()]),
+                env,
+                working_dir: Some("/app".into()),
+                exposed_ports: vec![format!("{OPENAPI_PORT}/tcp")],
+                ..ImageConfig::default()
+            },
+        )),
         _ => None,
     }
 }

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 
+use crate::drive::openapi::SkippedOperation;
 use crate::drive::plan;
 use crate::drive::runs::{extra_run, own_command};
 use crate::drive::{ProbePlan, ProbeResult, Probing};
@@ -118,6 +119,8 @@ async fn build_phases(
         container,
         executed_plan,
         probes,
+        again,
+        skipped_operations,
         extra_runs,
         records,
         events,
@@ -259,6 +262,7 @@ async fn build_phases(
         reporter.begin(Phase::Verify);
         let original = Original {
             probes: &probes,
+            again: &again,
             container: container.as_ref(),
             plan: executed_plan.as_ref(),
             runs: &extra_runs,
@@ -313,6 +317,7 @@ async fn build_phases(
         layer: built.layer,
         probes,
         executed_plan,
+        skipped_operations,
         phases,
         archive: settings.output.clone(),
         profiles: chosen,
@@ -333,6 +338,10 @@ struct Traced {
     executed_plan: Option<ProbePlan>,
     /// Every probe's result: the traced run's, then `--run`'s.
     probes: Vec<ProbeResult>,
+    /// The second answers of the traced run's probes (see `ProbeReport::again`).
+    again: Vec<Option<ProbeResult>>,
+    /// OpenAPI operations not probed, with the reason.
+    skipped_operations: Vec<SkippedOperation>,
     /// The `--run` argument vectors.
     extra_runs: Vec<Vec<String>>,
     /// Every traced access of all runs.
@@ -385,6 +394,8 @@ async fn traced_runs(
             inner: Probing {
                 plan,
                 image: settings.image.clone(),
+                // Verification learns what varies from the original's second answers.
+                answer_twice: settings.verify.enabled,
             },
         },
         reporter,
@@ -408,9 +419,14 @@ async fn traced_runs(
     }
     let container = (outcome.end == RunEnd::Exited)
         .then(|| own_command(image, &settings.run, outcome.exit_code, &outcome.last_logs));
-    let (executed_plan, mut probes) = match outcome.workload {
-        Some(report) => (Some(report.plan), report.results),
-        None => (None, Vec::new()),
+    let (executed_plan, mut probes, again, skipped_operations) = match outcome.workload {
+        Some(report) => (
+            Some(report.plan),
+            report.results,
+            report.again,
+            report.crawl.map(|c| c.skipped).unwrap_or_default(),
+        ),
+        None => (None, Vec::new(), Vec::new(), Vec::new()),
     };
     for unhealthy in probes.iter().filter(|p| p.unhealthy()) {
         reporter.warn(&unhealthy_original(unhealthy));
@@ -443,6 +459,8 @@ async fn traced_runs(
         container,
         executed_plan,
         probes,
+        again,
+        skipped_operations,
         extra_runs,
         records,
         events,

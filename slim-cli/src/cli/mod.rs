@@ -193,10 +193,15 @@ pub struct BuildArgs {
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub probe_file: Vec<PathBuf>,
 
-    /// Probe the GET operations of this OpenAPI document (JSON or YAML) [default: the
+    /// Probe the operations of this OpenAPI document (JSON or YAML) [default: the
     /// document the application serves at /openapi.json or another usual path, if any].
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub openapi: Option<PathBuf>,
+
+    /// Probe only the OpenAPI operations of these methods, e.g. GET,POST [default: all;
+    /// reads first, then writes, DELETE last].
+    #[arg(long, value_name = "METHODS", value_delimiter = ',', value_parser = parse_openapi_method)]
+    pub openapi_methods: Vec<String>,
 
     /// Do not crawl: send only `GET /` to each HTTP port (and --probe, --openapi).
     #[arg(long)]

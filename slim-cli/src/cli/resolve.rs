@@ -112,7 +112,7 @@ impl BuildArgs {
                 exec: self.exec.into_iter().map(|c| c.0).collect(),
                 continue_after: self.continue_after,
                 ready_timeout: self.ready_timeout,
-                probes,
+                probes: probes.clone(),
                 discovery: Discovery {
                     crawl: (!self.no_crawl).then(|| CrawlLimits {
                         depth: self.crawl_depth,
@@ -122,6 +122,8 @@ impl BuildArgs {
                     }),
                     find_openapi: !self.no_crawl && document.is_none(),
                     openapi: document,
+                    openapi_methods: self.openapi_methods,
+                    credentials: openapi::credentials_of(&probes),
                     accept_language: self.accept_language,
                 },
                 host_exec: self.host_exec,

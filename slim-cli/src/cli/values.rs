@@ -132,6 +132,22 @@ pub(super) fn parse_exec(text: &str) -> Result<CommandArgv, String> {
     }
 }
 
+/// One method of `--openapi-methods`, upper-cased.
+pub(super) fn parse_openapi_method(text: &str) -> Result<String, String> {
+    let method = text.trim().to_ascii_uppercase();
+    if crate::drive::openapi::METHODS
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(&method))
+    {
+        Ok(method)
+    } else {
+        Err(format!(
+            "{text:?} is not a method an OpenAPI document names; give a list of GET, HEAD, \
+             OPTIONS, POST, PUT, PATCH, DELETE, e.g. GET,POST"
+        ))
+    }
+}
+
 pub(super) fn parse_probe_arg(text: &str) -> Result<HttpProbe, String> {
     spec::parse_probe(text)
 }

@@ -44,6 +44,9 @@ pub struct CrawlSummary {
     /// Why the crawl stopped before it ran out of links, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
+    /// OpenAPI operations not probed, with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<openapi::SkippedOperation>,
 }
 
 /// What the answer of a request is read as.
@@ -65,6 +68,8 @@ struct Pending {
     probe: HttpProbe,
     depth: u32,
     role: Role,
+    /// An OpenAPI operation's second instance, sent if this one is answered 4xx.
+    alternate: Option<Box<HttpProbe>>,
 }
 
 /// One crawl over the HTTP ports of a container.
@@ -91,6 +96,10 @@ pub struct Crawl<'a> {
     openapi_done: HashSet<u16>,
     /// HTML pages that answered 2xx, for the passes in other languages.
     html_pages: Vec<(u16, Scheme, String)>,
+    /// OpenAPI operations that write (POST, PUT, PATCH), sent once nothing is left to
+    /// read, and those that delete, sent last.
+    writes: Vec<Pending>,
+    deletes: Vec<Pending>,
     results: Vec<ProbeResult>,
     summary: CrawlSummary,
 }
@@ -126,6 +135,8 @@ impl<'a> Crawl<'a> {
             seen: HashSet::new(),
             openapi_done: HashSet::new(),
             html_pages: Vec::new(),
+            writes: Vec::new(),
+            deletes: Vec::new(),
             results: Vec::new(),
             summary: CrawlSummary::default(),
         }
@@ -171,6 +182,15 @@ impl<'a> Crawl<'a> {
         }
     }
 
+    /// What to make of an OpenAPI document: the methods asked for and the headers of the
+    /// user's probes (their credentials).
+    fn operation_options(&self) -> openapi::OperationOptions<'a> {
+        openapi::OperationOptions {
+            methods: &self.discovery.openapi_methods,
+            credentials: &self.discovery.credentials,
+        }
+    }
+
     /// Queues a request unless it was made already.
     fn queue(&mut self, next: &mut Vec<Pending>, pending: Pending) {
         let key = (
@@ -183,34 +203,66 @@ impl<'a> Crawl<'a> {
         }
     }
 
-    /// Queues a request for each operation of an OpenAPI document served on `port`.
+    /// Queues a request for each operation of an OpenAPI document served on `port`: those
+    /// that only read in `next`, those that write after the crawl, DELETE last.
     fn queue_operations(
         &mut self,
         next: &mut Vec<Pending>,
         (port, scheme): (u16, Scheme),
-        operations: Vec<openapi::OperationProbe>,
+        operations: openapi::Operations,
         depth: u32,
     ) {
-        for operation in operations {
-            let mut probe = self.probe(
-                port,
-                scheme,
-                "GET",
-                &operation.target,
-                FoundBy::OpenApi {
-                    operation: operation.operation,
-                },
-            );
-            merge_headers(&mut probe.headers, operation.headers);
+        for skipped in operations.skipped {
+            self.reporter.warn(&format!(
+                "OpenAPI operation {} not probed: {}",
+                skipped.operation, skipped.reason
+            ));
+            self.summary.skipped.push(skipped);
+        }
+        for operation in operations.probes {
+            let to_probe = |crawl: &Self, operation: &openapi::OperationProbe, label: String| {
+                let mut probe = crawl.probe(
+                    port,
+                    scheme,
+                    &operation.method,
+                    &operation.target,
+                    FoundBy::OpenApi { operation: label },
+                );
+                merge_headers(&mut probe.headers, operation.headers.clone());
+                probe.body.clone_from(&operation.body);
+                probe
+            };
+            let probe = to_probe(self, &operation, operation.operation.clone());
+            let alternate = operation.alternate.as_deref().map(|second| {
+                Box::new(to_probe(
+                    self,
+                    second,
+                    format!("{} (second instance)", operation.operation),
+                ))
+            });
             self.summary.operations += 1;
-            self.queue(
-                next,
-                Pending {
-                    probe,
-                    depth,
-                    role: Role::Page,
+            let method = operation.method.as_str();
+            let pending = Pending {
+                probe,
+                depth,
+                role: if method == "GET" {
+                    Role::Page
+                } else {
+                    Role::Plain
                 },
-            );
+                alternate,
+            };
+            if openapi::is_safe(method) {
+                self.queue(next, pending);
+            } else if method == "DELETE" {
+                let mut deletes = std::mem::take(&mut self.deletes);
+                self.queue(&mut deletes, pending);
+                self.deletes = deletes;
+            } else {
+                let mut writes = std::mem::take(&mut self.writes);
+                self.queue(&mut writes, pending);
+                self.writes = writes;
+            }
         }
     }
 
@@ -242,18 +294,25 @@ impl<'a> Crawl<'a> {
                         probe,
                         depth: 0,
                         role,
+                        alternate: None,
                     },
                 );
             }
         }
         if let (Some(doc), Some(&(port, scheme))) = (&self.discovery.openapi, self.ports.first()) {
             self.openapi_done.insert(port);
-            let operations = openapi::probes(doc);
+            let operations = openapi::operations(doc, &self.operation_options());
             self.queue_operations(&mut wave, (port, scheme), operations, 0);
         }
         let mut level = 0;
         while !wave.is_empty() {
-            let next = self.send_wave(wave).await;
+            let mut next = self.send_wave(wave).await;
+            if next.is_empty() {
+                next = std::mem::take(&mut self.writes);
+            }
+            if next.is_empty() {
+                next = std::mem::take(&mut self.deletes);
+            }
             if self.summary.stopped.is_some() {
                 break;
             }
@@ -289,6 +348,7 @@ impl<'a> Crawl<'a> {
                         probe,
                         depth: 0,
                         role: Role::Plain,
+                        alternate: None,
                     }
                 })
                 .collect();
@@ -348,8 +408,20 @@ impl<'a> Crawl<'a> {
             ));
         }
         let mut next = Vec::new();
-        for (pending, result) in answers {
+        for (mut pending, result) in answers {
             self.summary.requests += 1;
+            if let Ok(exchange) = &result
+                && (400..500).contains(&exchange.answer.status)
+                && let Some(second) = pending.alternate.take()
+            {
+                // A request the application refused: once more, with other values.
+                next.push(Pending {
+                    probe: *second,
+                    depth: pending.depth,
+                    role: pending.role,
+                    alternate: None,
+                });
+            }
             if let Ok(exchange) = &result {
                 if self.follow || pending.role == Role::OpenApi {
                     self.follow(&pending, exchange, &mut next);
@@ -435,6 +507,7 @@ impl<'a> Crawl<'a> {
                         probe,
                         depth: pending.depth,
                         role: pending.role,
+                        alternate: None,
                     },
                 );
             }
@@ -479,11 +552,12 @@ impl<'a> Crawl<'a> {
                 if !openapi::is_openapi(&doc) || !self.openapi_done.insert(from.0) {
                     return;
                 }
-                let operations = openapi::probes(&doc);
+                let operations = openapi::operations(&doc, &self.operation_options());
                 self.reporter.step(&format!(
-                    "crawl: {} describes {} GET operation(s)",
+                    "crawl: {} describes {} operation(s) to probe ({} skipped)",
                     probe.path,
-                    operations.len()
+                    operations.probes.len(),
+                    operations.skipped.len()
                 ));
                 self.queue_operations(next, from, operations, pending.depth);
             }
@@ -568,7 +642,15 @@ impl<'a> Crawl<'a> {
             return;
         };
         let probe = self.probe(port, scheme, "GET", &target, found_by());
-        self.queue(next, Pending { probe, depth, role });
+        self.queue(
+            next,
+            Pending {
+                probe,
+                depth,
+                role,
+                alternate: None,
+            },
+        );
     }
 }
 

@@ -94,7 +94,7 @@ pub enum FoundBy {
     Redirect { from: String },
     /// Listed in robots.txt or a sitemap.
     Sitemap { from: String },
-    /// A GET operation of an OpenAPI document.
+    /// An operation of an OpenAPI document.
     OpenApi { operation: String },
     /// A page fetched again in another `--accept-language`.
     Language { language: String },
@@ -172,12 +172,19 @@ impl Default for CrawlLimits {
 pub struct Discovery {
     /// `None` (`--no-crawl`): only `GET /` on each HTTP port.
     pub crawl: Option<CrawlLimits>,
-    /// An OpenAPI document (`--openapi FILE`) whose GET operations are probed on the first
+    /// An OpenAPI document (`--openapi FILE`) whose operations are probed on the first
     /// HTTP port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub openapi: Option<serde_json::Value>,
     /// Look for an OpenAPI document at the usual paths (`/openapi.json` …).
     pub find_openapi: bool,
+    /// The methods whose OpenAPI operations are probed (`--openapi-methods`); empty: all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub openapi_methods: Vec<String>,
+    /// Headers of the user's probes, sent with the OpenAPI operations that need
+    /// authentication (those that need what none of them carries are skipped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<(String, String)>,
     /// `Accept-Language` values: the crawl uses the first, and fetches its HTML pages again
     /// in each of the others.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -190,6 +197,8 @@ impl Default for Discovery {
             crawl: Some(CrawlLimits::default()),
             openapi: None,
             find_openapi: true,
+            openapi_methods: Vec::new(),
+            credentials: Vec::new(),
             accept_language: Vec::new(),
         }
     }
@@ -495,6 +504,10 @@ pub struct PortReport {
 pub struct ProbeReport {
     pub plan: ProbePlan,
     pub results: Vec<ProbeResult>,
+    /// The second answer to each HTTP request and command of `results`, at the same
+    /// positions (`None` for the others), when the probes were asked twice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub again: Vec<Option<ProbeResult>>,
     #[serde(default)]
     pub ports: Vec<PortReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 use super::protocol::ClientFirst;
 use super::ready::{self, PortKind};
 use super::relay::Relay;
+use futures_util::StreamExt;
+
 use super::{
-    ContinueAfter, HttpProbe, PortReport, ProbePlan, ProbeReport, ProbeResult, Scheme, commands,
-    crawl, health, http,
+    ContinueAfter, CrawlLimits, HttpProbe, PortReport, ProbePlan, ProbeReport, ProbeResult, Scheme,
+    commands, crawl, health, http,
 };
 use crate::engine::Engine;
 use crate::netns::Listener;
@@ -24,6 +26,9 @@ use crate::run::{LOG_LINES, RunError, RunningContainer, Workload, logs_text};
 pub struct Probing {
     pub plan: ProbePlan,
     pub image: String,
+    /// Ask every HTTP request and every command a second time once all have been made, so
+    /// that verification learns what varies between the answers ([`ProbeReport::again`]).
+    pub answer_twice: bool,
 }
 
 /// Why driving the application failed.
@@ -189,32 +194,31 @@ impl Workload for Probing {
             crawl_summary = Some(summary);
         }
         for command in &plan.exec {
-            let started = Instant::now();
-            let outcome = engine
-                .exec(&container.name, command, plan.exec_user.as_deref())
-                .await;
-            let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            let result = match outcome {
-                Ok(outcome) => ProbeResult::Exec {
-                    command: command.clone(),
-                    exit_code: Some(outcome.exit_code),
-                    output: outcome.output,
-                    error: None,
-                    millis,
-                },
-                Err(e) => ProbeResult::Exec {
-                    command: command.clone(),
-                    exit_code: None,
-                    output: String::new(),
-                    error: Some(e.to_string()),
-                    millis,
-                },
-            };
+            let result = exec_probe(engine, container, command, &plan).await;
             reporter.step(&format!("probe: {}", result.line()));
             results.push(result);
             commands += 1;
             reporter.count(Counter::Commands, commands);
         }
+        let again = if self.answer_twice {
+            let concurrency = plan
+                .discovery
+                .as_ref()
+                .and_then(|d| d.crawl.as_ref())
+                .map_or(CrawlLimits::default().concurrency, |c| c.concurrency);
+            answers_again(
+                engine,
+                container,
+                &plan,
+                &results,
+                (addr, netns),
+                concurrency,
+                reporter,
+            )
+            .await
+        } else {
+            Vec::new()
+        };
         if let Some(probe) = &plan.healthcheck {
             let result = health::run(engine, &container.name, probe).await;
             reporter.step(&format!("probe: {}", result.line()));
@@ -264,9 +268,90 @@ impl Workload for Probing {
         Ok(ProbeReport {
             plan: plan.executed(sent),
             results,
+            again,
             ports,
             crawl: crawl_summary,
         })
+    }
+}
+
+/// Asks each HTTP request and command of `results` again, in order (the requests a few at
+/// a time): the second answers, at the positions of the first (`None` for other probes).
+async fn answers_again<E: Engine>(
+    engine: &E,
+    container: &RunningContainer,
+    plan: &ProbePlan,
+    results: &[ProbeResult],
+    (addr, netns): (IpAddr, Option<u32>),
+    concurrency: usize,
+    reporter: &dyn Reporter,
+) -> Vec<Option<ProbeResult>> {
+    // Owned: a future borrowing them would not be `Send` for every lifetime.
+    let requests: Vec<(usize, HttpProbe)> = results
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match r {
+            ProbeResult::Http { request, .. } => Some((i, request.clone())),
+            _ => None,
+        })
+        .collect();
+    let commands = results
+        .iter()
+        .filter(|r| matches!(r, ProbeResult::Exec { .. }))
+        .count();
+    reporter.step(&format!(
+        "asking {} request(s) and {commands} command(s) again, to learn what varies between \
+         answers",
+        requests.len()
+    ));
+    let timeout = plan.request_timeout;
+    let answered: Vec<(usize, ProbeResult)> = futures_util::stream::iter(requests)
+        .map(move |(i, request)| async move {
+            let result = user_probe(&request, (addr, netns), &[], &[], timeout).await;
+            (i, result)
+        })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut again: Vec<Option<ProbeResult>> = vec![None; results.len()];
+    for (i, result) in answered {
+        again[i] = Some(result);
+    }
+    for (i, result) in results.iter().enumerate() {
+        if let ProbeResult::Exec { command, .. } = result {
+            again[i] = Some(exec_probe(engine, container, command, plan).await);
+        }
+    }
+    again
+}
+
+/// Runs `command` in the container as a probe.
+async fn exec_probe<E: Engine>(
+    engine: &E,
+    container: &RunningContainer,
+    command: &[String],
+    plan: &ProbePlan,
+) -> ProbeResult {
+    let started = Instant::now();
+    let outcome = engine
+        .exec(&container.name, command, plan.exec_user.as_deref())
+        .await;
+    let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    match outcome {
+        Ok(outcome) => ProbeResult::Exec {
+            command: command.to_vec(),
+            exit_code: Some(outcome.exit_code),
+            output: outcome.output,
+            error: None,
+            millis,
+        },
+        Err(e) => ProbeResult::Exec {
+            command: command.to_vec(),
+            exit_code: None,
+            output: String::new(),
+            error: Some(e.to_string()),
+            millis,
+        },
     }
 }
 

@@ -243,9 +243,14 @@ fn plan(port: u16) -> ProbePlan {
 }
 
 async fn probe(plan: ProbePlan) -> Result<ProbeReport, DriveError> {
+    probe_with(plan, false).await
+}
+
+async fn probe_with(plan: ProbePlan, answer_twice: bool) -> Result<ProbeReport, DriveError> {
     Probing {
         plan,
         image: "site:1".into(),
+        answer_twice,
     }
     .drive(
         &FakeEngine::default().with_logs(&["listening on nothing"]),
@@ -296,12 +301,15 @@ async fn the_crawl_reaches_every_part_of_the_site() {
         "GET /from-zipped.html",
         "GET /openapi.json",
         "GET /api/items/7",
+        "POST /api/items",
     ] {
         assert!(
             seen.contains(&want.to_string()),
             "{want} was not requested: {seen:#?}"
         );
     }
+    // An operation that writes goes once nothing is left to read.
+    assert_eq!(seen.last().map(String::as_str), Some("POST /api/items"));
     // Page five links deep is within the default depth; nothing off the site.
     assert!(seen.contains(&"GET /deep/four.html".to_string()));
     assert!(
@@ -352,7 +360,7 @@ async fn the_crawl_reaches_every_part_of_the_site() {
     );
     assert_eq!(api.1.unwrap().body_text.as_deref(), Some(r#"{"id": 7}"#));
     let crawl = report.crawl.unwrap();
-    assert_eq!(crawl.operations, 1);
+    assert_eq!(crawl.operations, 2);
     assert_eq!(crawl.stopped, None);
     assert!(
         report.results.iter().all(|r| !r.failed()),
@@ -415,6 +423,77 @@ async fn no_crawl_sends_only_get_slash() {
     });
     probe(plan).await.unwrap();
     assert_eq!(targets(&log), ["GET /"]);
+}
+
+#[tokio::test]
+async fn asked_twice_every_request_and_command_has_a_second_answer_in_its_place() {
+    let (pages, not_found) = site();
+    let (port, log) = serve(pages, not_found).await;
+    let mut plan = plan(port);
+    plan.exec = vec![vec!["true".into()]];
+    let report = probe_with(plan, true).await.unwrap();
+    let sent = targets(&log);
+    let requests = report
+        .results
+        .iter()
+        .filter(|r| matches!(r, ProbeResult::Http { .. }))
+        .count();
+    assert_eq!(sent.len(), 2 * requests, "each request sent twice");
+    assert_eq!(sent[..requests], sent[requests..], "in the same order");
+    assert_eq!(report.again.len(), report.results.len());
+    for (first, second) in report.results.iter().zip(&report.again) {
+        match (first, second) {
+            (ProbeResult::Http { request: a, .. }, Some(ProbeResult::Http { request: b, .. })) => {
+                assert_eq!((&a.method, &a.path), (&b.method, &b.path));
+            }
+            (ProbeResult::Exec { command: a, .. }, Some(ProbeResult::Exec { command: b, .. })) => {
+                assert_eq!(a, b);
+            }
+            (ProbeResult::Http { .. } | ProbeResult::Exec { .. }, other) => {
+                panic!("no second answer in place: {other:?}")
+            }
+            (_, None) => {}
+            (_, Some(other)) => panic!("a second answer to no request: {other:?}"),
+        }
+    }
+    assert!(probe(self::plan(port)).await.unwrap().again.is_empty());
+}
+
+#[tokio::test]
+async fn an_operation_answered_4xx_is_sent_again_with_a_second_instance() {
+    let mut pages = HashMap::new();
+    pages.insert(
+        "/openapi.json".to_string(),
+        page(
+            "application/json",
+            r#"{"openapi": "3.0.0", "paths": {"/api/kind": {"get": {"parameters": [
+                {"name": "k", "in": "query", "required": true,
+                 "schema": {"type": "string", "enum": ["gone", "here"]}}]}}}}"#,
+        ),
+    );
+    pages.insert(
+        "/api/kind?k=here".to_string(),
+        page("application/json", "{}"),
+    );
+    let not_found = Page {
+        status: 404,
+        ..page("text/plain", "no")
+    };
+    let (port, log) = serve(pages, not_found).await;
+    let report = probe(plan(port)).await.unwrap();
+    let sent = targets(&log);
+    let first = sent.iter().position(|t| t == "GET /api/kind?k=gone");
+    let second = sent.iter().position(|t| t == "GET /api/kind?k=here");
+    assert!(
+        matches!((first, second), (Some(a), Some(b)) if a < b),
+        "the refused request, then its second instance: {sent:#?}"
+    );
+    assert!(report.results.iter().any(|r| matches!(r,
+    ProbeResult::Http { request, answer: Some(a), .. }
+        if request.path == "/api/kind?k=here" && a.status == 200
+        && request.found_by == FoundBy::OpenApi {
+            operation: "GET /api/kind (second instance)".into()
+        })));
 }
 
 #[tokio::test]

@@ -20,6 +20,8 @@ use crate::rebuild::layer::LayerSummary;
 use crate::verify::Verification;
 use summary::BuildSummary;
 
+use crate::drive::openapi::SkippedOperation;
+
 /// The version of the report's shape (`slim-cli/schema/report.schema.json`): raised when
 /// a field is removed or changes meaning, not when one is added.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -65,6 +67,10 @@ struct Probes<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     plan: Option<&'a ProbePlan>,
     results: &'a [ProbeResult],
+    /// OpenAPI operations not probed, with the reason (credentials missing, a method
+    /// left out by `--openapi-methods`).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    skipped_operations: &'a [SkippedOperation],
     events: u64,
     lost_events: u64,
 }
@@ -175,6 +181,7 @@ fn report(summary: &BuildSummary) -> Report<'_> {
         probes: Probes {
             plan: summary.executed_plan.as_ref(),
             results: &summary.probes,
+            skipped_operations: &summary.skipped_operations,
             events: summary.events,
             lost_events: summary.lost_events,
         },

@@ -9,7 +9,7 @@ use crate::drive::{ProbePlan, ProbeResult};
 use crate::footprint::{self, Footprint, LeftOutGlob};
 use crate::image::reference::short_id;
 use crate::rebuild::layer::LayerSummary;
-use crate::verify::{Verification, VerificationStatus};
+use crate::verify::{Stability, Verification, VerificationStatus};
 
 /// What a build did.
 #[derive(Clone, Debug)]
@@ -30,6 +30,8 @@ pub struct BuildSummary {
     /// The probe plan as executed (every request made, in order): replay it against the
     /// new image to compare. `None` when the application exited before probing finished.
     pub executed_plan: Option<ProbePlan>,
+    /// OpenAPI operations the traced run did not probe, with the reason.
+    pub skipped_operations: Vec<crate::drive::openapi::SkippedOperation>,
     pub phases: Vec<(&'static str, Duration)>,
     pub archive: Option<PathBuf>,
     /// The profiles applied, with why.
@@ -159,6 +161,14 @@ impl BuildSummary {
             }
         }
         let v = &self.verification;
+        let count = |s: Stability| v.stability.iter().filter(|p| p.answers == s).count();
+        let (masked, unstable) = (count(Stability::Masked), count(Stability::Unstable));
+        if masked + unstable > 0 {
+            lines.push(format!(
+                "the original answered {masked} probe(s) differently in places (masked) and \
+                 {unstable} with another status the second time (unstable, not compared)"
+            ));
+        }
         match v.status {
             VerificationStatus::Verified => lines.push(format!(
                 "verified: every probe answers as on the original ({} round{}{})",

@@ -6,10 +6,14 @@
 //! that failed in its run on paths the original image has. This module is pure; running
 //! the new image and repairing it is `repair`'s.
 //!
-//! Dynamic pages differ from request to request (CSRF tokens, times, nonces); bodies are
-//! compared exactly first, then normalised: every run of digits becomes `0` and every long
-//! token mixing letters and digits becomes `~`. A template or translation gone missing
-//! still changes the words, so it is still caught.
+//! Dynamic pages differ from request to request (CSRF tokens, times, nonces, random ids).
+//! The original answers each HTTP probe and each command twice; what differs between its
+//! own two answers is learned by a token-level diff (`variance`) and masked before the new
+//! image's answer is compared, and a probe whose status or exit code changed between the
+//! original's own answers is unstable: reported, not counted as a difference. Bodies are
+//! compared exactly first, then normalised (every run of digits becomes `0`, every long
+//! token mixing letters and digits `~`), then against the mask. A template or translation
+//! gone missing still changes the words that stayed the same, so it is still caught.
 //!
 //! The image's HEALTHCHECK is compared by the engine's verdict alone, healthy (exit 0) or
 //! not: its output (times, versions, process ids) and which non-zero code a failing check
@@ -17,6 +21,7 @@
 //! new image being at fault; a file it misses still shows as a missed file.
 
 pub mod repair;
+pub mod variance;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,6 +31,7 @@ use crate::drive::{HttpAnswer, ProbeResult};
 use crate::image::index::{FsIndex, resolve};
 use crate::keep::{Excludes, KeepSet, source_of_bytecode};
 use crate::trace::{CallResult, TraceRecord};
+use variance::Mask;
 
 /// Whether and how the new image is verified.
 #[derive(Clone, Debug)]
@@ -70,6 +76,39 @@ pub struct Verification {
     pub differences: Vec<Difference>,
     /// Files still missing (when it failed).
     pub missed: Vec<MissedFile>,
+    /// How each probe's answers on the original compared with each other, in plan order
+    /// (from the last verification run).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stability: Vec<ProbeStability>,
+}
+
+/// Whether the original answered a probe the same way twice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Stability {
+    /// The same answer twice (after normalising): compared as it is.
+    Stable,
+    /// The same status, with parts of the body (or output) that differ: those parts are
+    /// masked, the rest compared.
+    Masked,
+    /// Another status (or exit code) the second time: not compared.
+    Unstable,
+    /// Answered once (a `--run` container, the HEALTHCHECK, a protocol request).
+    Once,
+}
+
+/// One probe's answers on the original, as verification used them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct ProbeStability {
+    /// The probe, as `GET :80/admin/`, `exec …`.
+    pub probe: String,
+    pub answers: Stability,
+    /// The places that differed, each as `first | second` (cut short).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub masked: Vec<String>,
+    /// What changed, for an unstable probe (`status 200, then status 404`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unstable: Option<String>,
 }
 
 impl Verification {
@@ -81,6 +120,7 @@ impl Verification {
             repaired: Vec::new(),
             differences: Vec::new(),
             missed: Vec::new(),
+            stability: Vec::new(),
         }
     }
 }
@@ -300,12 +340,141 @@ pub fn same(original: &ProbeResult, slim: &ProbeResult) -> bool {
     }
 }
 
-/// The differences between the original results and the replayed ones, in plan order.
-pub fn compare(original: &[ProbeResult], slim: &[ProbeResult]) -> Vec<Difference> {
+/// What the original's two answers to a probe say about comparing a third.
+enum Baseline {
+    /// Compare as [`same`] does.
+    Exact(Stability),
+    /// The body or output differs in places: the mask, if there is text to match.
+    Masked(Option<Mask>),
+    Unstable(String),
+}
+
+/// The text of an answer or a command's output, and the status or exit code it came with.
+fn observed(result: &ProbeResult) -> Option<(String, Option<&str>)> {
+    match result {
+        ProbeResult::Http {
+            answer: Some(a), ..
+        } => Some((format!("status {}", a.status), a.body_text.as_deref())),
+        ProbeResult::Http { answer: None, .. } => Some(("no answer".into(), None)),
+        ProbeResult::Exec {
+            exit_code, output, ..
+        } => Some((
+            match exit_code {
+                Some(code) => format!("exit {code}"),
+                None => "no exit code".into(),
+            },
+            Some(output.as_str()),
+        )),
+        _ => None,
+    }
+}
+
+/// Learns from the original's two answers to one probe.
+fn baseline(first: &ProbeResult, second: Option<&ProbeResult>) -> Baseline {
+    let Some(second) = second else {
+        return Baseline::Exact(Stability::Once);
+    };
+    let (Some((state_a, text_a)), Some((state_b, text_b))) = (observed(first), observed(second))
+    else {
+        return Baseline::Exact(Stability::Once);
+    };
+    let types = |r: &ProbeResult| match r {
+        ProbeResult::Http {
+            answer: Some(a), ..
+        } => main_type(a.content_type.as_deref()),
+        _ => None,
+    };
+    if state_a != state_b {
+        return Baseline::Unstable(format!("{state_a}, then {state_b}"));
+    }
+    if types(first) != types(second) {
+        return Baseline::Unstable(format!(
+            "content type {}, then {}",
+            types(first).unwrap_or_default(),
+            types(second).unwrap_or_default()
+        ));
+    }
+    if same(first, second) {
+        return Baseline::Exact(Stability::Stable);
+    }
+    match (text_a, text_b) {
+        (Some(a), Some(b)) => Baseline::Masked(Some(Mask::learn(a, b))),
+        _ => Baseline::Masked(None),
+    }
+}
+
+/// Whether `slim` agrees with the original's `first` answer outside the masked places.
+fn same_masked(first: &ProbeResult, mask: Option<&Mask>, slim: &ProbeResult) -> bool {
+    if same(first, slim) {
+        return true;
+    }
+    match (first, slim) {
+        (
+            ProbeResult::Http {
+                answer: Some(a), ..
+            },
+            ProbeResult::Http {
+                answer: Some(b), ..
+            },
+        ) => {
+            a.status == b.status
+                && main_type(a.content_type.as_deref()) == main_type(b.content_type.as_deref())
+                && match (mask, &b.body_text) {
+                    (Some(mask), Some(text)) => mask.matches(text),
+                    // The original's body changed and is not text: status and type only.
+                    (None, _) => true,
+                    (Some(_), None) => false,
+                }
+        }
+        (
+            ProbeResult::Exec { exit_code: a, .. },
+            ProbeResult::Exec {
+                exit_code: b,
+                output,
+                ..
+            },
+        ) => a == b && mask.is_some_and(|m| m.matches(output)),
+        _ => false,
+    }
+}
+
+/// The differences between the original results and the replayed ones, in plan order, and
+/// how stable each probe was on the original. `again` holds the original's second answer
+/// to each probe that has one (same positions as `original`).
+pub fn compare(
+    original: &[ProbeResult],
+    again: &[Option<ProbeResult>],
+    slim: &[ProbeResult],
+) -> (Vec<Difference>, Vec<ProbeStability>) {
     let mut differences = Vec::new();
+    let mut stability = Vec::new();
     for (i, a) in original.iter().enumerate() {
+        let baseline = baseline(a, again.get(i).and_then(Option::as_ref));
+        let (answers, masked, unstable) = match &baseline {
+            Baseline::Exact(s) => (*s, Vec::new(), None),
+            Baseline::Masked(mask) => (
+                Stability::Masked,
+                mask.as_ref().map_or_else(
+                    || vec!["the whole body (not text)".to_string()],
+                    Mask::masked,
+                ),
+                None,
+            ),
+            Baseline::Unstable(why) => (Stability::Unstable, Vec::new(), Some(why.clone())),
+        };
+        stability.push(ProbeStability {
+            probe: label(a),
+            answers,
+            masked,
+            unstable,
+        });
+        let agrees = |b: &ProbeResult| match &baseline {
+            Baseline::Exact(_) => same(a, b),
+            Baseline::Masked(mask) => same_masked(a, mask.as_ref(), b),
+            Baseline::Unstable(_) => true,
+        };
         match slim.get(i) {
-            Some(b) if same(a, b) => {}
+            Some(b) if agrees(b) => {}
             Some(b) => differences.push(Difference {
                 probe: label(a),
                 original: outcome(a),
@@ -318,7 +487,7 @@ pub fn compare(original: &[ProbeResult], slim: &[ProbeResult]) -> Vec<Difference
             }),
         }
     }
-    differences
+    (differences, stability)
 }
 
 /// Errors that mean a file the program wanted was not there (or not reachable).
@@ -493,7 +662,7 @@ mod tests {
             r#"<input name="csrfmiddlewaretoken" value="a8Bn4kPq2Zx7Lm0Rt5Vw9Yc3Df6Gh1"> at 12:31:09 on 2026-11-23"#,
         );
         assert!(same(&a, &b));
-        assert!(compare(&[a], &[b]).is_empty());
+        assert!(compare(&[a], &[], &[b]).0.is_empty());
     }
 
     #[test]
@@ -502,7 +671,7 @@ mod tests {
         let en = http(200, "<h1>Welcome to the site</h1>");
         assert!(!same(&fr, &en));
         let broken = http(500, "<h1>Server Error (500)</h1>");
-        let diffs = compare(&[fr], &[broken]);
+        let diffs = compare(&[fr], &[], &[broken]).0;
         assert_eq!(diffs.len(), 1);
         assert_eq!(diffs[0].probe, "GET :80/");
         assert!(diffs[0].original.starts_with("200 "), "{:?}", diffs[0]);
@@ -555,8 +724,9 @@ mod tests {
         ));
         // Healthy on the original, not on the new image: the difference verification
         // exists for.
-        let diffs = compare(
+        let (diffs, _) = compare(
             &[health(Some(0), "ok", None)],
+            &[],
             &[health(Some(127), "healthy: not found", None)],
         );
         assert_eq!(diffs.len(), 1);
@@ -568,7 +738,7 @@ mod tests {
             &health(None, "", Some("no such container"))
         ));
         // Not run on the new image at all is a difference too.
-        assert_eq!(compare(&[health(Some(0), "", None)], &[]).len(), 1);
+        assert_eq!(compare(&[health(Some(0), "", None)], &[], &[]).0.len(), 1);
     }
 
     fn protocol(answer: Option<&str>) -> ProbeResult {
@@ -586,15 +756,119 @@ mod tests {
             &protocol(Some("SSL not supported")),
             &protocol(Some("SSL not supported"))
         ));
-        assert!(compare(&[protocol(Some("PONG"))], &[protocol(Some("PONG"))]).is_empty());
+        assert!(
+            compare(&[protocol(Some("PONG"))], &[], &[protocol(Some("PONG"))])
+                .0
+                .is_empty()
+        );
         assert!(same(&protocol(None), &protocol(None)));
-        let diffs = compare(&[protocol(Some("SSL not supported"))], &[protocol(None)]);
+        let diffs = compare(
+            &[protocol(Some("SSL not supported"))],
+            &[],
+            &[protocol(None)],
+        )
+        .0;
         assert_eq!(diffs.len(), 1);
         assert_eq!(diffs[0].slim, "no answer: connection refused");
         assert!(!same(
             &protocol(Some("SSL not supported")),
             &protocol(Some("SSL supported"))
         ));
+    }
+
+    fn page(status: u16, id: &str, nonce: &str, time: &str, footer: &str) -> ProbeResult {
+        http(
+            status,
+            &format!(
+                "<div id=\"w-{id}\"><script nonce=\"{nonce}\"></script>{time}</div><p>{footer}</p>"
+            ),
+        )
+    }
+
+    #[test]
+    fn what_varies_on_the_original_is_masked_and_the_rest_compared() {
+        let first = page(200, "a9f", "Zq3x", "12:00:01.5", "made with care");
+        let second = page(200, "k2b", "Pw8r", "12:00:02.9", "made with care");
+        let slim = page(200, "c7d", "Mn1t", "12:40:10.1", "made with care");
+        // Without a second answer the random id and the nonce are a difference.
+        assert_eq!(
+            compare(
+                std::slice::from_ref(&first),
+                &[],
+                std::slice::from_ref(&slim)
+            )
+            .0
+            .len(),
+            1
+        );
+        let again = [Some(second.clone())];
+        let (diffs, stability) = compare(std::slice::from_ref(&first), &again, &[slim]);
+        assert!(diffs.is_empty(), "{diffs:?}");
+        assert_eq!(stability[0].answers, Stability::Masked);
+        assert_eq!(stability[0].masked, ["w-a9f | w-k2b", "Zq3x | Pw8r"]);
+        // What stayed the same is still compared.
+        let broken = page(200, "c7d", "Mn1t", "12:40:10.1", "TemplateDoesNotExist");
+        assert_eq!(
+            compare(std::slice::from_ref(&first), &again, &[broken])
+                .0
+                .len(),
+            1
+        );
+        let failed = page(500, "c7d", "Mn1t", "12:40:10.1", "made with care");
+        assert_eq!(compare(&[first], &again, &[failed]).0.len(), 1);
+    }
+
+    #[test]
+    fn a_probe_whose_status_changes_on_the_original_is_unstable_not_a_difference() {
+        let first = http(200, "here");
+        let second = http(404, "gone");
+        let (diffs, stability) = compare(
+            std::slice::from_ref(&first),
+            &[Some(second)],
+            &[http(404, "x")],
+        );
+        assert!(diffs.is_empty());
+        assert_eq!(stability[0].answers, Stability::Unstable);
+        assert_eq!(
+            stability[0].unstable.as_deref(),
+            Some("status 200, then status 404")
+        );
+        let (diffs, stability) = compare(
+            std::slice::from_ref(&first),
+            &[Some(first.clone())],
+            std::slice::from_ref(&first),
+        );
+        assert!(diffs.is_empty());
+        assert_eq!(stability[0].answers, Stability::Stable);
+    }
+
+    #[test]
+    fn command_output_that_varies_on_the_original_is_masked() {
+        let run = |code, output: &str| ProbeResult::Exec {
+            command: vec!["uuidgen".into()],
+            exit_code: Some(code),
+            output: output.into(),
+            error: None,
+            millis: 1,
+        };
+        let again = [Some(run(0, "id f0e2a ok"))];
+        let (diffs, stability) = compare(&[run(0, "id 9b7cd ok")], &again, &[run(0, "id x1y ok")]);
+        assert!(diffs.is_empty());
+        assert_eq!(stability[0].answers, Stability::Masked);
+        assert_eq!(
+            compare(
+                &[run(0, "id 9b7cd ok")],
+                &again,
+                &[run(0, "id x1y: not found")]
+            )
+            .0
+            .len(),
+            1
+        );
+        assert_eq!(
+            compare(&[run(0, "a")], &[Some(run(1, "a"))], &[run(2, "b")]).1[0].answers,
+            Stability::Unstable
+        );
     }
 
     #[test]

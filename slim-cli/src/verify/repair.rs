@@ -58,6 +58,9 @@ impl From<Interrupted> for VerifyError {
 pub struct Original<'a> {
     /// Every probe's result: the traced run's, then `--run`'s.
     pub probes: &'a [ProbeResult],
+    /// The original's second answer to each probe that was asked twice (same positions as
+    /// `probes`; shorter when the last ones were asked once).
+    pub again: &'a [Option<ProbeResult>],
     /// The container's own command, when it ended by itself.
     pub container: Option<&'a ProbeResult>,
     /// The probe plan as executed (`None`: the application exited before probing finished).
@@ -196,9 +199,10 @@ async fn verify_with(
                 break;
             }
         };
-        let mut differences = compare(original.probes, &results);
+        let (mut differences, stability) = compare(original.probes, original.again, &results);
+        verification.stability = stability;
         if let (Some(a), Some(b)) = (original.container, &slim_container) {
-            differences.extend(compare(std::slice::from_ref(a), std::slice::from_ref(b)));
+            differences.extend(compare(std::slice::from_ref(a), &[], std::slice::from_ref(b)).0);
         }
         // Files repair cannot bring: those an --exclude glob takes out, and those repaired
         // before that are still missing (something else is wrong with them).
@@ -339,6 +343,7 @@ async fn verify_run(
             inner: Probing {
                 plan: replay,
                 image: tag.to_string(),
+                answer_twice: false,
             },
         },
         reporter,

@@ -142,6 +142,7 @@ impl Fixture {
         let original_records: Vec<TraceRecord> = original_reads.iter().map(record).collect();
         let original = Original {
             probes: original_probes,
+            again: &[],
             container: None,
             plan: None,
             runs: &[],
