@@ -50,6 +50,23 @@ fn names(list: &Value) -> BTreeSet<String> {
         .collect()
 }
 
+/// The reasons the report gives for keeping `/var/lib/dpkg/status`, if it is kept.
+fn status_reasons(report: &Value) -> Option<Vec<String>> {
+    report["keep"]["paths"]
+        .as_array()
+        .expect("keep.paths")
+        .iter()
+        .find(|p| p["path"] == "/var/lib/dpkg/status")
+        .map(|p| {
+            p["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["reason"].as_str().unwrap().to_string())
+                .collect()
+        })
+}
+
 fn read_json(path: &Path) -> Value {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
@@ -85,6 +102,12 @@ fn root_engine_nginx_package_database_lists_the_kept_packages_and_misses_no_file
     assert!(
         !dropped.is_empty() && dropped.is_disjoint(&kept),
         "dropped {dropped:?}, kept {kept:?}"
+    );
+
+    assert_eq!(
+        status_reasons(&report),
+        Some(vec!["package_db".to_string()]),
+        "the report does not count the status file as kept for the package database"
     );
 
     let root = scratch.join("root");
@@ -178,6 +201,7 @@ fn root_engine_nginx_without_package_db_has_no_status_file() {
         &["--no-package-db", "--sbom", &sbom_arg],
     );
     assert!(report.get("packages").is_none(), "{}", report["packages"]);
+    assert_eq!(status_reasons(&report), None);
     let root = scratch.join("root");
     extract(&slim.tag, &root);
     assert!(

@@ -295,6 +295,9 @@ async fn build_phases(
         lap("verify", &mut phases);
     }
 
+    if let Some(db) = &built.packages {
+        keep_set.add_package_db(built.package_paths.iter().map(Vec::as_slice), &db.format);
+    }
     let closure_seconds = keep_set.closure_time.as_secs_f64();
     let sbom_subject = Subject {
         tag: tag.clone(),

@@ -59,6 +59,15 @@ pub struct Target<'a> {
     pub package_db: bool,
 }
 
+/// What the writing task made: the layer, the archive, and the package database with
+/// its paths.
+type Written = (
+    LayerSummary,
+    archive::ArchiveSummary,
+    Option<PackageDb>,
+    Vec<Vec<u8>>,
+);
+
 /// What [`write_and_load`] made.
 pub struct Built {
     pub image_id: String,
@@ -66,8 +75,9 @@ pub struct Built {
     pub digest: String,
     pub size: u64,
     pub layer: LayerSummary,
-    /// The package database written into it, if any.
+    /// The package database written into it, if any, and its paths.
     pub packages: Option<PackageDb>,
+    pub package_paths: Vec<Vec<u8>>,
 }
 
 /// Writes the layer and the image archive for `keep_set`, loads it and checks the engine
@@ -100,20 +110,22 @@ pub async fn write_and_load(
     let cancelled = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&cancelled);
     let write = tokio::task::spawn_blocking(move || {
-        let written = (|| -> Result<
-            (LayerSummary, archive::ArchiveSummary, Option<PackageDb>),
-            LoadError,
-        > {
+        let written = (|| -> Result<Written, LoadError> {
             let meter = task_meter;
-            let (paths, generated, db) = if package_db {
+            let (paths, generated, db, db_paths) = if package_db {
                 let kept = |p: &[u8]| paths.binary_search_by(|k| k.as_slice().cmp(p)).is_ok();
                 let trimmed = packages::trim(&index, &kept)?;
                 let generated = trimmed.contents();
+                let db_paths: Vec<Vec<u8>> = if trimmed.db.is_some() {
+                    trimmed.files.into_keys().collect()
+                } else {
+                    Vec::new()
+                };
                 let mut all = paths;
-                all.extend(trimmed.files.into_keys());
-                (all, generated, trimmed.db)
+                all.extend(db_paths.iter().cloned());
+                (all, generated, trimmed.db, db_paths)
             } else {
-                (paths, std::collections::BTreeMap::new(), None)
+                (paths, std::collections::BTreeMap::new(), None, Vec::new())
             };
             #[expect(
                 clippy::disallowed_methods,
@@ -127,7 +139,8 @@ pub async fn write_and_load(
                 },
                 written: &meter.layer,
             });
-            let (summary, out) = layer::write_layer(&index, paths.iter().map(Vec::as_slice), &generated, out)?;
+            let (summary, out) =
+                layer::write_layer(&index, paths.iter().map(Vec::as_slice), &generated, out)?;
             out.into_inner()
                 .map_err(|e| e.into_error())
                 .map_err(io_error(format!("writing {}", layer_path.display())))?;
@@ -171,7 +184,7 @@ pub async fn write_and_load(
                 .map_err(|e| e.into_error())
                 .and_then(|metered| metered.inner.inner.finish())
                 .map_err(io_error(what))?;
-            Ok((summary, archived, db))
+            Ok((summary, archived, db, db_paths))
         })();
         // Writes fail once interrupted (see `Cancellable`): that is the interrupt.
         match written {
@@ -200,7 +213,7 @@ pub async fn write_and_load(
     meter.report(reporter);
     let written =
         written.map_err(|e| LoadError::Internal(format!("the rebuild task failed: {e}")))?;
-    let (layer_summary, archive_summary, packages) = match (written, loaded) {
+    let (layer_summary, archive_summary, packages, package_paths) = match (written, loaded) {
         (Ok(written), Ok(())) => written,
         // The engine stopped reading: its own error says why, not the broken pipe.
         (Err(LoadError::Io { source, .. }), Err(refused))
@@ -235,6 +248,7 @@ pub async fn write_and_load(
             .unwrap_or(layer_summary.size),
         layer: layer_summary,
         packages,
+        package_paths,
     })
 }
 
