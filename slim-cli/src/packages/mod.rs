@@ -251,11 +251,12 @@ fn trim_dpkg(kept: &Kept<'_>, out: &mut Trimmed) -> Result<Option<PackageDb>, Pa
         let mut kept_files: BTreeSet<&[u8]> = BTreeSet::new();
         for listed in dpkg::list_paths(&list) {
             let installed = dpkg::installed_path(listed, package, &diverted);
-            if !kept.is_file(installed) {
+            // One lookup an entry: lists name thousands of paths.
+            let Some((target, false)) = kept.lookup(installed) else {
                 continue;
-            }
+            };
             files += 1;
-            if kept.file(installed) {
+            if (kept.kept)(&target) {
                 kept_files.insert(listed);
             }
         }
