@@ -3,7 +3,8 @@
 //! moved days away (Debian's `faketime`, which shifts the process's clock through
 //! LD_PRELOAD). The image crafted here has what a rebuild could stamp with the time or
 //! order by chance: directories the layer does not list (their parents are synthesised),
-//! a symlink, a hard link, files of several mtimes, labels and a history.
+//! a symlink, a hard link, files of several mtimes, labels and a history, and a package
+//! database the rebuild writes trimmed; the SBOM is the same too.
 //!
 //! Needs root, the Docker engine, a kernel with BTF and bpf_loop, and `faketime` (every
 //! test is named `root_engine_…`).
@@ -21,7 +22,19 @@ fn crafted() -> LoadedImage {
                 .symlink(b"app/link", b"a")
                 .hard_link(b"app/hard", b"app/a")
                 // No entry for /deep or /deep/parent: their directories are implicit.
-                .file(b"deep/parent/file", b"deep"),
+                .file(b"deep/parent/file", b"deep")
+                // A package database, written trimmed to the package whose file is kept.
+                .file(
+                    b"var/lib/dpkg/status",
+                    b"Package: app\nStatus: install ok installed\nArchitecture: all\n\
+Version: 1\n\nPackage: gone\nStatus: install ok installed\nVersion: 2\n",
+                )
+                .file(b"var/lib/dpkg/info/app.list", b"/.\n/app\n/app/a\n/app/b\n")
+                .file(
+                    b"var/lib/dpkg/info/app.md5sums",
+                    b"8b04d5e3775d298e78455efc5ca404d5  app/a\n",
+                )
+                .file(b"var/lib/dpkg/info/gone.list", b"/.\n/gone\n"),
         )
         .layer(
             TarWriter::new()
@@ -54,9 +67,27 @@ fn build(command: BuildCommand) -> (String, Vec<String>, String) {
 fn root_engine_same_image_id_on_repeat_from_another_directory_and_time_zone() {
     let image = crafted();
     let original = EngineImage::inspect(&image.tag);
-    let first = build(BuildCommand::new(&image.tag));
-    let again = build(BuildCommand::new(&image.tag));
+    let sboms = std::env::temp_dir().join(format!("slim-test-sbom-{}", std::process::id()));
+    std::fs::create_dir_all(&sboms).expect("creating the SBOM directory");
+    let sbom = |n: usize| sboms.join(format!("{n}.cdx.json"));
+    let first =
+        build(BuildCommand::new(&image.tag).option("--sbom", &sbom(1).display().to_string()));
+    let again =
+        build(BuildCommand::new(&image.tag).option("--sbom", &sbom(2).display().to_string()));
     assert_eq!(again, first, "a second identical build differs");
+    // The same but for the new image's tag (each build gets its own) and the serial
+    // number derived from it.
+    let read = |n: usize| {
+        let text = std::fs::read_to_string(sbom(n)).expect("reading the SBOM");
+        let mut bom: serde_json::Value = serde_json::from_str(&text).expect("SBOM JSON");
+        assert!(text.contains("pkg:deb/"), "{text}");
+        bom["metadata"]["component"]["name"] = serde_json::Value::Null;
+        bom["serialNumber"] = serde_json::Value::Null;
+        bom
+    };
+    let (one, two) = (read(1), read(2));
+    let _ = std::fs::remove_dir_all(&sboms);
+    assert_eq!(one, two, "a second identical build wrote another SBOM");
 
     let elsewhere = std::env::temp_dir().join(format!("slim-test-cwd-{}", std::process::id()));
     std::fs::create_dir_all(&elsewhere).expect("creating a working directory");

@@ -96,7 +96,13 @@ fn with_slim_reader(image: &CraftedImage, sentinel: &HostSentinel, check: impl F
 
 /// What writing `paths` of `index` into a new layer gives.
 fn rewrite(index: &FsIndex, paths: &[&[u8]]) -> Result<(), LayerError> {
-    write_layer(index, paths.iter().copied(), std::io::sink()).map(drop)
+    write_layer(
+        index,
+        paths.iter().copied(),
+        &Default::default(),
+        std::io::sink(),
+    )
+    .map(drop)
 }
 
 /// The build failed with one `error:` line naming `needle`, a `hint:`, exit code `code`,

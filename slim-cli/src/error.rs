@@ -65,6 +65,10 @@ pub enum Error {
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
     #[error(transparent)]
+    Packages(#[from] crate::packages::PackageError),
+    #[error(transparent)]
+    Sbom(#[from] crate::sbom::SbomError),
+    #[error(transparent)]
     Explain(#[from] crate::explain::ExplainError),
     #[error(
         "{tag} does not behave like the original: {differences} probe(s) differ and \
@@ -154,7 +158,7 @@ impl ExitCode {
             | Error::BadOutput { .. }
             | Error::Keep(_)
             | Error::Profile(_) => ExitCode::BadInput,
-            Error::Report(_) | Error::Explain(_) => ExitCode::BadInput,
+            Error::Report(_) | Error::Explain(_) | Error::Sbom(_) => ExitCode::BadInput,
             // The image itself is malformed: bad input, as a missing image is.
             Error::Index(crate::image::index::IndexError::ThroughDanglingLink { .. })
             | Error::Layer(
@@ -165,6 +169,7 @@ impl ExitCode {
             | Error::Save(_)
             | Error::Index(_)
             | Error::Layer(_)
+            | Error::Packages(_)
             | Error::ImageConfig(_) => ExitCode::Failure,
             Error::Incomplete { .. } => ExitCode::IncompleteTrace,
             Error::ProbeFailed { .. } => ExitCode::ProbeFailed,
@@ -239,6 +244,7 @@ impl From<LoadError> for Error {
         match error {
             LoadError::Io { what, source } => Error::Io { what, source },
             LoadError::Layer(e) => Error::Layer(e),
+            LoadError::Packages(e) => Error::Packages(e),
             LoadError::ImageConfig(e) => Error::ImageConfig(e),
             LoadError::Engine(e) => Error::Engine(e),
             LoadError::Interrupted(e) => Error::Interrupted(e),

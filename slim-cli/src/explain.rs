@@ -567,6 +567,10 @@ fn reason_text(report: &ReportView, reason: &Reason) -> String {
                 .unwrap_or_default();
             format!("profile {profile}, rule {rule}{why}")
         }
+        Reason::PackageDb { format } => format!(
+            "the package database ({format}), trimmed to the packages the image keeps files \
+             of (--no-package-db leaves it out)"
+        ),
         Reason::Repaired { round } => format!(
             "repair: verification round {round} found the new image missing it, so it was added"
         ),

@@ -475,6 +475,7 @@ impl Ranker<'_> {
             Reason::ScriptInterpreter { of } => served("#! closure", of),
             Reason::HardLink { of } => served("hard link", of),
             Reason::UserGlob { pattern } => (3, format!("--keep {pattern}")),
+            Reason::PackageDb { .. } => (5, "package database".into()),
             Reason::Profile { profile, rule } => {
                 (4, format!("profile {profile}: {}", rule_family(rule)))
             }

@@ -5,9 +5,11 @@
 //! a container in its own cgroup under the kernel probe of `slim_probe_ebpf`) → `drive`
 //! (what the application is made to do meanwhile: HTTP probes, a crawl, commands) →
 //! `trace` (events → records; `output` writes them as JSON Lines) → `image` (the original
-//! filesystem) → `keep` (what the new image holds) → `rebuild` (the new layer and image,
-//! loaded into the engine) → `verify` (the same probes on the new image, and repair) →
-//! `report` (`slim.report.json` and the terminal summary).
+//! filesystem) → `keep` (what the new image holds) → `packages` (its package database,
+//! trimmed to what it keeps) → `rebuild` (the new layer and image, loaded into the
+//! engine) → `verify` (the same probes on the new image, and repair) → `report`
+//! (`slim.report.json` and the terminal summary) and `sbom` (the new image's bill of
+//! materials).
 //!
 //! The commands: `build` orders the stages and undoes what a failed build did; `explain`
 //! reads a report; `cli`, `config` and `settings` turn the command line into settings;
@@ -24,9 +26,11 @@ pub mod drive;
 pub mod image;
 pub mod inspect;
 pub mod keep;
+pub mod packages;
 pub mod rebuild;
 pub mod report;
 pub mod run;
+pub mod sbom;
 pub mod trace;
 pub mod verify;
 

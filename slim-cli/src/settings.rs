@@ -10,6 +10,7 @@ use crate::drive::{openapi, spec};
 use crate::keep::KeepOptions;
 use crate::keep::profile::{self, Profile};
 use crate::run::RunSettings;
+use crate::sbom::SbomTarget;
 use crate::verify::VerifySettings;
 
 /// Everything `slim build` needs, resolved from the command line.
@@ -31,6 +32,10 @@ pub struct BuildSettings {
     pub allow_diff: bool,
     /// Where the report goes (`None`: `--report off`).
     pub report: Option<PathBuf>,
+    /// Whether the new image carries the trimmed package database (`--no-package-db`).
+    pub package_db: bool,
+    /// Where the SBOM goes, and in which format (`--sbom`, `--sbom-format`).
+    pub sbom: Option<SbomTarget>,
 }
 
 /// Which profiles apply: those named, and (unless off) the built-in ones detected.

@@ -26,6 +26,7 @@ mod process;
 mod recipe;
 mod report;
 mod rootfs;
+mod sbom_schemas;
 mod slim;
 
 use std::collections::HashMap;
@@ -52,6 +53,7 @@ pub use process::{Ended, SlimProcess};
 pub use recipe::{BUILDER_VERSION, Base, Contents, DEFAULT_PATH, Entry, ImageConfig, Recipe};
 pub use report::{REPORT_SCHEMA, read_valid_report, report_violations};
 pub use rootfs::{static_c_binary, sweep_dead_builds};
+pub use sbom_schemas::{SbomSchema, sbom_violations};
 pub use slim::{
     Leftovers, Record, RunContainer, RunIdentity, RunningTrace, SLIM_BIN_ENV, Trace, TraceCommand,
     assert_nothing_left, keys_in_order, left_behind, parse_records, slim_bin,

@@ -28,6 +28,7 @@ pub const TARGETS: &[&str] = &[
     "crawl_links",
     "js_specifiers",
     "python_imports",
+    "package_db",
 ];
 
 /// Seconds each target runs when `--seconds` does not say.
@@ -241,6 +242,7 @@ fn write_seeds(corpus: &Path) -> Result {
         ("crawl_links", seeds::crawl_links()),
         ("js_specifiers", seeds::js_specifiers()),
         ("python_imports", seeds::python_imports()),
+        ("package_db", seeds::package_db()),
     ] {
         let dir = corpus.join(target);
         let _ = std::fs::remove_dir_all(&dir);
@@ -570,6 +572,37 @@ mod seeds {
             ("elf32-be-arm-rpath", elf(false, false, 40, 15)),
             ("elf64-le-aarch64-rpath", elf(true, true, 183, 15)),
             ("ld.so.cache", ld_cache()),
+        ]
+    }
+
+    pub fn package_db() -> Seeds {
+        vec![
+            (
+                "status",
+                b"Package: nginx\nStatus: install ok installed\nArchitecture: amd64\n\
+Version: 1.22.1-9\nConffiles:\n /etc/nginx/nginx.conf 0123 \n /etc/old 4567 obsolete\n\
+Description: web server\n more\n .\n end\n\nPackage: libc6\nMulti-Arch: same\n\
+Architecture: amd64\nVersion: 2.36-9\n"
+                    .to_vec(),
+            ),
+            (
+                "list",
+                b"/.\n/usr\n/usr/sbin\n/usr/sbin/nginx\n/usr/share/doc/nginx/copyright\n".to_vec(),
+            ),
+            (
+                "md5sums",
+                b"0123  usr/sbin/nginx\n4567  usr/share/doc/nginx/copyright\n".to_vec(),
+            ),
+            (
+                "diversions",
+                b"/usr/bin/tool\n/usr/bin/tool.distrib\nwrapper\n/etc/x\n/etc/x.orig\n:\n".to_vec(),
+            ),
+            (
+                "installed",
+                b"C:Q1abc=\nP:musl\nV:1.2.4-r2\nA:x86_64\nF:lib\nR:ld-musl-x86_64.so.1\n\
+a:0:0:755\nZ:Q1xyz=\n\nP:busybox\nV:1.36.1\nF:bin\nR:busybox\nF:etc\nM:0:0:755\n"
+                    .to_vec(),
+            ),
         ]
     }
 

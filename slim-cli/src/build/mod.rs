@@ -39,11 +39,13 @@ use crate::inspect::ImageInfo;
 use crate::interrupt::{Interrupted, StopRequest, blocking, interruptible};
 use crate::keep::profile;
 use crate::keep::{self, ImageRuntime, KeepSet};
+use crate::packages::{self, PackageDb};
 use crate::rebuild::archive::{LABEL_SOURCE_ID, LABEL_SOURCE_IMAGE, LABEL_VERSION};
 use crate::rebuild::load::{Target, write_and_load};
 use crate::report::summary::{AppliedProfiles, BuildSummary};
 use crate::reporter::{Phase, Reporter, Within, megabytes};
 use crate::run::{self, PauseThen, RunEnd};
+use crate::sbom::{self, SbomTarget, Subject};
 use crate::settings::BuildSettings;
 use crate::test_hook::test_point;
 use crate::trace::TraceRecord;
@@ -104,7 +106,13 @@ async fn build_phases(
     let image = interruptible(stop, engine.inspect_image(&settings.image)).await??;
     let excludes = keep::check_user_globs(&settings.keep)?;
     let tag = settings.tag.clone().unwrap_or_else(|| default_tag(&image));
-    for path in settings.output.iter().chain(&settings.report) {
+    let sbom_path = settings.sbom.as_ref().map(|s| s.path.clone());
+    for path in settings
+        .output
+        .iter()
+        .chain(&settings.report)
+        .chain(&sbom_path)
+    {
         check_output(path)?;
     }
     reporter.end(&format!(
@@ -244,6 +252,7 @@ async fn build_phases(
         archive: partial.as_deref(),
         layer: work.0.join("new-layer.tar"),
         config: &saved.config,
+        package_db: settings.package_db,
     };
     let mut built = write_and_load(
         engine,
@@ -290,18 +299,45 @@ async fn build_phases(
         lap("verify", &mut phases);
     }
 
+    if let Some(db) = &built.packages {
+        keep_set.add_package_db(built.package_paths.iter().map(Vec::as_slice), &db.format);
+    }
     let closure_seconds = keep_set.closure_time.as_secs_f64();
-    let (footprint, (traced_absent, absent)) = tokio::task::spawn_blocking({
+    let sbom_subject = Subject {
+        tag: tag.clone(),
+        image_id: built.image_id.clone(),
+        source: settings.image.clone(),
+        source_id: image.id.clone(),
+        ..Subject::default()
+    };
+    let (footprint, (traced_absent, absent), sbom) = tokio::task::spawn_blocking({
         let index = index.clone();
+        let sbom = settings.sbom.clone();
+        let db = built.packages.clone();
         move || {
+            let written = sbom.map(|target| {
+                let start = Instant::now();
+                write_sbom(&index, &keep_set, db, sbom_subject, &target)
+                    .map(|n| (target, n, start.elapsed()))
+            });
             (
                 footprint::measure(&index, &keep_set),
                 footprint::absent(&index, &records),
+                written,
             )
         }
     })
     .await
     .map_err(|e| Error::Internal(format!("the footprint task failed: {e}")))?;
+    if let Some(sbom) = sbom {
+        let (target, components, took) = sbom?;
+        reporter.step(&format!(
+            "SBOM ({}) of {components} component(s) written to {}",
+            target.format.name(),
+            target.path.display()
+        ));
+        phases.push(("sbom", took));
+    }
     Ok(BuildSummary {
         source: settings.image.clone(),
         source_id: image.id.clone(),
@@ -315,6 +351,7 @@ async fn build_phases(
         absent,
         paths_total: index.len(),
         layer: built.layer,
+        packages: built.packages,
         probes,
         executed_plan,
         skipped_operations,
@@ -328,6 +365,25 @@ async fn build_phases(
         source_config: saved.config.get("config").cloned().unwrap_or_default(),
         digest: built.digest,
     })
+}
+
+/// Writes the SBOM of the new image; returns how many components it lists. Without
+/// `--no-package-db`'s database, the packages are read for it alone.
+fn write_sbom(
+    index: &FsIndex,
+    keep_set: &KeepSet,
+    db: Option<PackageDb>,
+    mut subject: Subject,
+    target: &SbomTarget,
+) -> Result<usize, Error> {
+    let db = match db {
+        Some(db) => Some(db),
+        None => packages::trim(index, &|p| keep_set.contains(p))?.db,
+    };
+    subject.os = sbom::os_release(index);
+    subject.components = sbom::inventory(index, keep_set.paths(), db.as_ref(), subject.os.as_ref());
+    sbom::write(&subject, target)?;
+    Ok(subject.components.len())
 }
 
 /// What the traced runs of the original image handed on.

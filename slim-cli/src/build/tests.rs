@@ -57,6 +57,8 @@ fn original() -> Vec<u8> {
 
 fn settings(output: PathBuf) -> BuildSettings {
     BuildSettings {
+        package_db: true,
+        sbom: None,
         image: "app:1".into(),
         tag: Some(TAG.into()),
         output: Some(output),

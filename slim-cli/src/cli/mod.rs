@@ -296,6 +296,25 @@ pub struct BuildArgs {
     #[arg(long)]
     pub no_import_closure: bool,
 
+    /// Leave the package database out of the new image.
+    ///
+    /// By default an image with a Debian (/var/lib/dpkg) or Alpine (/lib/apk/db/installed)
+    /// package database gets a copy trimmed to the packages it keeps files of: each entry
+    /// as it was, its file lists and checksums narrowed to the kept files, the packages
+    /// with no kept file left out, so that scanners and dpkg-query see what it holds.
+    #[arg(long)]
+    pub no_package_db: bool,
+
+    /// Write a software bill of materials of the new image to FILE: its OS packages,
+    /// Python distributions and Node packages with their versions and package URLs, and
+    /// the image it was made from.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub sbom: Option<PathBuf>,
+
+    /// The format of --sbom: CycloneDX 1.5 JSON or SPDX 2.3 JSON.
+    #[arg(long, value_name = "cyclonedx|spdx", default_value = "cyclonedx", value_parser = ["cyclonedx", "spdx"])]
+    pub sbom_format: String,
+
     /// Write the build's report (every probe, every kept path with its reasons, the
     /// verification) to FILE; `off` writes none.
     #[arg(long, value_name = "FILE|off", default_value = "slim.report.json")]

@@ -2,6 +2,7 @@
 //! probe and OpenAPI files read, globs compiled, `--env-file` files and slim's own
 //! environment read (for `-e KEY`).
 
+use crate::sbom::{SbomFormat, SbomTarget};
 use std::path::PathBuf;
 
 use crate::drive::plan::PlanSettings;
@@ -148,6 +149,11 @@ impl BuildArgs {
             },
             allow_diff: self.allow_diff,
             report: (self.report != "off").then(|| PathBuf::from(&self.report)),
+            package_db: !self.no_package_db,
+            sbom: self.sbom.map(|path| SbomTarget {
+                path,
+                format: SbomFormat::from_name(&self.sbom_format).unwrap_or_default(),
+            }),
             profiles: ProfileChoice {
                 named: self
                     .profile

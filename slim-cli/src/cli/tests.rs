@@ -316,3 +316,28 @@ fn output_dash_is_stdout() {
         .unwrap();
     assert_eq!(s.output, OutputTarget::File("t.jsonl".into()));
 }
+
+#[test]
+fn package_db_and_sbom_options() {
+    let defaults = parse_build(&["app:1"]).unwrap().resolve().unwrap();
+    assert!(defaults.package_db);
+    assert_eq!(defaults.sbom, None);
+    let s = parse_build(&["app:1", "--no-package-db", "--sbom", "out.json"])
+        .unwrap()
+        .resolve()
+        .unwrap();
+    assert!(!s.package_db);
+    assert_eq!(
+        s.sbom,
+        Some(crate::sbom::SbomTarget {
+            path: "out.json".into(),
+            format: crate::sbom::SbomFormat::CycloneDx,
+        })
+    );
+    let spdx = parse_build(&["app:1", "--sbom", "x", "--sbom-format", "spdx"])
+        .unwrap()
+        .resolve()
+        .unwrap();
+    assert_eq!(spdx.sbom.unwrap().format, crate::sbom::SbomFormat::Spdx);
+    assert!(parse_build(&["app:1", "--sbom-format", "swid"]).is_err());
+}

@@ -106,7 +106,7 @@ struct Written {
 
 /// The new layer of `set`, read back by name (without the trailing `/` of directories).
 fn rebuild(index: &FsIndex, set: &KeepSet) -> Result<BTreeMap<Vec<u8>, Written>, LayerError> {
-    let (_, bytes) = write_layer(index, set.paths(), Vec::new())?;
+    let (_, bytes) = write_layer(index, set.paths(), &Default::default(), Vec::new())?;
     let mut out = BTreeMap::new();
     let mut archive = tar::Archive::new(bytes.as_slice());
     for entry in archive.entries().unwrap() {
@@ -460,7 +460,7 @@ fn hostile_device_nodes_and_fifos_are_copied_as_nodes() {
         NodeKind::CharDevice { major: 1, minor: 3 }
     );
     let set = keep(&index, &[b"/devices/null", b"/devices/sda", b"/fifo"]);
-    let (_, bytes) = write_layer(&index, set.paths(), Vec::new()).unwrap();
+    let (_, bytes) = write_layer(&index, set.paths(), &Default::default(), Vec::new()).unwrap();
     let mut seen = Vec::new();
     for entry in tar::Archive::new(bytes.as_slice()).entries().unwrap() {
         let entry = entry.unwrap();

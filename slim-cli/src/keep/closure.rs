@@ -165,7 +165,8 @@ impl Builder<'_> {
                 | Reason::Parent { .. }
                 | Reason::ElfInterpreter { .. }
                 | Reason::ElfLibrary { .. }
-                | Reason::KeepList { .. } => false,
+                | Reason::KeepList { .. }
+                | Reason::PackageDb { .. } => false,
             })
         })
     }

@@ -43,6 +43,9 @@ pub enum Reason {
     UserGlob { pattern: String },
     /// A rule of a profile.
     Profile { profile: String, rule: String },
+    /// A file or directory of the package database (`dpkg` or `apk`), written trimmed to
+    /// the packages the new image keeps files of.
+    PackageDb { format: String },
     /// The new image's verification run missed it in this round, and repair added it.
     Repaired {
         #[schemars(range(min = 1))]
@@ -206,6 +209,19 @@ impl KeepSet {
 
     pub fn contains(&self, path: &[u8]) -> bool {
         self.paths.contains_key(path)
+    }
+
+    /// Adds the paths of the package database the rebuild wrote (see `packages`), so that
+    /// the report and `slim explain` count them as kept.
+    pub fn add_package_db<'a>(&mut self, paths: impl IntoIterator<Item = &'a [u8]>, format: &str) {
+        for path in paths {
+            self.keep(
+                path,
+                Reason::PackageDb {
+                    format: format.to_string(),
+                },
+            );
+        }
     }
 
     /// Whether a path below the directory `dir` is kept.

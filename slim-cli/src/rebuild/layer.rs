@@ -4,7 +4,7 @@
 //!
 //! This is the project's one tar writer.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 
 use sha2::{Digest, Sha256};
@@ -88,10 +88,13 @@ impl<W: Write> Write for HashingWriter<W> {
 
 /// Writes `paths` (absolute, normalised, each present in `index`; sorted here) as one
 /// layer tar to `out`. Parents must be among the paths for their metadata to be kept; a
-/// missing parent is left to the engine's defaults.
+/// missing parent is left to the engine's defaults. A path of `generated` (which must be
+/// among `paths`) is written as a regular file with that content and the original's
+/// metadata: the trimmed package database.
 pub fn write_layer<'a, W: Write>(
     index: &FsIndex,
     paths: impl IntoIterator<Item = &'a [u8]>,
+    generated: &BTreeMap<Vec<u8>, Vec<u8>>,
     out: W,
 ) -> Result<(LayerSummary, W), LayerError> {
     let mut sorted: Vec<&[u8]> = paths.into_iter().filter(|p| *p != b"/").collect();
@@ -126,6 +129,14 @@ pub fn write_layer<'a, W: Write>(
                 .map_err(err)?;
         }
         let mut header = base_header(node).map_err(err)?;
+        if let Some(content) = generated.get(path) {
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_size(content.len() as u64);
+            append(&mut builder, &mut header, name, content.as_slice()).map_err(err)?;
+            content_bytes += content.len() as u64;
+            entries += 1;
+            continue;
+        }
         match &node.kind {
             NodeKind::Dir => {
                 header.set_entry_type(tar::EntryType::Directory);
@@ -268,9 +279,20 @@ mod tests {
             .map(|(p, _)| p.clone())
             .filter(|p| p != b"/")
             .collect();
-        let forward = write_layer(&index, paths.iter().map(Vec::as_slice), Vec::new()).unwrap();
-        let backward =
-            write_layer(&index, paths.iter().rev().map(Vec::as_slice), Vec::new()).unwrap();
+        let forward = write_layer(
+            &index,
+            paths.iter().map(Vec::as_slice),
+            &BTreeMap::new(),
+            Vec::new(),
+        )
+        .unwrap();
+        let backward = write_layer(
+            &index,
+            paths.iter().rev().map(Vec::as_slice),
+            &BTreeMap::new(),
+            Vec::new(),
+        )
+        .unwrap();
         assert_eq!(forward.1, backward.1);
         assert_eq!(forward.0, backward.0);
         // Directories the layer never listed are written with a fixed time, not the clock's.

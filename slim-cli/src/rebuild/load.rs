@@ -18,6 +18,7 @@ use crate::image::index::FsIndex;
 use crate::image::reference::short_id;
 use crate::interrupt::{Interrupted, SETTLE, StopRequest, interruptible};
 use crate::keep::KeepSet;
+use crate::packages::{self, PackageDb, PackageError};
 use crate::reporter::{Counter, Phase, Reporter, megabytes};
 use crate::test_hook::test_point;
 
@@ -31,6 +32,8 @@ pub enum LoadError {
     },
     #[error(transparent)]
     Layer(#[from] LayerError),
+    #[error(transparent)]
+    Packages(#[from] PackageError),
     #[error(transparent)]
     ImageConfig(#[from] ImageConfigError),
     #[error(transparent)]
@@ -51,7 +54,19 @@ pub struct Target<'a> {
     pub layer: PathBuf,
     /// The original image's config.
     pub config: &'a serde_json::Value,
+    /// Whether the new image carries the original's package database, trimmed to the
+    /// packages it keeps files of (`--no-package-db` turns it off).
+    pub package_db: bool,
 }
+
+/// What the writing task made: the layer, the archive, and the package database with
+/// its paths.
+type Written = (
+    LayerSummary,
+    archive::ArchiveSummary,
+    Option<PackageDb>,
+    Vec<Vec<u8>>,
+);
 
 /// What [`write_and_load`] made.
 pub struct Built {
@@ -60,6 +75,9 @@ pub struct Built {
     pub digest: String,
     pub size: u64,
     pub layer: LayerSummary,
+    /// The package database written into it, if any, and its paths.
+    pub packages: Option<PackageDb>,
+    pub package_paths: Vec<Vec<u8>>,
 }
 
 /// Writes the layer and the image archive for `keep_set`, loads it and checks the engine
@@ -80,6 +98,7 @@ pub async fn write_and_load(
     reporter.begin(Phase::Rebuild);
     let meter = std::sync::Arc::new(Meter::default());
     let paths: Vec<Vec<u8>> = keep_set.paths().map(<[u8]>::to_vec).collect();
+    let package_db = target.package_db;
     let layer_path = target.layer.clone();
     let output = target.archive.map(Path::to_path_buf);
     let config_in = target.config.clone();
@@ -91,8 +110,23 @@ pub async fn write_and_load(
     let cancelled = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&cancelled);
     let write = tokio::task::spawn_blocking(move || {
-        let written = (|| -> Result<(LayerSummary, archive::ArchiveSummary), LoadError> {
+        let written = (|| -> Result<Written, LoadError> {
             let meter = task_meter;
+            let (paths, generated, db, db_paths) = if package_db {
+                let kept = |p: &[u8]| paths.binary_search_by(|k| k.as_slice().cmp(p)).is_ok();
+                let trimmed = packages::trim(&index, &kept)?;
+                let generated = trimmed.contents();
+                let db_paths: Vec<Vec<u8>> = if trimmed.db.is_some() {
+                    trimmed.files.into_keys().collect()
+                } else {
+                    Vec::new()
+                };
+                let mut all = paths;
+                all.extend(db_paths.iter().cloned());
+                (all, generated, trimmed.db, db_paths)
+            } else {
+                (paths, std::collections::BTreeMap::new(), None, Vec::new())
+            };
             #[expect(
                 clippy::disallowed_methods,
                 reason = "the error it maps to names the file"
@@ -105,7 +139,8 @@ pub async fn write_and_load(
                 },
                 written: &meter.layer,
             });
-            let (summary, out) = layer::write_layer(&index, paths.iter().map(Vec::as_slice), out)?;
+            let (summary, out) =
+                layer::write_layer(&index, paths.iter().map(Vec::as_slice), &generated, out)?;
             out.into_inner()
                 .map_err(|e| e.into_error())
                 .map_err(io_error(format!("writing {}", layer_path.display())))?;
@@ -149,7 +184,7 @@ pub async fn write_and_load(
                 .map_err(|e| e.into_error())
                 .and_then(|metered| metered.inner.inner.finish())
                 .map_err(io_error(what))?;
-            Ok((summary, archived))
+            Ok((summary, archived, db, db_paths))
         })();
         // Writes fail once interrupted (see `Cancellable`): that is the interrupt.
         match written {
@@ -178,7 +213,7 @@ pub async fn write_and_load(
     meter.report(reporter);
     let written =
         written.map_err(|e| LoadError::Internal(format!("the rebuild task failed: {e}")))?;
-    let (layer_summary, archive_summary) = match (written, loaded) {
+    let (layer_summary, archive_summary, packages, package_paths) = match (written, loaded) {
         (Ok(written), Ok(())) => written,
         // The engine stopped reading: its own error says why, not the broken pipe.
         (Err(LoadError::Io { source, .. }), Err(refused))
@@ -212,6 +247,8 @@ pub async fn write_and_load(
             .and_then(|s| u64::try_from(s).ok())
             .unwrap_or(layer_summary.size),
         layer: layer_summary,
+        packages,
+        package_paths,
     })
 }
 

@@ -16,6 +16,7 @@ use crate::drive::{ProbePlan, ProbeResult};
 use crate::footprint::{
     AbsentPath, DirTally, ExcludedGlob, KeptPath, LeftOutGlob, ReasonTally, Removed,
 };
+use crate::packages::PackageDb;
 use crate::rebuild::layer::LayerSummary;
 use crate::verify::Verification;
 use summary::BuildSummary;
@@ -129,6 +130,11 @@ struct Report<'a> {
     /// What profiles left out of their own rules (optional heavy parts, kept only when
     /// traced): by profile and exclude glob.
     left_out: &'a [LeftOutGlob],
+    /// The package database the new image carries: the packages with a kept file (those
+    /// with `files_kept` < `files` trimmed), and those left out. Absent when the original
+    /// image has none, or with `--no-package-db`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    packages: Option<&'a PackageDb>,
     verification: &'a Verification,
 }
 
@@ -200,6 +206,7 @@ fn report(summary: &BuildSummary) -> Report<'_> {
         removed: &summary.footprint.removed,
         excluded: &summary.footprint.excluded,
         left_out: &summary.footprint.left_out,
+        packages: summary.packages.as_ref(),
         verification: &summary.verification,
     }
 }

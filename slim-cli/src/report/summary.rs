@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::drive::{ProbePlan, ProbeResult};
 use crate::footprint::{self, Footprint, LeftOutGlob};
 use crate::image::reference::short_id;
+use crate::packages::PackageDb;
 use crate::rebuild::layer::LayerSummary;
 use crate::verify::{Stability, Verification, VerificationStatus};
 
@@ -21,6 +22,9 @@ pub struct BuildSummary {
     pub image_id: String,
     pub size: u64,
     pub layer: LayerSummary,
+    /// The package database the new image carries (`None`: the original had none, or
+    /// `--no-package-db`).
+    pub packages: Option<PackageDb>,
     /// Kept paths (directories included).
     pub paths_kept: usize,
     /// Paths in the original image.
@@ -82,6 +86,16 @@ impl BuildSummary {
                 mb(self.footprint.removed.bytes)
             ),
         ];
+        if let Some(db) = &self.packages {
+            lines.push(format!(
+                "package database ({}): {} package(s) kept, {} of them trimmed to their kept \
+                 files; {} dropped",
+                db.format,
+                db.kept.len(),
+                db.trimmed(),
+                db.dropped.len()
+            ));
+        }
         if !self.footprint.by_reason.is_empty() {
             let mut parts: Vec<String> = self
                 .footprint

@@ -126,6 +126,7 @@ impl Fixture {
             archive: None,
             layer: self.dir.join("new-layer.tar"),
             config: &self.config,
+            package_db: true,
         };
         let (_handle, mut stop): (StopHandle, StopRequest) = StopRequest::manual();
         let built = write_and_load(
