@@ -28,6 +28,7 @@ pub const TARGETS: &[&str] = &[
     "crawl_links",
     "js_specifiers",
     "python_imports",
+    "ruby_requires",
 ];
 
 /// Seconds each target runs when `--seconds` does not say.
@@ -241,6 +242,7 @@ fn write_seeds(corpus: &Path) -> Result {
         ("crawl_links", seeds::crawl_links()),
         ("js_specifiers", seeds::js_specifiers()),
         ("python_imports", seeds::python_imports()),
+        ("ruby_requires", seeds::ruby_requires()),
     ] {
         let dir = corpus.join(target);
         let _ = std::fs::remove_dir_all(&dir);
@@ -590,6 +592,29 @@ s = """import no
 try: import h
 except ImportError: __import__("i.j"); importlib.import_module(name)
 "#
+                .to_vec(),
+            ),
+        ]
+    }
+
+    pub fn ruby_requires() -> Seeds {
+        vec![
+            (
+                "app.rb",
+                include_bytes!("../../tests/fixtures/sinatra/app.rb").to_vec(),
+            ),
+            (
+                "lib.rb",
+                br##"# require "commented"
+=begin
+require 'in_block'
+=end
+require_relative('x/y'); autoload :Z, "z"
+autoload("W", 'w') if defined?(W)
+s = "require 'in_string' #{require 'interpolated'}"
+require File.join('digest', name) rescue nil
+Kernel.require "k"; { require: "key" }
+"##
                 .to_vec(),
             ),
         ]
