@@ -1,12 +1,14 @@
 //! `slim build` on a PHP application on Debian's Apache with mod_php and the intl,
-//! mbstring and SQLite extensions. The build's crawl reaches the home page and the one page
-//! it links to; the other pages each use a different extension (locale formatting,
-//! multibyte strings, a PDO SQLite database written in a directory of the web server's
-//! user), a session across requests (written in the session save path) and a file
-//! included by a name computed from the request. The `php` and `apache` profiles keep the
-//! document root whole, every extension the ini files load, the empty session directory
-//! with its mode and Apache's configured modules, so every page works on the slim image;
-//! built with `--no-auto-profile`, the pages the crawl never reached are missing.
+//! mbstring and SQLite extensions, and on the same application behind nginx with PHP-FPM
+//! (two processes started by one script). The build's crawl reaches the home page and the
+//! one page it links to; the other pages each use a different extension (locale
+//! formatting, multibyte strings, a PDO SQLite database written in a directory of the web
+//! server's user), a session across requests (written in the session save path) and a
+//! file included by a name computed from the request. The `php` profile and the web
+//! server's (`apache`, `nginx`) keep the document root whole, every extension the ini
+//! files load, the empty session directory with its mode and the server's configured
+//! modules, so every page works on the slim image; built with `--no-auto-profile`, the
+//! pages the crawl never reached are missing.
 //!
 //! Needs root, the Docker engine and a kernel with BTF and bpf_loop (every test is named
 //! `root_engine_…`).
@@ -15,7 +17,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::Value;
-use slim_fixtures::{HttpAnswer, SlimImage, TestContainer, build_fixture, image, image_entries};
+use slim_fixtures::{HttpAnswer, TestContainer, build_fixture, image, image_entries};
 use slim_test_kit::http;
 
 /// How long the server may take to answer its first request.
@@ -126,16 +128,13 @@ const INCLUDE: &str = "/var/www/app/inc/summary.inc.php";
 /// Debian's session save path.
 const SESSIONS: &str = "/var/lib/php/sessions";
 
-fn build(label: &str, args: &[&str]) -> (SlimImage, Value) {
-    build_fixture("php-apache", label, args)
-}
-
-#[test]
-fn root_engine_php_apache_slim_image_serves_every_page_its_build_never_requested() {
-    let original = image("php-apache");
+/// `fixture` and its slim image, on which every page must work; `server` is the profile of
+/// its web server.
+fn serves_every_page(fixture: &str, server: &str) {
+    let original = image(fixture);
     check_all(&original, &answers(&original));
 
-    let (slim, report) = build("php-apache", &[]);
+    let (slim, report) = build_fixture(fixture, fixture, &[]);
     let profiles: Vec<&Value> = report["profiles"]
         .as_array()
         .expect("profiles")
@@ -143,7 +142,7 @@ fn root_engine_php_apache_slim_image_serves_every_page_its_build_never_requested
         .map(|p| &p["name"])
         .collect();
     assert!(
-        profiles.iter().any(|p| *p == "php") && profiles.iter().any(|p| *p == "apache"),
+        profiles.iter().any(|p| *p == "php") && profiles.iter().any(|p| *p == server),
         "{profiles:?}"
     );
     let reasons = kept_reasons(&report, INCLUDE).expect("the include is kept");
@@ -189,9 +188,14 @@ fn root_engine_php_apache_slim_image_serves_every_page_its_build_never_requested
     );
 }
 
-#[test]
-fn root_engine_php_apache_without_auto_profile_breaks_the_pages_its_build_never_requested() {
-    let (slim, report) = build("php-apache-no-profile", &["--no-auto-profile"]);
+/// The slim image of `fixture` built with `--no-auto-profile`, which must lack what the
+/// pages the crawl never reached need.
+fn breaks_without_profiles(fixture: &str) {
+    let (slim, report) = build_fixture(
+        fixture,
+        &format!("{fixture}-no-profile"),
+        &["--no-auto-profile"],
+    );
     assert!(
         kept_reasons(&report, INCLUDE).is_none(),
         "without the php profile nothing keeps {INCLUDE}"
@@ -209,4 +213,24 @@ fn root_engine_php_apache_without_auto_profile_breaks_the_pages_its_build_never_
         "without the session directory the session is lost: {body}\nlogs:\n{}",
         answers.logs
     );
+}
+
+#[test]
+fn root_engine_php_apache_slim_image_serves_every_page_its_build_never_requested() {
+    serves_every_page("php-apache", "apache");
+}
+
+#[test]
+fn root_engine_php_apache_without_auto_profile_breaks_the_pages_its_build_never_requested() {
+    breaks_without_profiles("php-apache");
+}
+
+#[test]
+fn root_engine_php_fpm_nginx_slim_image_serves_every_page_its_build_never_requested() {
+    serves_every_page("php-fpm", "nginx");
+}
+
+#[test]
+fn root_engine_php_fpm_nginx_without_auto_profile_breaks_the_pages_its_build_never_requested() {
+    breaks_without_profiles("php-fpm");
 }

@@ -215,3 +215,17 @@ fn root_engine_php_apache_image_has_mod_php_and_its_extensions() {
         "unexpected php-apache image contents"
     );
 }
+
+#[test]
+fn root_engine_php_fpm_image_has_fpm_nginx_and_the_extensions() {
+    let out = run_in(
+        &image("php-fpm"),
+        "php -r 'echo implode(\" \", [extension_loaded(\"intl\"), extension_loaded(\"mbstring\"), \
+         extension_loaded(\"pdo_sqlite\")]), \"\\n\";' && test -x /usr/sbin/php-fpm8.2 \
+         && test -x /usr/sbin/nginx && stat -c %U /var/www/data",
+    );
+    assert_eq!(
+        out, "1 1 1\nwww-data\n",
+        "unexpected php-fpm image contents"
+    );
+}

@@ -96,6 +96,8 @@ pub const FIXTURES: &[&str] = &[
     "sinatra",
     "php-apache-base",
     "php-apache",
+    "php-fpm-base",
+    "php-fpm",
 ];
 
 /// Fixtures only the benchmarks use (`cargo xtask bench build`, `bench memory`): large,
@@ -588,6 +590,46 @@ pub fn recipe(name: &str) -> Option<Recipe> {
                 },
             ))
         }
+        // The same application on Debian's nginx and PHP-FPM, two processes started by
+        // one script (FPM in the background, nginx in the foreground). No WORKDIR. The
+        // base of `php-fpm`.
+        "php-fpm-base" => {
+            let mut files = vec![
+                Entry::file(
+                    "/usr/local/bin/fpm-nginx-start",
+                    0o755,
+                    include_str!("../fixtures/php-site/fpm-nginx-start"),
+                ),
+                Entry::file(
+                    "/etc/nginx/sites-available/default",
+                    0o644,
+                    include_str!("../fixtures/php-site/nginx-site.conf"),
+                ),
+                Entry::dir("/var/www/app", 0o755),
+                Entry::dir("/var/www/app/inc", 0o755),
+            ];
+            files.extend(
+                PHP_APP.iter().map(|(path, bytes)| {
+                    Entry::file(&format!("/var/www/app/{path}"), 0o644, *bytes)
+                }),
+            );
+            Some(plain(
+                files,
+                &[
+                    "nginx",
+                    "php-fpm",
+                    "php-intl",
+                    "php-mbstring",
+                    "php-sqlite3",
+                ],
+                ImageConfig {
+                    cmd: Some(vec!["fpm-nginx-start".into()]),
+                    env,
+                    exposed_ports: vec!["80/tcp".into()],
+                    ..ImageConfig::default()
+                },
+            ))
+        }
         // One C server standing for a Go or Rust binary as an image's entrypoint: linked
         // statically, and dynamically (glibc, and zlib loaded with dlopen by one route).
         "native-static" | "native-dynamic" => {
@@ -751,6 +793,12 @@ CMD ["/bin/sh", "-c", "find /data -type f -exec cat {} + > /dev/null && echo rea
         "php-apache" => Some(make(
             "php-apache-base",
             "RUN mkdir /var/www/data && chown www-data:www-data /var/www/data\nSTOPSIGNAL SIGWINCH",
+        )),
+        // `php-fpm-base` with the directory its SQLite database is written in, owned by
+        // the user PHP-FPM's pool runs as.
+        "php-fpm" => Some(make(
+            "php-fpm-base",
+            "RUN mkdir /var/www/data && chown www-data:www-data /var/www/data",
         )),
         // A venv on Debian's python3 (django-base has python3-venv) running an
         // http.server application whose pages import standard library modules inside

@@ -37,6 +37,8 @@ pub mod profile;
 mod python_closure;
 pub mod python_imports;
 mod ruby_closure;
+#[cfg(test)]
+mod ruby_php_tests;
 pub mod ruby_requires;
 mod rules;
 #[cfg(test)]

@@ -19,7 +19,7 @@
 //!
 //! Reads the image index only.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use globset::GlobSet;
 
@@ -46,6 +46,11 @@ pub(super) struct RubyLayout {
     homes: Vec<Vec<u8>>,
     /// The `lib` directory of every gem of every home.
     gem_libs: Vec<Vec<u8>>,
+    /// Gems installed straight into a `vendor_ruby` directory (Debian's older layout),
+    /// known by their specification: (specification, files).
+    vendor_gems: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
+    /// Which of `vendor_gems` each of their files belongs to.
+    vendor_files: HashMap<Vec<u8>, usize>,
 }
 
 impl RubyLayout {
@@ -114,10 +119,73 @@ impl RubyLayout {
                 }
             }
         }
-        RubyLayout {
+        let mut layout = RubyLayout {
             load_path,
             homes,
             gem_libs,
+            vendor_gems: Vec::new(),
+            vendor_files: HashMap::new(),
+        };
+        layout.find_vendor_gems(index);
+        layout
+    }
+
+    /// The gems whose specification is in a home but whose files are not: their `lib`
+    /// files found in a `vendor_ruby` directory of the load path.
+    fn find_vendor_gems(&mut self, index: &FsIndex) {
+        let vendor_dirs: Vec<Vec<u8>> = self
+            .load_path
+            .iter()
+            .filter(|dir| dir.split(|&b| b == b'/').any(|part| part == b"vendor_ruby"))
+            .cloned()
+            .collect();
+        if vendor_dirs.is_empty() {
+            return;
+        }
+        for home in &self.homes {
+            let specs: Vec<Vec<u8>> = index
+                .children(&join(home, b"specifications"))
+                .filter(|(p, _)| p.ends_with(b".gemspec"))
+                .map(|(p, _)| p.clone())
+                .collect();
+            for spec in specs {
+                let stem = &split_parent(&spec).1[..];
+                let stem = &stem[..stem.len() - b".gemspec".len()];
+                if index.get(&join(&join(home, b"gems"), stem)).is_some() {
+                    continue;
+                }
+                let Some(text) = index
+                    .get(&spec)
+                    .and_then(|node| index.read_to_vec(node, SOURCE_LIMIT).ok())
+                else {
+                    continue;
+                };
+                let (files, require_paths) = spec_files(&text);
+                let mut found = Vec::new();
+                for file in &files {
+                    let Some(rel) = require_paths.iter().find_map(|dir| {
+                        file.strip_prefix(dir.as_str())
+                            .and_then(|rest| rest.strip_prefix('/'))
+                    }) else {
+                        continue;
+                    };
+                    if let Some(path) = vendor_dirs
+                        .iter()
+                        .map(|dir| join(dir, rel.as_bytes()))
+                        .find(|path| is_file(index, path))
+                    {
+                        found.push(path);
+                    }
+                }
+                if found.is_empty() {
+                    continue;
+                }
+                let at = self.vendor_gems.len();
+                for file in &found {
+                    self.vendor_files.entry(file.clone()).or_insert(at);
+                }
+                self.vendor_gems.push((spec, found));
+            }
         }
     }
 
@@ -169,6 +237,34 @@ impl RubyLayout {
         }
         None
     }
+}
+
+/// The files (`s.files`) and require paths (`s.require_paths`, `lib` when absent) a gem
+/// specification lists, from its text as RubyGems writes it (`s.files = ["lib/a.rb".freeze,
+/// …]`).
+pub(super) fn spec_files(text: &[u8]) -> (Vec<String>, Vec<String>) {
+    let text = String::from_utf8_lossy(text);
+    let strings_of = |key: &str| -> Option<Vec<String>> {
+        let line = text
+            .lines()
+            .find(|line| line.trim_start().starts_with(key))?;
+        let list = &line[line.find('[')? + 1..line.rfind(']')?];
+        Some(
+            list.split(',')
+                .filter_map(|item| {
+                    let item = item.trim();
+                    let item = item.strip_suffix(".freeze").unwrap_or(item);
+                    item.strip_prefix('"')?
+                        .strip_suffix('"')
+                        .map(str::to_string)
+                })
+                .filter(|item| !item.is_empty() && !item.contains(".."))
+                .collect(),
+        )
+    };
+    let files = strings_of("s.files =").unwrap_or_default();
+    let paths = strings_of("s.require_paths =").unwrap_or_else(|| vec!["lib".to_string()]);
+    (files, paths)
 }
 
 /// The gem a path lies in: `(HOME, NAME-VERSION)` for `HOME/gems/NAME-VERSION/…` or
@@ -233,6 +329,46 @@ impl Apply<'_, '_> {
             ));
             self.keep_gem(&home, &name, excludes, &reason);
         }
+        if let Some(rules) = &self.profile.ruby_requires {
+            let image = self.builder.image;
+            let layout = RubyLayout::of(index, rules, |var| image.var(var).map(str::to_string));
+            let used: BTreeSet<usize> = self
+                .used
+                .iter()
+                .filter_map(|p| layout.vendor_files.get(p).copied())
+                .collect();
+            for at in used {
+                self.keep_vendor_gem(&layout, at, excludes, None);
+            }
+        }
+    }
+
+    /// Keeps the files and the specification of the `at`th gem installed into
+    /// `vendor_ruby`; returns its Ruby files. `required_by` names the file that required
+    /// it, if that is why.
+    fn keep_vendor_gem(
+        &mut self,
+        layout: &RubyLayout,
+        at: usize,
+        excludes: &GlobSet,
+        required_by: Option<&[u8]>,
+    ) -> Vec<Vec<u8>> {
+        let (spec, files) = &layout.vendor_gems[at];
+        let reason = match required_by {
+            None => self.reason(&format!("ruby gem {} used", display(spec))),
+            Some(file) => self.reason(&format!("ruby feature required by {}", display(file))),
+        };
+        self.builder.add(spec, reason.clone(), true);
+        let mut kept = Vec::new();
+        for file in files {
+            if !self.excluded(excludes, file) {
+                self.builder.add(file, reason.clone(), true);
+                if is_ruby(file) {
+                    kept.push(file.clone());
+                }
+            }
+        }
+        kept
     }
 
     /// Keeps the gem `name` of `home` whole, with its specification and extensions;
@@ -312,6 +448,7 @@ impl Apply<'_, '_> {
             .map(<[u8]>::to_vec)
             .collect();
         let mut gems: HashSet<(Vec<u8>, Vec<u8>)> = HashSet::new();
+        let mut vendor: HashSet<usize> = HashSet::new();
         for name in &rules.whole {
             let reason = self.reason(&format!(
                 "ruby feature loaded by a name computed at run time, kept whole: {name}"
@@ -365,6 +502,12 @@ impl Apply<'_, '_> {
                     continue;
                 };
                 let reason = self.reason(&format!("ruby feature required by {}", display(&file)));
+                if let Some(&at) = layout.vendor_files.get(&found) {
+                    if vendor.insert(at) {
+                        queue.extend(self.keep_vendor_gem(&layout, at, excludes, Some(&file)));
+                    }
+                    continue;
+                }
                 if let Some(gem) = gem_of(index, &found) {
                     if gems.insert(gem.clone()) {
                         let files = self.keep_gem(&gem.0, &gem.1, excludes, &reason);
@@ -381,5 +524,22 @@ impl Apply<'_, '_> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spec_files;
+
+    #[test]
+    fn reads_the_files_and_require_paths_of_a_gemspec() {
+        let spec = b"Gem::Specification.new do |s|\n  s.require_paths = [\"lib\".freeze, \"ext\".freeze]\n  \
+                     s.files = [\"COPYING\".freeze, \"lib/a.rb\".freeze, \"lib/../x\".freeze, \"\".freeze]\nend\n";
+        let (files, paths) = spec_files(spec);
+        assert_eq!(files, ["COPYING", "lib/a.rb"]);
+        assert_eq!(paths, ["lib", "ext"]);
+        let (files, paths) = spec_files(b"s.files = [\n\xff");
+        assert!(files.is_empty());
+        assert_eq!(paths, ["lib"]);
     }
 }
