@@ -61,21 +61,22 @@ impl RubyLayout {
         rules: &RubyRequires,
         env: impl Fn(&str) -> Option<String>,
     ) -> RubyLayout {
+        // One walk of the index per list: each directory under the first glob it
+        // matches, in the globs' order.
         let dirs_matching = |globs: &[String]| -> Vec<Vec<u8>> {
-            let mut dirs = Vec::new();
-            for glob in globs {
-                let Ok(set) = compile_globs([glob.as_str()]) else {
-                    continue;
-                };
-                let mut matched: Vec<Vec<u8>> = index
-                    .iter()
-                    .filter(|(p, n)| matches!(n.kind, NodeKind::Dir) && set.is_match(as_path(p)))
-                    .map(|(p, _)| p.clone())
-                    .collect();
-                matched.sort();
-                dirs.extend(matched);
-            }
-            dirs
+            let Ok(set) = compile_globs(globs.iter().map(String::as_str)) else {
+                return Vec::new();
+            };
+            let mut matched: Vec<(usize, Vec<u8>)> = index
+                .iter()
+                .filter(|(_, n)| matches!(n.kind, NodeKind::Dir))
+                .filter_map(|(p, _)| {
+                    let first = set.matches(as_path(p)).into_iter().min()?;
+                    Some((first, p.clone()))
+                })
+                .collect();
+            matched.sort();
+            matched.into_iter().map(|(_, p)| p).collect()
         };
         let mut load_path = Vec::new();
         for dir in dirs_matching(&rules.load_path) {
