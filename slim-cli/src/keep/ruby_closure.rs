@@ -35,6 +35,9 @@ use crate::trace::path::normalize;
 /// Bytes read at most from one Ruby source.
 const SOURCE_LIMIT: u64 = 16 << 20;
 
+/// The file RubyGems writes once a gem's extensions are built, in their directory.
+const BUILD_MARKER: &[u8] = b"/gem.build_complete";
+
 /// Extensions Ruby tries after a feature without one, in order.
 const EXTENSIONS: [&[u8]; 2] = [b".rb", b".so"];
 
@@ -321,8 +324,14 @@ impl Apply<'_, '_> {
     /// Keeps every gem of which a file was used whole.
     pub(super) fn ruby_gems(&mut self, excludes: &GlobSet) {
         let index = self.builder.index;
-        let gems: BTreeSet<(Vec<u8>, Vec<u8>)> =
-            self.used.iter().filter_map(|p| gem_of(index, p)).collect();
+        // RubyGems looks at the build marker of every gem with compiled extensions when it
+        // starts (to warn of missing ones): that is no use of the gem.
+        let gems: BTreeSet<(Vec<u8>, Vec<u8>)> = self
+            .used
+            .iter()
+            .filter(|p| !p.ends_with(BUILD_MARKER))
+            .filter_map(|p| gem_of(index, p))
+            .collect();
         for (home, name) in gems {
             let reason = self.reason(&format!(
                 "ruby gem {} used",

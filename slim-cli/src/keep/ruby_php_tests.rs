@@ -43,6 +43,10 @@ fn ruby_image() -> TarWriter {
         )
         .file(format!("{GEMS}/specifications/mustermann-3.0.0.gemspec"), "")
         .file(format!("{GEMS}/gems/unused-1.0/lib/unused.rb"), "")
+        .file(
+            format!("{GEMS}/extensions/x86_64-linux/3.1.0/unused-1.0/gem.build_complete"),
+            "",
+        )
         .file(format!("{GEMS}/specifications/unused-1.0.gemspec"), "")
         .file(
             format!("{STDLIB}/csv.rb"),
@@ -102,6 +106,7 @@ fn ruby_keep(name: &str, profiles: &[&str]) -> KeepSet {
             "/app/app.rb",
             "/usr/share/rubygems-integration/all/gems/sinatra-3.0.5/lib/sinatra.rb",
             "/usr/lib/ruby/vendor_ruby/tilt.rb",
+            "/usr/share/rubygems-integration/all/extensions/x86_64-linux/3.1.0/unused-1.0/gem.build_complete",
         ],
         profiles,
     )
