@@ -191,3 +191,41 @@ fn fixture_race_worker() {
         t.join().expect("a worker thread panicked");
     }
 }
+
+#[test]
+fn root_engine_sinatra_image_has_ruby_sinatra_and_webrick() {
+    let out = run_in(
+        &image("sinatra"),
+        "ruby -e 'require \"sinatra/base\"; require \"webrick\"; puts Sinatra::VERSION.split(\".\").first' \
+         && test -f /app/views/index.erb && echo views",
+    );
+    assert_eq!(out, "3\nviews\n", "unexpected sinatra image contents");
+}
+
+#[test]
+fn root_engine_php_apache_image_has_mod_php_and_its_extensions() {
+    let out = run_in(
+        &image("php-apache"),
+        "php -r 'echo implode(\" \", [extension_loaded(\"intl\"), extension_loaded(\"mbstring\"), \
+         extension_loaded(\"pdo_sqlite\")]), \"\\n\";' && test -f /etc/apache2/mods-enabled/php8.2.load \
+         && stat -c %U /var/www/data",
+    );
+    assert_eq!(
+        out, "1 1 1\nwww-data\n",
+        "unexpected php-apache image contents"
+    );
+}
+
+#[test]
+fn root_engine_php_fpm_image_has_fpm_nginx_and_the_extensions() {
+    let out = run_in(
+        &image("php-fpm"),
+        "php -r 'echo implode(\" \", [extension_loaded(\"intl\"), extension_loaded(\"mbstring\"), \
+         extension_loaded(\"pdo_sqlite\")]), \"\\n\";' && test -x /usr/sbin/php-fpm8.2 \
+         && test -x /usr/sbin/nginx && stat -c %U /var/www/data",
+    );
+    assert_eq!(
+        out, "1 1 1\nwww-data\n",
+        "unexpected php-fpm image contents"
+    );
+}

@@ -96,6 +96,11 @@ pub const FIXTURES: &[&str] = &[
     "express",
     "native-static",
     "native-dynamic",
+    "sinatra",
+    "php-apache-base",
+    "php-apache",
+    "php-fpm-base",
+    "php-fpm",
 ];
 
 /// Fixtures only the benchmarks use (`cargo xtask bench build`, `bench memory`): large,
@@ -128,6 +133,82 @@ pub const NGINX_SITE: &[(&str, &[u8])] = &[
 
 /// The `python-app` fixture's application, `/app/server.py`.
 pub const PYTHON_APP_SOURCE: &str = include_str!("../fixtures/python-app/server.py");
+
+/// The `sinatra` fixture's application below `/app`: (path relative to it, bytes).
+pub const SINATRA_APP: &[(&str, &[u8])] = &[
+    ("app.rb", include_bytes!("../fixtures/sinatra/app.rb")),
+    (
+        "views/layout.erb",
+        include_bytes!("../fixtures/sinatra/views/layout.erb"),
+    ),
+    (
+        "views/index.erb",
+        include_bytes!("../fixtures/sinatra/views/index.erb"),
+    ),
+    (
+        "views/hello.erb",
+        include_bytes!("../fixtures/sinatra/views/hello.erb"),
+    ),
+    (
+        "views/total.erb",
+        include_bytes!("../fixtures/sinatra/views/total.erb"),
+    ),
+    (
+        "views/expand.erb",
+        include_bytes!("../fixtures/sinatra/views/expand.erb"),
+    ),
+    (
+        "public/style.css",
+        include_bytes!("../fixtures/sinatra/public/style.css"),
+    ),
+    (
+        "public/notes.txt",
+        include_bytes!("../fixtures/sinatra/public/notes.txt"),
+    ),
+];
+
+/// The `php-apache` fixture's application below `/var/www/app`: (path relative to it, bytes).
+pub const PHP_APP: &[(&str, &[u8])] = &[
+    (
+        "index.php",
+        include_bytes!("../fixtures/php-site/html/index.php"),
+    ),
+    (
+        "hello.php",
+        include_bytes!("../fixtures/php-site/html/hello.php"),
+    ),
+    (
+        "price.php",
+        include_bytes!("../fixtures/php-site/html/price.php"),
+    ),
+    (
+        "upper.php",
+        include_bytes!("../fixtures/php-site/html/upper.php"),
+    ),
+    (
+        "notes.php",
+        include_bytes!("../fixtures/php-site/html/notes.php"),
+    ),
+    (
+        "visits.php",
+        include_bytes!("../fixtures/php-site/html/visits.php"),
+    ),
+    (
+        "report.php",
+        include_bytes!("../fixtures/php-site/html/report.php"),
+    ),
+    (
+        "inc/summary.inc.php",
+        include_bytes!("../fixtures/php-site/html/inc/summary.inc.php"),
+    ),
+    (
+        "style.css",
+        include_bytes!("../fixtures/php-site/html/style.css"),
+    ),
+];
+
+/// The port the `sinatra` fixture listens on.
+pub const SINATRA_PORT: u16 = 4567;
 
 /// The `express` fixture's application, `/app/server.js`.
 pub const EXPRESS_APP_SOURCE: &str = include_str!("../fixtures/express/server.js");
@@ -449,6 +530,113 @@ pub fn recipe(name: &str) -> Option<Recipe> {
                 ..ImageConfig::default()
             },
         )),
+        // Debian's Ruby with Sinatra served by WEBrick (their gems live in
+        // /usr/share/rubygems-integration): ERB views, static files, and routes that
+        // require standard-library and gem code inside their handlers.
+        "sinatra" => {
+            let mut files = vec![
+                Entry::dir("/app", 0o755),
+                Entry::dir("/app/views", 0o755),
+                Entry::dir("/app/public", 0o755),
+            ];
+            files.extend(
+                SINATRA_APP
+                    .iter()
+                    .map(|(path, bytes)| Entry::file(&format!("/app/{path}"), 0o644, *bytes)),
+            );
+            Some(plain(
+                files,
+                &["ruby", "ruby-sinatra", "ruby-webrick"],
+                ImageConfig {
+                    cmd: Some(vec!["ruby".into(), "/app/app.rb".into()]),
+                    env,
+                    working_dir: Some("/app".into()),
+                    exposed_ports: vec![format!("{SINATRA_PORT}/tcp")],
+                    ..ImageConfig::default()
+                },
+            ))
+        }
+        // Debian's Apache with mod_php and the intl, mbstring and SQLite extensions,
+        // serving /var/www/app (the site in /etc/apache2/sites-available), started in
+        // the foreground by a script as the official PHP image does. No WORKDIR. The base
+        // of `php-apache`.
+        "php-apache-base" => {
+            let mut files = vec![
+                Entry::file(
+                    "/usr/local/bin/apache2-foreground",
+                    0o755,
+                    include_str!("../fixtures/php-site/apache2-foreground"),
+                ),
+                Entry::file(
+                    "/etc/apache2/sites-available/000-default.conf",
+                    0o644,
+                    include_str!("../fixtures/php-site/site.conf"),
+                ),
+                Entry::dir("/var/www/app", 0o755),
+                Entry::dir("/var/www/app/inc", 0o755),
+            ];
+            files.extend(
+                PHP_APP.iter().map(|(path, bytes)| {
+                    Entry::file(&format!("/var/www/app/{path}"), 0o644, *bytes)
+                }),
+            );
+            Some(plain(
+                files,
+                &[
+                    "apache2",
+                    "libapache2-mod-php",
+                    "php-intl",
+                    "php-mbstring",
+                    "php-sqlite3",
+                ],
+                ImageConfig {
+                    cmd: Some(vec!["apache2-foreground".into()]),
+                    env,
+                    exposed_ports: vec!["80/tcp".into()],
+                    ..ImageConfig::default()
+                },
+            ))
+        }
+        // The same application on Debian's nginx and PHP-FPM, two processes started by
+        // one script (FPM in the background, nginx in the foreground). No WORKDIR. The
+        // base of `php-fpm`.
+        "php-fpm-base" => {
+            let mut files = vec![
+                Entry::file(
+                    "/usr/local/bin/fpm-nginx-start",
+                    0o755,
+                    include_str!("../fixtures/php-site/fpm-nginx-start"),
+                ),
+                Entry::file(
+                    "/etc/nginx/sites-available/default",
+                    0o644,
+                    include_str!("../fixtures/php-site/nginx-site.conf"),
+                ),
+                Entry::dir("/var/www/app", 0o755),
+                Entry::dir("/var/www/app/inc", 0o755),
+            ];
+            files.extend(
+                PHP_APP.iter().map(|(path, bytes)| {
+                    Entry::file(&format!("/var/www/app/{path}"), 0o644, *bytes)
+                }),
+            );
+            Some(plain(
+                files,
+                &[
+                    "nginx",
+                    "php-fpm",
+                    "php-intl",
+                    "php-mbstring",
+                    "php-sqlite3",
+                ],
+                ImageConfig {
+                    cmd: Some(vec!["fpm-nginx-start".into()]),
+                    env,
+                    exposed_ports: vec!["80/tcp".into()],
+                    ..ImageConfig::default()
+                },
+            ))
+        }
         // One C server standing for a Go or Rust binary as an image's entrypoint: linked
         // statically, and dynamically (glibc, and zlib loaded with dlopen by one route).
         "native-static" | "native-dynamic" => {
@@ -606,6 +794,18 @@ CMD ["/bin/sh", "-c", "find /data -type f -exec cat {} + > /dev/null && echo rea
         "mariadb" => Some(make(
             "mariadb-base",
             "RUN rm -rf /var/lib/mysql && mkdir /var/lib/mysql && chown mysql:mysql /var/lib/mysql",
+        )),
+        // `php-apache-base` with the directory its SQLite database is written in, owned by
+        // the web server's user, and Apache stopped gracefully as the official image is.
+        "php-apache" => Some(make(
+            "php-apache-base",
+            "RUN mkdir /var/www/data && chown www-data:www-data /var/www/data\nSTOPSIGNAL SIGWINCH",
+        )),
+        // `php-fpm-base` with the directory its SQLite database is written in, owned by
+        // the user PHP-FPM's pool runs as.
+        "php-fpm" => Some(make(
+            "php-fpm-base",
+            "RUN mkdir /var/www/data && chown www-data:www-data /var/www/data",
         )),
         // A venv on Debian's python3 (django-base has python3-venv) running an
         // http.server application whose pages import standard library modules inside

@@ -26,9 +26,11 @@ pub const TARGETS: &[&str] = &[
     "path_normalize",
     "elf_reader",
     "crawl_links",
+    "openapi_operations",
     "js_specifiers",
     "python_imports",
     "package_db",
+    "ruby_requires",
 ];
 
 /// Seconds each target runs when `--seconds` does not say.
@@ -240,9 +242,11 @@ fn write_seeds(corpus: &Path) -> Result {
         ("path_normalize", seeds::path_normalize()),
         ("elf_reader", seeds::elf_reader()),
         ("crawl_links", seeds::crawl_links()),
+        ("openapi_operations", seeds::openapi_operations()),
         ("js_specifiers", seeds::js_specifiers()),
         ("python_imports", seeds::python_imports()),
         ("package_db", seeds::package_db()),
+        ("ruby_requires", seeds::ruby_requires()),
     ] {
         let dir = corpus.join(target);
         let _ = std::fs::remove_dir_all(&dir);
@@ -623,6 +627,61 @@ s = """import no
 try: import h
 except ImportError: __import__("i.j"); importlib.import_module(name)
 "#
+                .to_vec(),
+            ),
+        ]
+    }
+
+    pub fn ruby_requires() -> Seeds {
+        vec![
+            (
+                "app.rb",
+                include_bytes!("../../tests/fixtures/sinatra/app.rb").to_vec(),
+            ),
+            (
+                "lib.rb",
+                br##"# require "commented"
+=begin
+require 'in_block'
+=end
+require_relative('x/y'); autoload :Z, "z"
+autoload("W", 'w') if defined?(W)
+s = "require 'in_string' #{require 'interpolated'}"
+require File.join('digest', name) rescue nil
+Kernel.require "k"; { require: "key" }
+"##
+                .to_vec(),
+            ),
+        ]
+    }
+
+    pub fn openapi_operations() -> Seeds {
+        vec![
+            (
+                "openapi.json",
+                include_bytes!("../../tests/fixtures/python-openapi/openapi.json").to_vec(),
+            ),
+            (
+                "swagger.yaml",
+                br##"swagger: "2.0"
+basePath: /v1
+paths:
+  /node/{id}:
+    parameters: [{name: id, in: path, required: true, type: integer, minimum: 3}]
+    post:
+      consumes: [application/x-www-form-urlencoded]
+      parameters:
+        - {name: body, in: body, schema: {$ref: "#/definitions/Node"}}
+        - {name: tag, in: query, type: string, pattern: "^[a-z]{2,4}$", enum: [ab, cd]}
+definitions:
+  Node:
+    type: object
+    required: [next]
+    properties:
+      next: {$ref: "#/definitions/Node"}
+      when: {type: string, format: date-time}
+      any: {oneOf: [{type: number, maximum: -1.5}, {type: array, items: {}}]}
+"##
                 .to_vec(),
             ),
         ]

@@ -273,8 +273,8 @@ pub struct BuildArgs {
     #[arg(long, value_name = "LIST", value_parser = parse_keep_list)]
     pub no_keep: Vec<KeepList>,
 
-    /// Apply a profile: a built-in one by name (python, django, flask, node, java, nginx,
-    /// postgresql, mariadb, redis) or a TOML file (repeatable). Built-in profiles are also
+    /// Apply a profile: a built-in one by name (python, django, flask, node, ruby, php,
+    /// apache, java, nginx, postgresql, mariadb, redis) or a TOML file (repeatable). Built-in profiles are also
     /// chosen automatically from what the image holds and what was traced.
     #[arg(long, value_name = "NAME|FILE")]
     pub profile: Vec<String>,
@@ -288,11 +288,13 @@ pub struct BuildArgs {
     #[arg(long, value_name = "used|none", default_value = "used", value_parser = ["used", "none"])]
     pub keep_packages: String,
 
-    /// Keep only the Python modules that were traced, not every module they can import.
+    /// Keep only the Python modules and Ruby features that were traced, not every one
+    /// they can import or require.
     ///
     /// By default the python profile keeps the import closure of the modules the run
     /// used: each module a kept source imports (in a function body too), found on the
-    /// image's sys.path, with the shared libraries of extension modules.
+    /// image's sys.path, with the shared libraries of extension modules; the ruby profile
+    /// likewise keeps each feature a kept Ruby file requires, found on its $LOAD_PATH.
     #[arg(long)]
     pub no_import_closure: bool,
 

@@ -21,6 +21,7 @@
 
 mod builder;
 mod closure;
+pub mod config_loads;
 pub mod elf;
 mod exclude;
 mod glob;
@@ -35,6 +36,10 @@ mod node_tests;
 pub mod profile;
 mod python_closure;
 pub mod python_imports;
+mod ruby_closure;
+#[cfg(test)]
+mod ruby_php_tests;
+pub mod ruby_requires;
 mod rules;
 #[cfg(test)]
 mod server_tests;

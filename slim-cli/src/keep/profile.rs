@@ -31,6 +31,9 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("django", include_str!("../../../profiles/django.toml")),
     ("flask", include_str!("../../../profiles/flask.toml")),
     ("node", include_str!("../../../profiles/node.toml")),
+    ("ruby", include_str!("../../../profiles/ruby.toml")),
+    ("php", include_str!("../../../profiles/php.toml")),
+    ("apache", include_str!("../../../profiles/apache.toml")),
     ("java", include_str!("../../../profiles/java.toml")),
     ("nginx", include_str!("../../../profiles/nginx.toml")),
     (
@@ -74,6 +77,12 @@ pub struct ProfileFile {
     /// Keep the import closure of the kept Python modules.
     #[serde(default)]
     pub python_imports: Option<PythonImports>,
+    /// Keep the require closure of the kept Ruby files.
+    #[serde(default)]
+    pub ruby_requires: Option<RubyRequires>,
+    /// Keep what configuration files tell a program to load.
+    #[serde(default)]
+    pub config_loads: Vec<ConfigLoads>,
     /// What each default keep-list keeps, by list name (the base profile only).
     #[serde(default)]
     pub keep_lists: BTreeMap<String, ListRules>,
@@ -130,6 +139,62 @@ impl PythonImports {
             self.implied.entry(module).or_default().extend(implied);
         }
     }
+}
+
+/// The require closure of the kept Ruby files: each feature a kept file can require,
+/// found on the image's `$LOAD_PATH` and in its gems, until nothing new appears. Where
+/// Ruby looks, and what the sources cannot say, is listed here.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RubyRequires {
+    /// Globs of the directories on `$LOAD_PATH`, in search order (those that exist in the
+    /// image are searched).
+    #[serde(default)]
+    pub load_path: Vec<String>,
+    /// Globs of gem homes (directories with `gems/` and `specifications/`): the `lib`
+    /// directory of each of their gems is searched after the load path.
+    #[serde(default)]
+    pub gem_homes: Vec<String>,
+    /// ENV variables of the image naming more gem homes (`:`-separated; a Bundler path
+    /// holds its home in `ruby/VERSION`).
+    #[serde(default)]
+    pub gem_env: Vec<String>,
+    /// Features loaded by a name computed at run time: the file and the directory of that
+    /// name in every load path directory, kept whole.
+    #[serde(default)]
+    pub whole: Vec<String>,
+    /// Features (by their first part) the standard library and gems require only as
+    /// tools (documentation, debugging, tests): not followed from them (an
+    /// application's require of them is).
+    #[serde(default)]
+    pub tools: Vec<String>,
+}
+
+impl RubyRequires {
+    fn merge(&mut self, other: RubyRequires) {
+        self.load_path.extend(other.load_path);
+        self.gem_homes.extend(other.gem_homes);
+        self.gem_env.extend(other.gem_env);
+        self.whole.extend(other.whole);
+        self.tools.extend(other.tools);
+    }
+}
+
+/// Files that configuration files name in a directive to load (PHP's `extension=intl`,
+/// Apache's `LoadModule`): each one named is kept with its ELF closure.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigLoads {
+    /// Globs of the configuration files read.
+    pub files: Vec<String>,
+    /// The directives (without regard to case) whose value's last word names a file.
+    pub directives: Vec<String>,
+    /// Globs of the directories a relative name is looked up in.
+    #[serde(default)]
+    pub dirs: Vec<String>,
+    /// Appended to a name that does not exist as written (`intl` is `intl.so`).
+    #[serde(default)]
+    pub suffix: String,
 }
 
 /// When a profile applies: any one of these.
@@ -213,6 +278,8 @@ pub struct Profile {
     pub when_used: Vec<WhenUsed>,
     pub python_bytecode_pairs: bool,
     pub python_imports: Option<PythonImports>,
+    pub ruby_requires: Option<RubyRequires>,
+    pub config_loads: Vec<ConfigLoads>,
     detect: Detect,
 }
 
@@ -303,6 +370,8 @@ fn resolve(
         when_used: Vec::new(),
         python_bytecode_pairs: false,
         python_imports: None,
+        ruby_requires: None,
+        config_loads: Vec::new(),
         detect: file.detect.clone(),
     };
     for parent in &file.extends {
@@ -321,6 +390,8 @@ fn resolve(
         profile.when_used.extend(parent.when_used);
         profile.python_bytecode_pairs |= parent.python_bytecode_pairs;
         merge_imports(&mut profile.python_imports, parent.python_imports);
+        merge_requires(&mut profile.ruby_requires, parent.ruby_requires);
+        profile.config_loads.extend(parent.config_loads);
     }
     chain.pop();
     if !file.keep_lists.is_empty() {
@@ -349,6 +420,8 @@ fn resolve(
     profile.when_used.extend(file.when_used);
     profile.python_bytecode_pairs |= file.python_bytecode_pairs;
     merge_imports(&mut profile.python_imports, file.python_imports);
+    merge_requires(&mut profile.ruby_requires, file.ruby_requires);
+    profile.config_loads.extend(file.config_loads);
     profile.validate()?;
     Ok(profile)
 }
@@ -356,6 +429,12 @@ fn resolve(
 fn merge_imports(into: &mut Option<PythonImports>, from: Option<PythonImports>) {
     if let Some(from) = from {
         into.get_or_insert_with(PythonImports::default).merge(from);
+    }
+}
+
+fn merge_requires(into: &mut Option<RubyRequires>, from: Option<RubyRequires>) {
+    if let Some(from) = from {
+        into.get_or_insert_with(RubyRequires::default).merge(from);
     }
 }
 
@@ -370,6 +449,14 @@ impl Profile {
         compile_globs(self.exclude.iter().map(String::as_str)).map_err(err)?;
         compile_globs(self.detect.paths.iter().map(String::as_str)).map_err(err)?;
         compile_globs(self.detect.traced.iter().map(String::as_str)).map_err(err)?;
+        if let Some(rules) = &self.ruby_requires {
+            compile_globs(rules.load_path.iter().map(String::as_str)).map_err(err)?;
+            compile_globs(rules.gem_homes.iter().map(String::as_str)).map_err(err)?;
+        }
+        for rule in &self.config_loads {
+            compile_globs(rule.files.iter().map(String::as_str)).map_err(err)?;
+            compile_globs(rule.dirs.iter().map(String::as_str)).map_err(err)?;
+        }
         for rule in &self.when_used {
             compile_globs([rule.trigger.as_str()]).map_err(err)?;
             relative_globs(&rule.keep).map_err(err)?;

@@ -55,6 +55,9 @@ impl Apply<'_, '_> {
                 &excludes,
             )?;
         }
+        for rule in self.profile.config_loads.clone() {
+            self.config_loads(&rule, &excludes)?;
+        }
         for rule in self.profile.dirs_of_used.clone() {
             self.dirs_of_used(&rule.markers, &rule.keep, &rule.exclude, &excludes)?;
         }
@@ -91,6 +94,13 @@ impl Apply<'_, '_> {
                     break;
                 }
             }
+            self.builder.set.closure_time += started.elapsed();
+        }
+        if self.import_closure
+            && let Some(rules) = &self.profile.ruby_requires
+        {
+            let started = Instant::now();
+            self.ruby_closure(rules, &excludes);
             self.builder.set.closure_time += started.elapsed();
         }
         if self.profile.python_bytecode_pairs {
@@ -417,40 +427,6 @@ impl Apply<'_, '_> {
         files
     }
 
-    /// `…/gems/NAME-VERSION/` of which a file was used, with its gemspec.
-    fn ruby_gems(&mut self, excludes: &GlobSet) {
-        let marker: &[u8] = b"/gems/";
-        let mut gems = BTreeSet::new();
-        for path in self.used {
-            if let Some(at) = rfind(path, marker) {
-                let start = at + marker.len();
-                let name_len = path[start..].iter().position(|&b| b == b'/');
-                if let Some(len) = name_len {
-                    let home = path[..at].to_vec();
-                    if self
-                        .builder
-                        .index
-                        .get(&join(&home, b"specifications"))
-                        .is_some()
-                    {
-                        gems.insert((home, path[start..start + len].to_vec()));
-                    }
-                }
-            }
-        }
-        for (home, name) in gems {
-            let reason = self.reason("ruby gem used");
-            self.keep_tree(&join(&join(&home, b"gems"), &name), excludes, &reason);
-            let spec = join(
-                &join(&home, b"specifications"),
-                &[name.as_slice(), b".gemspec"].concat(),
-            );
-            if self.builder.index.get(&spec).is_some() {
-                self.builder.add(&spec, reason, false);
-            }
-        }
-    }
-
     /// A used `X.py` keeps `__pycache__/X.*.pyc` and a kept `__pycache__/X.TAG.pyc` keeps
     /// `X.py`, where the image has them.
     fn bytecode_pairs(&mut self) {
@@ -551,10 +527,6 @@ pub(super) fn used_under(used: &BTreeSet<Vec<u8>>, dir: &[u8]) -> bool {
     used.range(prefix.clone()..)
         .next()
         .is_some_and(|p| p.starts_with(&prefix))
-}
-
-fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).rposition(|w| w == needle)
 }
 
 #[cfg(test)]
