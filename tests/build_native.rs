@@ -50,12 +50,13 @@ fn kept_files(report: &Value) -> Vec<(String, Vec<Value>)> {
 }
 
 /// Whether a path is kept for a keep-list's sake: by a list, by the base profile (the
-/// loader's configuration, os-release), or as a link or directory on the way.
+/// loader's configuration, os-release), as a link or directory on the way, or as the
+/// package database trimmed to the packages those files come from.
 fn is_keep_list(reasons: &[Value]) -> bool {
     let base = |r: &Value| r["reason"] == "profile" && r["profile"] == "base";
     reasons.iter().all(|r| {
         base(r)
-            || ["keep_list", "symlink", "parent", "hard_link"]
+            || ["keep_list", "symlink", "parent", "hard_link", "package_db"]
                 .contains(&r["reason"].as_str().unwrap_or(""))
     })
 }
