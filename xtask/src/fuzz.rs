@@ -20,7 +20,7 @@ use crate::{Result, cargo};
 /// The cargo-fuzz release the task installs and expects.
 pub const CARGO_FUZZ_VERSION: &str = "0.13.2";
 
-/// Every fuzz target, in the order they run.
+/// Every fuzz target, in the order they start.
 pub const TARGETS: &[&str] = &[
     "image_archive",
     "path_normalize",
@@ -99,16 +99,32 @@ pub fn run(args: &[String]) -> Result {
     }
     eprintln!("fuzz: built in {:.0}s", started.elapsed().as_secs_f64());
 
-    let mut failed = Vec::new();
-    for target in &options.targets {
-        if let Err(e) = fuzz_one(&fuzz_dir, target, options.seconds) {
-            eprintln!("fuzz {target}: {e}");
-            failed.push(target.clone());
+    // One libFuzzer process uses one core: the targets run side by side, one per core.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(options.targets.len());
+    let queue = std::sync::Mutex::new(options.targets.iter());
+    let failed = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let Some(target) = queue.lock().expect("queue").next() else {
+                        return;
+                    };
+                    if let Err(e) = fuzz_one(&fuzz_dir, target, options.seconds) {
+                        eprintln!("fuzz {target}: {e}");
+                        failed.lock().expect("failed").push(target.clone());
+                    }
+                }
+            });
         }
-    }
+    });
+    let mut failed = failed.into_inner().expect("failed");
+    failed.sort_by_key(|t| TARGETS.iter().position(|known| known == t));
     if failed.is_empty() {
         eprintln!(
-            "fuzz: {} target(s), {}s each, no failure ({:.0}s in all)",
+            "fuzz: {} target(s), {}s each, {workers} at a time, no failure ({:.0}s in all)",
             options.targets.len(),
             options.seconds,
             started.elapsed().as_secs_f64()
