@@ -75,9 +75,10 @@ pub struct Profile {
     /// Call numbers the processes made that have no name in slim's table: the profile
     /// cannot name them, so the runtime refuses them.
     pub unnamed: BTreeSet<u32>,
-    /// Whether the runtime's calls came from under its filter (`true`), or, the original
-    /// having run without a filter, from its whole set-up (`false`).
-    pub runtime_under_filter: bool,
+    /// Whether the original ran under the engine's filter, so that the calls made under
+    /// it are allowed (`true`), or without one, so that every call of the container's
+    /// tasks is, the runtime's set-up included (`false`).
+    pub under_filter: bool,
     /// Distinct 32-bit (compat) calls seen: the profile allows none of them.
     pub compat_calls: usize,
 }
@@ -86,15 +87,19 @@ impl Profile {
     /// The profile for the calls of `record`.
     pub fn from_calls(record: &CallRecord) -> Result<Profile, SeccompError> {
         let arch = seccomp_arch().ok_or(SeccompError::NoTable)?;
-        let runtime_under_filter = !record.runtime.is_empty();
-        let runtime = if runtime_under_filter {
-            &record.runtime
+        // Under the engine's filter every task of the application runs filtered, and the
+        // runtime from its filter on: what ran unfiltered was the runtime's set-up (even a
+        // traced task: runc re-executing itself inside the cgroup is taken for the
+        // application's start at times).
+        let under_filter = !record.application.is_empty() || !record.runtime.is_empty();
+        let (application, runtime) = if under_filter {
+            (&record.application, &record.runtime)
         } else {
-            &record.setup
+            (&record.application_unfiltered, &record.setup)
         };
         let mut allowed = BTreeSet::new();
         let mut unnamed = BTreeSet::new();
-        for nr in record.application.iter().chain(runtime) {
+        for nr in application.iter().chain(runtime) {
             match syscall_name(*nr) {
                 Some(name) => {
                     allowed.insert(name.to_string());
@@ -124,7 +129,7 @@ impl Profile {
             allowed,
             errno_rules,
             unnamed,
-            runtime_under_filter,
+            under_filter,
             compat_calls: record.compat.len(),
         })
     }
@@ -190,7 +195,7 @@ impl Profile {
                 })
                 .collect(),
             unnamed: self.unnamed.iter().copied().collect(),
-            runtime_under_filter: self.runtime_under_filter,
+            under_filter: self.under_filter,
             compat_calls: self.compat_calls,
         }
     }
@@ -322,9 +327,10 @@ pub struct SeccompSummary {
     /// Call numbers seen that slim's table does not name: not in the profile.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unnamed: Vec<u32>,
-    /// Whether the runtime's calls are those it made under the original's filter (or, the
-    /// original having run without one, all of its set-up's).
-    pub runtime_under_filter: bool,
+    /// Whether the original ran under the engine's filter, the calls made under it being
+    /// those allowed (or, without one, every call of the container's tasks, the runtime's
+    /// set-up included).
+    pub under_filter: bool,
     /// Distinct 32-bit (compat) calls the processes made: the profile refuses them.
     pub compat_calls: usize,
 }
@@ -376,6 +382,7 @@ mod tests {
         };
         CallRecord {
             application: ["read", "openat", "sendfile", "epoll_wait"].map(nr).into(),
+            application_unfiltered: ["sethostname"].map(nr).into(),
             runtime: ["capset", "execve"].map(nr).into(),
             setup: ["mount", "pivot_root"].map(nr).into(),
             refused: [(nr("clone3"), 38), (nr("keyctl"), 1)].into(),
@@ -399,10 +406,12 @@ mod tests {
         ] {
             assert!(profile.allowed.contains(name), "{name}");
         }
-        // The runtime's set-up before its filter is not the container's.
-        assert!(!profile.allowed.contains("mount"));
-        assert!(!profile.allowed.contains("pivot_root"));
-        assert!(profile.runtime_under_filter);
+        // The runtime's set-up before its filter is not the container's, even when a
+        // traced task made it.
+        for name in ["mount", "pivot_root", "sethostname"] {
+            assert!(!profile.allowed.contains(name), "{name}");
+        }
+        assert!(profile.under_filter);
         // clone3 is answered ENOSYS as the engine's default did; keyctl falls to EPERM.
         assert_eq!(
             profile.errno_rules,
@@ -417,10 +426,15 @@ mod tests {
             return;
         }
         let mut record = record();
-        record.runtime.clear();
+        record
+            .application_unfiltered
+            .append(&mut record.application);
+        record.setup.append(&mut record.runtime);
         let profile = Profile::from_calls(&record).unwrap();
-        assert!(!profile.runtime_under_filter);
-        assert!(profile.allowed.contains("mount") && profile.allowed.contains("pivot_root"));
+        assert!(!profile.under_filter);
+        for name in ["read", "sendfile", "capset", "mount", "sethostname"] {
+            assert!(profile.allowed.contains(name), "{name}");
+        }
     }
 
     #[test]

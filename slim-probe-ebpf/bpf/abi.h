@@ -87,14 +87,18 @@ enum slim_syscall {
 #define SLIM_CALL_WORDS 8 /* 512 call numbers */
 #define SLIM_CALL_MAX (SLIM_CALL_WORDS * 64)
 /* Rows of the `calls` array. */
-#define SLIM_CALLS_APP 0     /* entered by a tracked task (the application) */
+#define SLIM_CALLS_APP 0     /* entered by a tracked task (the application) under a
+			      * seccomp filter */
 #define SLIM_CALLS_RUNTIME 1 /* entered by another task of the cgroup (the runtime) under a
 			      * seccomp filter: what it does between its filter and the exec */
 #define SLIM_CALLS_SETUP 2   /* entered by another task of the cgroup before any filter */
 #define SLIM_CALLS_REFUSED 3 /* returned without being entered: a seccomp filter refused it;
 			      * the `refusal` array holds the errno it returned */
 #define SLIM_CALLS_COMPAT 4  /* entered in 32-bit compat mode (by compat number) */
-#define SLIM_CALLS_ROWS 5
+#define SLIM_CALLS_APP_UNFILTERED 5 /* entered by a tracked task under no filter: the
+				     * application of a container run without one, or the
+				     * runtime taken for it (its own re-exec inside the cgroup) */
+#define SLIM_CALLS_ROWS 6
 
 struct slim_calls {
 	slim_u64 words[SLIM_CALL_WORDS];

@@ -14,7 +14,7 @@
  *
  * System calls (when slim_config.record_calls is set, for a seccomp profile): every call
  * a task of the selected cgroup enters is marked by number in the `calls` bitmap of its
- * kind (application, runtime under its filter, runtime before it), and a call that
+ * kind (tracked or not, under a seccomp filter or not), and a call that
  * returns without having been entered (a seccomp filter refused it) in the refused row,
  * with its errno. No record is sent: a bit per call number, set once.
  *
@@ -316,10 +316,13 @@ static __always_inline int call_marked(__u32 row, __u64 nr)
 	return (c->words[(nr / 64) & (SLIM_CALL_WORDS - 1)] >> (nr % 64)) & 1;
 }
 
-/* The row of the current task's calls: the application's (tracked), the runtime's under
- * its filter, or the runtime's before it. -1: not a task of the selected cgroup, or the
- * recording is off. The cgroup is checked first: every system call on the host passes
- * here, and the host's return at once. */
+/* The row of the current task's calls: by whether it is tracked (the application) and
+ * whether it runs under a seccomp filter. Where the engine applies a filter, every task
+ * of the application runs under it: a tracked task without one is the runtime before its
+ * filter, taken for the application when it re-executes itself inside the cgroup (runc
+ * 1.1 does, at times). -1: not a task of the selected cgroup, or the recording is off.
+ * The cgroup is checked first: every system call on the host passes here, and the host's
+ * return at once. */
 static __always_inline int call_row(__u32 tid)
 {
 	__u32 zero = 0;
@@ -328,9 +331,10 @@ static __always_inline int call_row(__u32 tid)
 		return -1;
 	if (bpf_get_current_ancestor_cgroup_id(cfg->cgroup_level) != cfg->cgroup_id)
 		return -1;
+	int filtered = under_seccomp_filter();
 	if (is_tracked(tid))
-		return SLIM_CALLS_APP;
-	return under_seccomp_filter() ? SLIM_CALLS_RUNTIME : SLIM_CALLS_SETUP;
+		return filtered ? SLIM_CALLS_APP : SLIM_CALLS_APP_UNFILTERED;
+	return filtered ? SLIM_CALLS_RUNTIME : SLIM_CALLS_SETUP;
 }
 
 static __always_inline void note_call_entry(long nr, __u32 tid)

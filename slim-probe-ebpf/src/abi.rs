@@ -33,7 +33,8 @@ pub const CALLS_RUNTIME: usize = 1;
 pub const CALLS_SETUP: usize = 2;
 pub const CALLS_REFUSED: usize = 3;
 pub const CALLS_COMPAT: usize = 4;
-pub const CALLS_ROWS: usize = 5;
+pub const CALLS_APP_UNFILTERED: usize = 5;
+pub const CALLS_ROWS: usize = 6;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -183,6 +184,7 @@ const _: () = assert!(CALLS_RUNTIME == layout::CALLS_RUNTIME);
 const _: () = assert!(CALLS_SETUP == layout::CALLS_SETUP);
 const _: () = assert!(CALLS_REFUSED == layout::CALLS_REFUSED);
 const _: () = assert!(CALLS_COMPAT == layout::CALLS_COMPAT);
+const _: () = assert!(CALLS_APP_UNFILTERED == layout::CALLS_APP_UNFILTERED);
 const _: () = assert!(CALLS_ROWS == layout::CALLS_ROWS);
 
 const _: () = {

@@ -33,8 +33,13 @@ pub fn syscall_name(number: u32) -> Option<&'static str> {
 /// numbers (the 32-bit ones by their compat numbers).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CallRecord {
-    /// Entered by the application (the tasks traced from the first exec on).
+    /// Entered by the application (the tasks traced from the first exec on) under a
+    /// seccomp filter.
     pub application: BTreeSet<u32>,
+    /// Entered by traced tasks under no filter: the application of a container run
+    /// without one, or, where the engine applies one, the runtime before its filter,
+    /// taken for the application when it re-executes itself inside the cgroup.
+    pub application_unfiltered: BTreeSet<u32>,
     /// Entered by the runtime's tasks in the cgroup under a seccomp filter: what the
     /// runtime does between applying the container's filter and its exec.
     pub runtime: BTreeSet<u32>,
@@ -51,20 +56,14 @@ impl CallRecord {
     /// Adds what `other` recorded.
     pub fn merge(&mut self, other: &CallRecord) {
         self.application.extend(&other.application);
+        self.application_unfiltered
+            .extend(&other.application_unfiltered);
         self.runtime.extend(&other.runtime);
         self.setup.extend(&other.setup);
         for (nr, errno) in &other.refused {
             self.refused.entry(*nr).or_insert(*errno);
         }
         self.compat.extend(&other.compat);
-    }
-
-    /// Every call made successfully past the filters (entered), whoever made it.
-    pub fn entered(&self) -> BTreeSet<u32> {
-        let mut all = self.application.clone();
-        all.extend(&self.runtime);
-        all.extend(&self.setup);
-        all
     }
 }
 

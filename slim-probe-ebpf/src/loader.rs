@@ -329,6 +329,7 @@ impl Probe {
         }
         Ok(CallRecord {
             application: row(abi::CALLS_APP)?,
+            application_unfiltered: row(abi::CALLS_APP_UNFILTERED)?,
             runtime: row(abi::CALLS_RUNTIME)?,
             setup: row(abi::CALLS_SETUP)?,
             refused,
