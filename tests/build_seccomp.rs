@@ -4,7 +4,9 @@
 //! and in the report. Control: with a call nginx needs to serve files (`sendfile`) taken
 //! out of the profile (the debug build's `SLIM_TEST_HOOK=seccomp-drop:sendfile`), the
 //! engine refuses it, verification fails with exit 6 naming the probes that differ and
-//! the refused call, and the profile is not written. A path the profile cannot be written
+//! the refused call, and the profile is not written. Redis, which starts threads, passes
+//! too: `clone3` is answered ENOSYS as the engine's default profile answered it (control:
+//! answered EPERM, redis cannot start its threads and exits). A path the profile cannot be written
 //! to fails before any container starts, leaving nothing.
 //!
 //! Needs root, the Docker engine and a kernel with BTF and bpf_loop (every test is named
@@ -15,7 +17,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use slim_fixtures::{BuildCommand, BuildOutcome, TestContainer, docker, image, untimed};
+use slim_fixtures::{BuildCommand, BuildOutcome, TestContainer, docker, docker_ok, image, untimed};
 use slim_test_kit::ScratchDir;
 
 const STARTUP: Duration = Duration::from_secs(30);
@@ -128,6 +130,73 @@ fn root_engine_nginx_passes_verification_under_its_profile_which_allows_under_ha
         "GET / under the profile; logs:\n{}",
         ours.logs()
     );
+}
+
+#[test]
+fn root_engine_redis_threads_start_under_its_profile_with_clone3_answered_enosys() {
+    // Redis starts threads: glibc tries clone3 first, and falls back to clone only when
+    // it answers ENOSYS, as the engine's default profile makes it. EPERM would stop them.
+    let dir = ScratchDir::new("seccomp-redis");
+    let path = dir.join("redis.seccomp.json");
+    let outcome = BuildCommand::new(&image("redis"))
+        .unique_tag("seccomp-redis")
+        .option("--seccomp", path.to_str().expect("UTF-8 path"))
+        .run();
+    let slim = outcome.image();
+    let profile = read_profile(&path);
+    let enosys: Vec<&Value> = profile["syscalls"]
+        .as_array()
+        .expect("syscalls is a list")
+        .iter()
+        .filter(|r| r["action"] == "SCMP_ACT_ERRNO")
+        .collect();
+    assert_eq!(
+        enosys,
+        [&serde_json::json!({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38})],
+        "{profile:#}"
+    );
+    assert!(rule_names(&profile, "SCMP_ACT_ALLOW").contains(&"clone".to_string()));
+    let report = outcome.report.as_ref().expect("the build writes a report");
+    assert_eq!(report["verification"]["status"], "verified");
+    assert_eq!(
+        report["seccomp"]["errno_rules"][0]["names"],
+        serde_json::json!(["clone3"])
+    );
+
+    // Control: the same profile with clone3 left to the default answer (EPERM).
+    let mut eperm = profile.clone();
+    eperm["syscalls"]
+        .as_array_mut()
+        .expect("syscalls is a list")
+        .retain(|r| r["action"] == "SCMP_ACT_ALLOW");
+    let eperm_path = dir.write("eperm.seccomp.json", eperm.to_string());
+    let option = format!("seccomp={}", eperm_path.display());
+    let id = docker_ok(["run", "-d", "--security-opt", &option, &slim.tag])
+        .trim()
+        .to_string();
+    let deadline = std::time::Instant::now() + STARTUP;
+    let state = loop {
+        let state = docker_ok([
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            &id,
+        ]);
+        if state.starts_with("exited") || std::time::Instant::now() > deadline {
+            break state;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let logs = docker(["logs", &id]);
+    let logs =
+        String::from_utf8_lossy(&logs.stderr).into_owned() + &String::from_utf8_lossy(&logs.stdout);
+    let _ = docker(["rm", "-f", &id]);
+    assert_eq!(
+        state.trim(),
+        "exited 1",
+        "redis must fail to start its threads when clone3 answers EPERM; logs:\n{logs}"
+    );
+    assert!(logs.contains("Can't initialize Background Jobs"), "{logs}");
 }
 
 #[test]
