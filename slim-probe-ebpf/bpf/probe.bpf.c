@@ -292,20 +292,17 @@ static __always_inline void emit(void *rec, __u64 size)
 		count_lost(SLIM_LOST_RINGBUF);
 }
 
-/* Marks call `nr` in `row`; returns whether it was marked before. The bit is tested first:
- * after the first few calls every bit a program needs is set, and a read keeps the cache
- * line shared between CPUs. */
-static __always_inline int mark_call(__u32 row, __u64 nr)
+/* Marks call `nr` in `row`. The bit is tested first: after the first few calls every
+ * bit a program needs is set, and a read keeps the cache line shared between CPUs. */
+static __always_inline void mark_call(__u32 row, __u64 nr)
 {
 	struct slim_calls *c = bpf_map_lookup_elem(&calls, &row);
 	if (!c)
-		return 1;
+		return;
 	__u64 *word = &c->words[(nr / 64) & (SLIM_CALL_WORDS - 1)];
 	__u64 bit = 1ULL << (nr % 64);
-	if (*word & bit)
-		return 1;
-	__sync_fetch_and_or(word, bit);
-	return 0;
+	if (!(*word & bit))
+		__sync_fetch_and_or(word, bit);
 }
 
 static __always_inline int call_marked(__u32 row, __u64 nr)
