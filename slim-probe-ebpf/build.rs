@@ -1,5 +1,6 @@
-//! Builds the BPF object from bpf/probe.bpf.c with clang, and checks the C side of the
-//! record layout (bpf/abi.h) by compiling and running bpf/layout.c on the host.
+//! Builds the BPF object from bpf/probe.bpf.c with clang, checks the C side of the record
+//! layout (bpf/abi.h) by compiling and running bpf/layout.c on the host, and writes the
+//! table of system call names by number from the kernel's headers (linux-libc-dev).
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -71,6 +72,56 @@ fn main() {
     }
     std::fs::write(out.join("abi_layout.rs"), layout.stdout)
         .unwrap_or_else(|e| fail(&format!("writing abi_layout.rs: {e}")));
+
+    std::fs::write(out.join("syscall_table.rs"), syscall_table(arch, multiarch))
+        .unwrap_or_else(|e| fail(&format!("writing syscall_table.rs: {e}")));
+}
+
+/// The system calls of the target architecture by number, as Rust source: the names of
+/// `__NR_name number` lines of the kernel's unistd_64.h, sorted by number. seccomp
+/// profiles name calls, the probe sees numbers. Only x86_64 has a table for now: the
+/// generic (arm64) header defines numbers through conditional aliases.
+fn syscall_table(arch: &str, multiarch: &str) -> String {
+    let mut calls: Vec<(u32, String)> = Vec::new();
+    let seccomp_arch = match arch {
+        "x86" => {
+            let header = format!("{multiarch}/asm/unistd_64.h");
+            println!("cargo:rerun-if-changed={header}");
+            let text = std::fs::read_to_string(&header).unwrap_or_else(|e| {
+                fail(&format!(
+                    "cannot read {header} ({e}): the system call numbers come from it\nhint: \
+                     apt-get install linux-libc-dev"
+                ))
+            });
+            for line in text.lines() {
+                let mut words = line.split_whitespace();
+                if let (Some("#define"), Some(name), Some(number), None) =
+                    (words.next(), words.next(), words.next(), words.next())
+                    && let (Some(name), Ok(number)) =
+                        (name.strip_prefix("__NR_"), number.parse::<u32>())
+                {
+                    calls.push((number, name.to_string()));
+                }
+            }
+            if calls.is_empty() {
+                fail(&format!("{header} defines no system call numbers"));
+            }
+            "SCMP_ARCH_X86_64"
+        }
+        _ => "",
+    };
+    calls.sort();
+    let mut out = format!(
+        "/// seccomp's name of this architecture (empty: no table).\n\
+         pub const SECCOMP_ARCH: &str = {seccomp_arch:?};\n\
+         /// Every system call of this architecture: number and name, by number.\n\
+         pub static SYSCALLS: &[(u32, &str)] = &[\n"
+    );
+    for (number, name) in &calls {
+        out.push_str(&format!("    ({number}, {name:?}),\n"));
+    }
+    out.push_str("];\n");
+    out
 }
 
 fn find_clang() -> String {

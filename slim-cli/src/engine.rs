@@ -55,6 +55,9 @@ pub struct ContainerSpec {
     pub tmpfs: Vec<String>,
     /// Capabilities added to the container's set.
     pub cap_add: Vec<String>,
+    /// Security options, as `docker run --security-opt` takes them; a seccomp profile is
+    /// passed as its JSON text (`seccomp=<JSON>`), which is what the engine's API takes.
+    pub security_opt: Vec<String>,
 }
 
 /// How a command run inside a container ended.
@@ -469,6 +472,7 @@ impl Engine for DockerEngine {
                         .collect()
                 }),
                 cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
+                security_opt: (!spec.security_opt.is_empty()).then(|| spec.security_opt.clone()),
                 ..Default::default()
             }),
             ..Default::default()

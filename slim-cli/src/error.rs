@@ -72,15 +72,22 @@ pub enum Error {
     Explain(#[from] crate::explain::ExplainError),
     #[error(
         "{tag} does not behave like the original: {differences} probe(s) differ and \
-         {missing} file(s) are missing (see above); it is tagged but labelled \
+         {missing} file(s) are missing (see above){}; it is tagged but labelled \
          slim.verified=false\nhint: keep what is missing with --keep or a profile, drive the \
-         application further (--probe, --exec), or pass --allow-diff to accept the image"
+         application further (--probe, --exec), or pass --allow-diff to accept the image",
+        seccomp_text(.seccomp.as_deref(), .refused_calls)
     )]
     VerificationFailed {
         tag: String,
         differences: usize,
         missing: usize,
+        /// The `--seccomp` file, which is then not written.
+        seccomp: Option<String>,
+        /// Calls the profile refused to the new image's processes.
+        refused_calls: Vec<String>,
     },
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
     #[error(transparent)]
     Layer(#[from] crate::rebuild::layer::LayerError),
     #[error(transparent)]
@@ -159,6 +166,11 @@ impl ExitCode {
             | Error::Keep(_)
             | Error::Profile(_) => ExitCode::BadInput,
             Error::Report(_) | Error::Explain(_) | Error::Sbom(_) => ExitCode::BadInput,
+            Error::Seccomp(
+                crate::seccomp::SeccompError::NoTable
+                | crate::seccomp::SeccompError::BadPath { .. },
+            ) => ExitCode::BadInput,
+            Error::Seccomp(crate::seccomp::SeccompError::Write { .. }) => ExitCode::Failure,
             // The image itself is malformed: bad input, as a missing image is.
             Error::Index(crate::image::index::IndexError::ThroughDanglingLink { .. })
             | Error::Layer(
@@ -177,6 +189,22 @@ impl ExitCode {
             Error::LeftBehind(_) | Error::Internal(_) => ExitCode::Failure,
         }
     }
+}
+
+/// What a failed verification says of the `--seccomp` profile: it was run under, not
+/// written, and what it refused.
+fn seccomp_text(path: Option<&str>, refused: &[String]) -> String {
+    let Some(path) = path else {
+        return String::new();
+    };
+    let refused = if refused.is_empty() {
+        "; the probe saw it refuse no call the original's runs were allowed, so it may not \
+         be the cause"
+            .to_string()
+    } else {
+        format!("; the profile refused {}", refused.join(", "))
+    };
+    format!(" under the seccomp profile, which was not written to {path}{refused}")
 }
 
 impl From<RunError> for Error {

@@ -9,7 +9,7 @@
 //! trimmed to what it keeps) → `rebuild` (the new layer and image, loaded into the
 //! engine) → `verify` (the same probes on the new image, and repair) → `report`
 //! (`slim.report.json` and the terminal summary) and `sbom` (the new image's bill of
-//! materials).
+//! materials) and `seccomp` (the profile `--seccomp` writes from the calls the probe saw).
 //!
 //! The commands: `build` orders the stages and undoes what a failed build did; `explain`
 //! reads a report; `cli`, `config` and `settings` turn the command line into settings;
@@ -31,6 +31,7 @@ pub mod rebuild;
 pub mod report;
 pub mod run;
 pub mod sbom;
+pub mod seccomp;
 pub mod trace;
 pub mod verify;
 

@@ -36,6 +36,9 @@ pub struct BuildSettings {
     pub package_db: bool,
     /// Where the SBOM goes, and in which format (`--sbom`, `--sbom-format`).
     pub sbom: Option<SbomTarget>,
+    /// Where the seccomp profile goes (`--seccomp`); the traced runs then record system
+    /// calls (`run.record_calls`).
+    pub seccomp: Option<PathBuf>,
 }
 
 /// Which profiles apply: those named, and (unless off) the built-in ones detected.

@@ -4,7 +4,9 @@
 //! builds and in builds with the `test-hooks` feature: a shipped binary never panics on
 //! request. `readiness:connect` makes readiness connect from the host and wait for HTTP,
 //! as slim did before it read listening sockets from the kernel: the control of the
-//! server tests. It is not a user-facing setting.
+//! server tests. `seccomp-drop:NAME` takes system call NAME out of the `--seccomp`
+//! profile before verification runs under it: the control of the seccomp tests, in debug
+//! builds and builds with the `test-hooks` feature only. It is not a user-facing setting.
 //!
 //! The variable is read once, the first time a hook is asked about, and every question
 //! about it is answered here. Touches the environment (that once) and the stop request.
@@ -27,6 +29,9 @@ pub struct TestHook {
     /// Phases to panic at.
     #[cfg(any(debug_assertions, feature = "test-hooks"))]
     panics: Vec<String>,
+    /// System calls taken out of the `--seccomp` profile (`seccomp-drop:NAME`).
+    #[cfg(any(debug_assertions, feature = "test-hooks"))]
+    seccomp_drops: Vec<String>,
 }
 
 impl TestHook {
@@ -40,6 +45,8 @@ impl TestHook {
                 Some(("readiness", "connect")) => hook.readiness_by_connection = true,
                 #[cfg(any(debug_assertions, feature = "test-hooks"))]
                 Some(("panic", phase)) => hook.panics.push(phase.to_string()),
+                #[cfg(any(debug_assertions, feature = "test-hooks"))]
+                Some(("seccomp-drop", call)) => hook.seccomp_drops.push(call.to_string()),
                 _ => {}
             }
         }
@@ -54,6 +61,14 @@ impl TestHook {
     /// Whether readiness should connect from the host and wait for HTTP.
     pub fn readiness_by_connection(&self) -> bool {
         self.readiness_by_connection
+    }
+
+    /// The system calls to take out of the `--seccomp` profile (none in a shipped build).
+    pub fn seccomp_drops(&self) -> &[String] {
+        #[cfg(any(debug_assertions, feature = "test-hooks"))]
+        return &self.seccomp_drops;
+        #[cfg(not(any(debug_assertions, feature = "test-hooks")))]
+        return &[];
     }
 
     /// Whether the hook asks to panic at `phase`.
@@ -104,5 +119,10 @@ mod tests {
         assert!(!hook.readiness_by_connection());
         assert!(TestHook::parse("pause:start,readiness:connect").readiness_by_connection());
         assert!(!TestHook::parse("readiness:other").readiness_by_connection());
+        #[cfg(any(debug_assertions, feature = "test-hooks"))]
+        assert_eq!(
+            TestHook::parse("seccomp-drop:sendfile,pause:x").seccomp_drops(),
+            ["sendfile"]
+        );
     }
 }

@@ -82,6 +82,28 @@ enum slim_syscall {
 #define SLIM_LOST_TRACKING 1    /* a task could not be added to the tracked-task table */
 #define SLIM_LOST_SLOTS 2
 
+/* System calls made, by number: one bit per call number in each row of the `calls` array,
+ * written only when slim_config.record_calls is set. */
+#define SLIM_CALL_WORDS 8 /* 512 call numbers */
+#define SLIM_CALL_MAX (SLIM_CALL_WORDS * 64)
+/* Rows of the `calls` array. */
+#define SLIM_CALLS_APP 0     /* entered by a tracked task (the application) under a
+			      * seccomp filter */
+#define SLIM_CALLS_RUNTIME 1 /* entered by another task of the cgroup (the runtime) under a
+			      * seccomp filter: what it does between its filter and the exec */
+#define SLIM_CALLS_SETUP 2   /* entered by another task of the cgroup before any filter */
+#define SLIM_CALLS_REFUSED 3 /* returned without being entered: a seccomp filter refused it;
+			      * the `refusal` array holds the errno it returned */
+#define SLIM_CALLS_COMPAT 4  /* entered in 32-bit compat mode (by compat number) */
+#define SLIM_CALLS_APP_UNFILTERED 5 /* entered by a tracked task under no filter: the
+				     * application of a container run without one, or the
+				     * runtime taken for it (its own re-exec inside the cgroup) */
+#define SLIM_CALLS_ROWS 6
+
+struct slim_calls {
+	slim_u64 words[SLIM_CALL_WORDS];
+};
+
 struct slim_header {
 	slim_u32 kind;
 	slim_u32 pid; /* thread group id, host pid namespace */
@@ -145,6 +167,9 @@ struct slim_config {
 	/* Records are written without waking the reader until this many bytes wait in the
 	 * ring buffer; the reader also drains on a short timer, so nothing waits long. */
 	slim_u32 wakeup_bytes;
+	/* Non-zero: record the system calls of the cgroup's tasks in `calls` (seccomp). */
+	slim_u32 record_calls;
+	slim_u32 _pad;
 };
 
 #endif

@@ -12,6 +12,12 @@
  *
  * Loss: a record that cannot be written is counted in `lost`, never silently dropped.
  *
+ * System calls (when slim_config.record_calls is set, for a seccomp profile): every call
+ * a task of the selected cgroup enters is marked by number in the `calls` bitmap of its
+ * kind (tracked or not, under a seccomp filter or not), and a call that
+ * returns without having been entered (a seccomp filter refused it) in the refused row,
+ * with its errno. No record is sent: a bit per call number, set once.
+ *
  * Only classic tracepoints are used, so the probe runs where kprobes and fentry do not. */
 
 #include <linux/bpf.h>
@@ -76,8 +82,13 @@ struct thread_info {
 	unsigned int status;
 } __attribute__((preserve_access_index));
 
+struct seccomp {
+	int mode;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	struct thread_info thread_info;
+	struct seccomp seccomp;
 	struct fs_struct *fs;
 	struct files_struct *files;
 	int exit_code;
@@ -122,6 +133,19 @@ static __always_inline int is_compat_syscall(void)
 }
 #endif
 
+/* seccomp's mode of a task that runs under a filter (SECCOMP_MODE_FILTER). */
+#define SECCOMP_MODE_FILTER 2
+
+/* Whether the current task runs under a seccomp filter (never, on a kernel without
+ * seccomp). */
+static __always_inline int under_seccomp_filter(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	if (!bpf_core_field_exists(task->seccomp))
+		return 0;
+	return BPF_CORE_READ(task, seccomp.mode) == SECCOMP_MODE_FILTER;
+}
+
 /* Payload space: offsets into it are masked with DATA_MASK, and one more name always fits. */
 #define DATA_MASK 16383
 #define DATA_SIZE (DATA_MASK + 1 + SLIM_NAME_MAX)
@@ -160,6 +184,23 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } lost SEC(".maps");
+
+/* System calls made, one bitmap per row (SLIM_CALLS_*). Shared by all CPUs: a call's
+ * exit can run on another CPU than its entry, and must see the entry's bit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLIM_CALLS_ROWS);
+	__type(key, __u32);
+	__type(value, struct slim_calls);
+} calls SEC(".maps");
+
+/* The errno a refused call returned, by call number. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLIM_CALL_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} refusal SEC(".maps");
 
 /* Tasks (by thread id) whose events are recorded. */
 struct {
@@ -249,6 +290,75 @@ static __always_inline void emit(void *rec, __u64 size)
 		flags = BPF_RB_FORCE_WAKEUP;
 	if (bpf_ringbuf_output(&events, rec, size, flags))
 		count_lost(SLIM_LOST_RINGBUF);
+}
+
+/* Marks call `nr` in `row`. The bit is tested first: after the first few calls every
+ * bit a program needs is set, and a read keeps the cache line shared between CPUs. */
+static __always_inline void mark_call(__u32 row, __u64 nr)
+{
+	struct slim_calls *c = bpf_map_lookup_elem(&calls, &row);
+	if (!c)
+		return;
+	__u64 *word = &c->words[(nr / 64) & (SLIM_CALL_WORDS - 1)];
+	__u64 bit = 1ULL << (nr % 64);
+	if (!(*word & bit))
+		__sync_fetch_and_or(word, bit);
+}
+
+static __always_inline int call_marked(__u32 row, __u64 nr)
+{
+	struct slim_calls *c = bpf_map_lookup_elem(&calls, &row);
+	if (!c)
+		return 1;
+	return (c->words[(nr / 64) & (SLIM_CALL_WORDS - 1)] >> (nr % 64)) & 1;
+}
+
+/* The row of the current task's calls: by whether it is tracked (the application) and
+ * whether it runs under a seccomp filter. Where the engine applies a filter, every task
+ * of the application runs under it: a tracked task without one is the runtime before its
+ * filter, taken for the application when it re-executes itself inside the cgroup (runc
+ * 1.1 does, at times). -1: not a task of the selected cgroup, or the recording is off.
+ * The cgroup is checked first: every system call on the host passes here, and the host's
+ * return at once. */
+static __always_inline int call_row(__u32 tid)
+{
+	__u32 zero = 0;
+	struct slim_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg || !cfg->record_calls || !cfg->cgroup_id)
+		return -1;
+	if (bpf_get_current_ancestor_cgroup_id(cfg->cgroup_level) != cfg->cgroup_id)
+		return -1;
+	int filtered = under_seccomp_filter();
+	if (is_tracked(tid))
+		return filtered ? SLIM_CALLS_APP : SLIM_CALLS_APP_UNFILTERED;
+	return filtered ? SLIM_CALLS_RUNTIME : SLIM_CALLS_SETUP;
+}
+
+static __always_inline void note_call_entry(long nr, __u32 tid)
+{
+	int row = call_row(tid);
+	if (row < 0 || nr < 0 || nr >= SLIM_CALL_MAX)
+		return;
+	if (is_compat_syscall())
+		row = SLIM_CALLS_COMPAT;
+	mark_call(row, nr);
+}
+
+/* A call that returns an error and was never entered in the task's row was refused by a
+ * seccomp filter before the sys_enter tracepoint (which runs after seccomp). */
+static __always_inline void note_call_exit(long nr, long ret, __u32 tid)
+{
+	if (ret >= 0 || ret < -4095)
+		return;
+	int row = call_row(tid);
+	if (row < 0 || row == SLIM_CALLS_SETUP || nr < 0 || nr >= SLIM_CALL_MAX)
+		return;
+	if (is_compat_syscall() || call_marked(row, nr))
+		return;
+	__u32 key = nr;
+	__u32 errno = -ret;
+	bpf_map_update_elem(&refusal, &key, &errno, BPF_ANY);
+	mark_call(SLIM_CALLS_REFUSED, nr);
 }
 
 /* Maps this architecture's syscall numbers to enum slim_syscall (0: not traced). */
@@ -372,6 +482,7 @@ SEC("tracepoint/raw_syscalls/sys_enter")
 int sys_enter(struct syscall_enter_ctx *ctx)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	note_call_entry(ctx->id, tid);
 	__u32 sc = slim_syscall_of(ctx->id);
 	if (!sc)
 		return 0;
@@ -516,10 +627,11 @@ int sys_enter(struct syscall_enter_ctx *ctx)
 SEC("tracepoint/raw_syscalls/sys_exit")
 int sys_exit(struct syscall_exit_ctx *ctx)
 {
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	note_call_exit(ctx->id, ctx->ret, tid);
 	__u32 sc = slim_syscall_of(ctx->id);
 	if (!sc)
 		return 0;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	if (!is_tracked(tid) || is_compat_syscall())
 		return 0;
 	__u32 zero = 0;

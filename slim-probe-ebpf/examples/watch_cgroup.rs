@@ -1,5 +1,5 @@
 //! Prints the probe's events for one cgroup v2 directory until Ctrl-C: a developer's view of
-//! the raw event stream.
+//! the raw event stream, and at the end the system calls its tasks made.
 //!
 //! Usage: `watch_cgroup /sys/fs/cgroup/unified/NAME` (the directory must exist; start a
 //! container with `--cgroup-parent /NAME` after this prints "attached").
@@ -26,6 +26,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         cgroup_id,
         cgroup_level,
         ring_buffer_bytes: DEFAULT_RING_BUFFER_BYTES,
+        record_calls: true,
     })?;
     eprintln!("attached: cgroup id {cgroup_id} level {cgroup_level}");
     let mut batch = Vec::new();
@@ -39,5 +40,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     eprintln!("lost: {:?}", probe.lost_events()?);
+    let calls = probe.calls()?;
+    let names = |set: &std::collections::BTreeSet<u32>| {
+        set.iter()
+            .map(|nr| slim_probe_ebpf::syscall_name(*nr).map_or(nr.to_string(), str::to_string))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    eprintln!("calls of the application: {}", names(&calls.application));
+    eprintln!(
+        "calls of the runtime under its filter: {}",
+        names(&calls.runtime)
+    );
+    eprintln!("calls of the runtime before: {}", names(&calls.setup));
+    eprintln!("refused: {:?}", calls.refused);
+    eprintln!("compat: {:?}", calls.compat);
     Ok(())
 }

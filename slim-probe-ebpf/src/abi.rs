@@ -26,6 +26,16 @@ pub const LOST_RINGBUF: usize = 0;
 pub const LOST_TRACKING: usize = 1;
 pub const LOST_SLOTS: usize = 2;
 
+pub const CALL_WORDS: usize = 8;
+pub const CALL_MAX: usize = CALL_WORDS * 64;
+pub const CALLS_APP: usize = 0;
+pub const CALLS_RUNTIME: usize = 1;
+pub const CALLS_SETUP: usize = 2;
+pub const CALLS_REFUSED: usize = 3;
+pub const CALLS_COMPAT: usize = 4;
+pub const CALLS_APP_UNFILTERED: usize = 5;
+pub const CALLS_ROWS: usize = 6;
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct Header {
@@ -91,10 +101,22 @@ pub struct Config {
     pub cgroup_id: u64,
     pub cgroup_level: u32,
     pub wakeup_bytes: u32,
+    pub record_calls: u32,
+    pub _pad: u32,
 }
 
 // SAFETY: plain integers with explicit padding; every bit pattern is valid.
 unsafe impl aya::Pod for Config {}
+
+/// One row of the `calls` array: a bit per call number.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Calls {
+    pub words: [u64; CALL_WORDS],
+}
+
+// SAFETY: plain integers; every bit pattern is valid.
+unsafe impl aya::Pod for Calls {}
 
 /// Reads a record of type `T` from the front of `bytes`, if it is long enough.
 pub(crate) fn read<T: Copy>(bytes: &[u8]) -> Option<T> {
@@ -135,7 +157,8 @@ check_layout!(Exec, layout::EXEC_SIZE,
 check_layout!(Exit, layout::EXIT_SIZE, exit_code. = layout::EXIT_EXIT_CODE);
 check_layout!(Config, layout::CONFIG_SIZE,
     cgroup_id. = layout::CONFIG_CGROUP_ID, cgroup_level. = layout::CONFIG_CGROUP_LEVEL,
-    wakeup_bytes. = layout::CONFIG_WAKEUP_BYTES);
+    wakeup_bytes. = layout::CONFIG_WAKEUP_BYTES, record_calls. = layout::CONFIG_RECORD_CALLS);
+check_layout!(Calls, layout::CALLS_SIZE,);
 
 const _: () = assert!(COMM_LEN == layout::COMM_LEN);
 const _: () = assert!(KIND_SYS_ENTER == layout::KIND_SYS_ENTER);
@@ -154,6 +177,15 @@ const _: () = assert!(EXIT_LATE_FAULT == layout::EXIT_LATE_FAULT);
 const _: () = assert!(LOST_RINGBUF == layout::LOST_RINGBUF);
 const _: () = assert!(LOST_TRACKING == layout::LOST_TRACKING);
 const _: () = assert!(LOST_SLOTS == layout::LOST_SLOTS);
+const _: () = assert!(CALL_WORDS == layout::CALL_WORDS);
+const _: () = assert!(CALL_MAX == layout::CALL_MAX);
+const _: () = assert!(CALLS_APP == layout::CALLS_APP);
+const _: () = assert!(CALLS_RUNTIME == layout::CALLS_RUNTIME);
+const _: () = assert!(CALLS_SETUP == layout::CALLS_SETUP);
+const _: () = assert!(CALLS_REFUSED == layout::CALLS_REFUSED);
+const _: () = assert!(CALLS_COMPAT == layout::CALLS_COMPAT);
+const _: () = assert!(CALLS_APP_UNFILTERED == layout::CALLS_APP_UNFILTERED);
+const _: () = assert!(CALLS_ROWS == layout::CALLS_ROWS);
 
 const _: () = {
     let mut i = 0;

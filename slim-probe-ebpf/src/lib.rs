@@ -6,9 +6,11 @@
 //! trace stage of `slim-cli`.
 
 mod abi;
+mod calls;
 mod event;
 mod loader;
 
+pub use calls::{CallRecord, seccomp_arch, syscall_name, syscall_table};
 pub use event::{Base, DecodeError, Event, Syscall, SyscallEnter, SyscallExit, Task};
 pub use loader::{
     DEFAULT_RING_BUFFER_BYTES, EventStream, LostEvents, Probe, ProbeConfig, ProbeError,

@@ -13,6 +13,7 @@ use aya::{Btf, Ebpf, EbpfLoader};
 use tokio::io::unix::AsyncFd;
 
 use crate::abi;
+use crate::calls::{CallRecord, numbers};
 use crate::event::Event;
 
 static PROBE_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/probe.bpf.o"));
@@ -41,6 +42,8 @@ pub struct ProbeConfig {
     pub cgroup_level: u32,
     /// Ring buffer size in bytes; a power of two, at least one page.
     pub ring_buffer_bytes: u32,
+    /// Also record which system calls the cgroup's tasks make ([`Probe::calls`]).
+    pub record_calls: bool,
 }
 
 /// Events that never reached userspace.
@@ -224,6 +227,8 @@ impl Probe {
                     cgroup_id: config.cgroup_id,
                     cgroup_level: config.cgroup_level,
                     wakeup_bytes: wakeup_bytes(size),
+                    record_calls: u32::from(config.record_calls),
+                    _pad: 0,
                 },
                 0,
             )
@@ -290,6 +295,45 @@ impl Probe {
         Ok(LostEvents {
             ring_buffer: sum(abi::LOST_RINGBUF)?,
             tracking: sum(abi::LOST_TRACKING)?,
+        })
+    }
+}
+
+impl Probe {
+    /// The system calls recorded so far (empty unless [`ProbeConfig::record_calls`]).
+    pub fn calls(&self) -> Result<CallRecord, ProbeError> {
+        let rows: Array<_, abi::Calls> = Array::try_from(
+            self.ebpf
+                .map("calls")
+                .ok_or_else(|| ProbeError::Load("map `calls` missing".into()))?,
+        )
+        .map_err(|e| ProbeError::Load(chain(&e)))?;
+        let row = |index: usize| -> Result<std::collections::BTreeSet<u32>, ProbeError> {
+            let row = rows
+                .get(&(index as u32), 0)
+                .map_err(|e| ProbeError::Load(chain(&e)))?;
+            Ok(numbers(&row))
+        };
+        let refusal: Array<_, u32> = Array::try_from(
+            self.ebpf
+                .map("refusal")
+                .ok_or_else(|| ProbeError::Load("map `refusal` missing".into()))?,
+        )
+        .map_err(|e| ProbeError::Load(chain(&e)))?;
+        let mut refused = std::collections::BTreeMap::new();
+        for nr in row(abi::CALLS_REFUSED)? {
+            let errno = refusal
+                .get(&nr, 0)
+                .map_err(|e| ProbeError::Load(chain(&e)))?;
+            refused.insert(nr, errno);
+        }
+        Ok(CallRecord {
+            application: row(abi::CALLS_APP)?,
+            application_unfiltered: row(abi::CALLS_APP_UNFILTERED)?,
+            runtime: row(abi::CALLS_RUNTIME)?,
+            setup: row(abi::CALLS_SETUP)?,
+            refused,
+            compat: row(abi::CALLS_COMPAT)?,
         })
     }
 }

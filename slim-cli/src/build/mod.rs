@@ -44,13 +44,15 @@ use crate::rebuild::archive::{LABEL_SOURCE_ID, LABEL_SOURCE_IMAGE, LABEL_VERSION
 use crate::rebuild::load::{Target, write_and_load};
 use crate::report::summary::{AppliedProfiles, BuildSummary};
 use crate::reporter::{Phase, Reporter, Within, megabytes};
-use crate::run::{self, PauseThen, RunEnd};
+use crate::run::{self, PauseThen, RunEnd, RunSettings};
 use crate::sbom::{self, SbomTarget, Subject};
+use crate::seccomp::{self, Profile};
 use crate::settings::BuildSettings;
 use crate::test_hook::test_point;
 use crate::trace::TraceRecord;
-use crate::verify::Verification;
 use crate::verify::repair::{self, Candidate, Original};
+use crate::verify::{Verification, VerificationStatus};
+use slim_probe_ebpf::CallRecord;
 use undo::{Undo, WorkDir};
 
 /// Runs the whole pipeline for `settings.image`. Whatever happens (errors, interrupts,
@@ -115,6 +117,9 @@ async fn build_phases(
     {
         check_output(path)?;
     }
+    if let Some(path) = &settings.seccomp {
+        seccomp::check_path(path)?;
+    }
     reporter.end(&format!(
         "{} ({}, {})",
         settings.image,
@@ -133,6 +138,7 @@ async fn build_phases(
         records,
         events,
         lost_events,
+        calls,
     } = traced_runs(engine, &image, settings, reporter, stop).await?;
     if settings.plan.strict {
         let failed: Vec<String> = probes
@@ -266,6 +272,36 @@ async fn build_phases(
     .await?;
     lap("rebuild", &mut phases);
 
+    // The profile from the original's calls; verification runs the new image under it.
+    let profile = match &settings.seccomp {
+        Some(_) => {
+            let mut profile = Profile::from_calls(&calls)?;
+            for call in crate::test_hook::hook().seccomp_drops() {
+                reporter.step(&format!(
+                    "seccomp: {call} taken out of the profile ({})",
+                    crate::test_hook::ENV
+                ));
+                profile.refuse(call);
+            }
+            reporter.step(&format!(
+                "seccomp profile: {} of {} system calls allowed ({})",
+                profile.allowed.len(),
+                profile.total(),
+                profile.arch
+            ));
+            Some(profile)
+        }
+        None => None,
+    };
+    let verify_run = match &profile {
+        Some(profile) => RunSettings {
+            seccomp: Some(profile.json(false)),
+            record_calls: true,
+            ..settings.run.clone()
+        },
+        None => settings.run.clone(),
+    };
+
     let mut verification = Verification::skipped();
     if settings.verify.enabled {
         reporter.begin(Phase::Verify);
@@ -276,6 +312,7 @@ async fn build_phases(
             plan: executed_plan.as_ref(),
             runs: &extra_runs,
             records: &records,
+            calls: profile.as_ref().map(|_| &calls),
         };
         let candidate = Candidate {
             index: &index,
@@ -291,7 +328,7 @@ async fn build_phases(
             &original,
             candidate,
             &settings.verify,
-            &settings.run,
+            &verify_run,
             reporter,
             stop,
         )
@@ -338,6 +375,20 @@ async fn build_phases(
         ));
         phases.push(("sbom", took));
     }
+    // Written only once the new image behaved under it (or the user accepts differences).
+    let seccomp = match (&profile, &settings.seccomp) {
+        (Some(profile), Some(path)) => {
+            let start = Instant::now();
+            let write = verification.status == VerificationStatus::Verified || settings.allow_diff;
+            if write {
+                seccomp::write(path, &profile.json(true))?;
+                reporter.step(&format!("seccomp profile written to {}", path.display()));
+            }
+            phases.push(("seccomp", start.elapsed()));
+            Some(profile.summary(path, write))
+        }
+        _ => None,
+    };
     Ok(BuildSummary {
         source: settings.image.clone(),
         source_id: image.id.clone(),
@@ -364,6 +415,7 @@ async fn build_phases(
         lost_events,
         source_config: saved.config.get("config").cloned().unwrap_or_default(),
         digest: built.digest,
+        seccomp,
     })
 }
 
@@ -405,6 +457,8 @@ struct Traced {
     /// Events the probe delivered and lost in the main run.
     events: u64,
     lost_events: u64,
+    /// The system calls of all runs (recorded for `--seccomp` only).
+    calls: CallRecord,
 }
 
 /// The traced run of the original image while the probe plan drives it, then the `--run`
@@ -497,11 +551,13 @@ async fn traced_runs(
     let events = outcome.trace.events;
     let lost_events = outcome.lost;
     let mut records = outcome.trace.records;
+    let mut calls = outcome.calls;
     for (i, args) in extra_runs.iter().enumerate() {
         reporter.begin(Phase::Run);
         let within = Within::new(reporter, args.join(" "));
-        let (result, trace) =
+        let (result, trace, run_calls) =
             extra_run(engine, image, &settings.run, i, args, &within, stop).await?;
+        calls.merge(&run_calls);
         if stop.is_requested() {
             return Err(Interrupted.into());
         }
@@ -521,6 +577,7 @@ async fn traced_runs(
         records,
         events,
         lost_events,
+        calls,
     })
 }
 

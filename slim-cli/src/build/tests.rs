@@ -59,6 +59,7 @@ fn settings(output: PathBuf) -> BuildSettings {
     BuildSettings {
         package_db: true,
         sbom: None,
+        seccomp: None,
         image: "app:1".into(),
         tag: Some(TAG.into()),
         output: Some(output),

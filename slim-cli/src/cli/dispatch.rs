@@ -53,6 +53,8 @@ pub async fn execute(cli: Cli, reporter: &dyn Reporter) -> Result<(), Error> {
                     tag: summary.tag,
                     differences: summary.verification.differences.len(),
                     missing: summary.verification.missed.len(),
+                    seccomp: summary.seccomp.as_ref().map(|s| s.path.clone()),
+                    refused_calls: summary.verification.refused_calls.clone(),
                 });
             }
             Ok(())

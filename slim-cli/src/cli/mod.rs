@@ -313,6 +313,17 @@ pub struct BuildArgs {
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub sbom: Option<PathBuf>,
 
+    /// Write a seccomp profile (the engine's JSON) to FILE that allows only the system
+    /// calls the traced runs made, and verify the new image under it.
+    ///
+    /// The probe records the calls of the container's processes (the application, the
+    /// --exec probes, the --run containers, and what the runtime does after applying the
+    /// container's filter); every other call is refused with EPERM. Verification then runs
+    /// the new image under the profile (`--security-opt seccomp=`) and replays every probe:
+    /// the profile is written only if it passes. x86_64 native calls only.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath, conflicts_with = "no_verify")]
+    pub seccomp: Option<PathBuf>,
+
     /// The format of --sbom: CycloneDX 1.5 JSON or SPDX 2.3 JSON.
     #[arg(long, value_name = "cyclonedx|spdx", default_value = "cyclonedx", value_parser = ["cyclonedx", "spdx"])]
     pub sbom_format: String,

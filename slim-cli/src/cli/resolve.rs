@@ -72,6 +72,8 @@ impl RunArgs {
             cap_add: self.cap_add,
             ring_buffer_bytes: self.ring_buffer,
             allow_incomplete: self.allow_incomplete,
+            record_calls: false,
+            seccomp: None,
         })
     }
 }
@@ -102,13 +104,16 @@ impl BuildArgs {
             probes.extend(spec::read_probe_file(file)?);
         }
         let document = self.openapi.as_deref().map(openapi::read).transpose()?;
+        let mut run = self
+            .run
+            .resolve(self.cmd.map(|c| c.0).unwrap_or_default())?;
+        run.record_calls = self.seccomp.is_some();
         Ok(BuildSettings {
             image: self.image,
             tag: self.tag,
             output: self.output,
-            run: self
-                .run
-                .resolve(self.cmd.map(|c| c.0).unwrap_or_default())?,
+            run,
+            seccomp: self.seccomp,
             plan: PlanSettings {
                 exec: self.exec.into_iter().map(|c| c.0).collect(),
                 continue_after: self.continue_after,

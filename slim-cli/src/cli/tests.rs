@@ -341,3 +341,22 @@ fn package_db_and_sbom_options() {
     assert_eq!(spdx.sbom.unwrap().format, crate::sbom::SbomFormat::Spdx);
     assert!(parse_build(&["app:1", "--sbom-format", "swid"]).is_err());
 }
+
+#[test]
+fn seccomp_records_calls_and_needs_verification() {
+    let defaults = parse_build(&["app:1"]).unwrap().resolve().unwrap();
+    assert_eq!(defaults.seccomp, None);
+    assert!(!defaults.run.record_calls);
+    let s = parse_build(&["app:1", "--seccomp", "app.seccomp.json"])
+        .unwrap()
+        .resolve()
+        .unwrap();
+    assert_eq!(s.seccomp, Some("app.seccomp.json".into()));
+    assert!(s.run.record_calls, "the traced runs record system calls");
+    assert_eq!(
+        s.run.seccomp, None,
+        "the traced runs keep the engine's profile"
+    );
+    // The profile is only written once verified.
+    assert!(parse_build(&["app:1", "--seccomp", "p.json", "--no-verify"]).is_err());
+}

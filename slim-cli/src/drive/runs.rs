@@ -11,6 +11,7 @@ use crate::interrupt::StopRequest;
 use crate::reporter::Reporter;
 use crate::run::{self, Idle, RunEnd, RunError, RunSettings};
 use crate::trace::TraceRecord;
+use slim_probe_ebpf::CallRecord;
 
 /// How long a `--run` container may run when `--timeout` does not say.
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
@@ -26,7 +27,7 @@ pub async fn extra_run(
     args: &[String],
     reporter: &dyn Reporter,
     stop: &mut StopRequest,
-) -> Result<(ProbeResult, Vec<TraceRecord>), RunError> {
+) -> Result<(ProbeResult, Vec<TraceRecord>, CallRecord), RunError> {
     let run_settings = RunSettings {
         args: args.to_vec(),
         name: settings
@@ -61,11 +62,14 @@ pub async fn extra_run(
             Ok((
                 result(Some(outcome.exit_code), outcome.last_logs, error),
                 outcome.trace.records,
+                outcome.calls,
             ))
         }
-        Err(RunError::Engine(e)) if !e.is_gone() => {
-            Ok((result(None, Vec::new(), Some(e.to_string())), Vec::new()))
-        }
+        Err(RunError::Engine(e)) if !e.is_gone() => Ok((
+            result(None, Vec::new(), Some(e.to_string())),
+            Vec::new(),
+            CallRecord::default(),
+        )),
         Err(other) => Err(other),
     }
 }

@@ -18,6 +18,7 @@ use crate::footprint::{
 };
 use crate::packages::PackageDb;
 use crate::rebuild::layer::LayerSummary;
+use crate::seccomp::SeccompSummary;
 use crate::verify::Verification;
 use summary::BuildSummary;
 
@@ -136,6 +137,10 @@ struct Report<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     packages: Option<&'a PackageDb>,
     verification: &'a Verification,
+    /// The `--seccomp` profile: the calls it allows (of how many the architecture has),
+    /// and whether it was written (only once the new image passed verification under it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seccomp: Option<&'a SeccompSummary>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -208,6 +213,7 @@ fn report(summary: &BuildSummary) -> Report<'_> {
         left_out: &summary.footprint.left_out,
         packages: summary.packages.as_ref(),
         verification: &summary.verification,
+        seccomp: summary.seccomp.as_ref(),
     }
 }
 

@@ -10,6 +10,7 @@ use crate::footprint::{self, Footprint, LeftOutGlob};
 use crate::image::reference::short_id;
 use crate::packages::PackageDb;
 use crate::rebuild::layer::LayerSummary;
+use crate::seccomp::SeccompSummary;
 use crate::verify::{Stability, Verification, VerificationStatus};
 
 /// What a build did.
@@ -57,6 +58,8 @@ pub struct BuildSummary {
     pub source_config: serde_json::Value,
     /// The digest of the new image's manifest.
     pub digest: String,
+    /// The `--seccomp` profile: how many calls it allows, whether it was written.
+    pub seccomp: Option<SeccompSummary>,
 }
 
 impl BuildSummary {
@@ -209,6 +212,12 @@ impl BuildSummary {
                         d.probe, d.original, d.slim
                     ));
                 }
+                if !v.refused_calls.is_empty() {
+                    lines.push(format!(
+                        "  refused by the seccomp profile: {}",
+                        v.refused_calls.join(", ")
+                    ));
+                }
                 for m in &v.missed {
                     let excluded = m
                         .excluded_by
@@ -228,6 +237,9 @@ impl BuildSummary {
                 "  repaired: {} (missing in round {})",
                 r.path, r.round
             ));
+        }
+        if let Some(seccomp) = &self.seccomp {
+            lines.extend(seccomp.lines());
         }
         let kept = &self.footprint.kept_directories;
         if !kept.is_empty() {

@@ -16,7 +16,7 @@ use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use slim_probe_ebpf::{Event, Probe, ProbeConfig};
+use slim_probe_ebpf::{CallRecord, Event, Probe, ProbeConfig};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -123,6 +123,11 @@ pub struct RunSettings {
     pub cap_add: Vec<String>,
     pub ring_buffer_bytes: u32,
     pub allow_incomplete: bool,
+    /// Record the system calls the container's processes make (`--seccomp`).
+    pub record_calls: bool,
+    /// The seccomp profile (the engine's JSON) the container runs under instead of the
+    /// engine's default: verification's run under the profile `--seccomp` wrote.
+    pub seccomp: Option<String>,
 }
 
 /// Why the traced container stopped.
@@ -209,6 +214,11 @@ pub fn container_spec(
         binds: settings.volumes.clone(),
         tmpfs: settings.tmpfs.clone(),
         cap_add: settings.cap_add.clone(),
+        security_opt: settings
+            .seccomp
+            .iter()
+            .map(|profile| format!("seccomp={profile}"))
+            .collect(),
     }
 }
 
@@ -308,6 +318,9 @@ pub struct RunOutcome<T> {
     pub last_logs: Vec<String>,
     /// The workload's result, if it finished before the container exited.
     pub workload: Option<T>,
+    /// The system calls the container's processes made (empty unless
+    /// [`RunSettings::record_calls`]).
+    pub calls: CallRecord,
 }
 
 /// Runs `settings.image` under the probe and writes its trace to `settings.output`.
@@ -441,6 +454,7 @@ async fn run_in_cgroup<E: Engine, W: Workload>(
         cgroup_id,
         cgroup_level,
         ring_buffer_bytes: settings.ring_buffer_bytes,
+        record_calls: settings.record_calls,
     })?;
     resources.probe = Some(probe);
     let (to_processor, mut batches) = mpsc::unbounded_channel::<Vec<Event>>();
@@ -544,8 +558,9 @@ async fn run_in_cgroup<E: Engine, W: Workload>(
     }
     drop(stream);
 
-    let lost = match &resources.probe {
-        Some(probe) => probe.lost_events()?,
+    let (lost, calls) = match &resources.probe {
+        Some(probe) if settings.record_calls => (probe.lost_events()?, probe.calls()?),
+        Some(probe) => (probe.lost_events()?, CallRecord::default()),
         None => return Err(RunError::Internal("the probe is gone".into())),
     };
     if lost.total() > 0 {
@@ -591,6 +606,7 @@ async fn run_in_cgroup<E: Engine, W: Workload>(
         lost: lost.total(),
         last_logs,
         workload: work_output,
+        calls,
     }))
 }
 

@@ -72,6 +72,23 @@ fn args_replace_cmd_and_options_override_the_image() {
     assert_eq!(spec.working_dir.as_deref(), Some("/srv"));
     assert_eq!(spec.network.as_deref(), Some("host"));
     assert_eq!(spec.cap_add, ["NET_ADMIN"]);
+    assert!(
+        spec.security_opt.is_empty(),
+        "the engine's own seccomp profile"
+    );
+}
+
+#[test]
+fn a_seccomp_profile_goes_to_the_engine_as_its_json_text() {
+    let s = RunSettings {
+        seccomp: Some(r#"{"defaultAction":"SCMP_ACT_ERRNO"}"#.into()),
+        ..settings().run
+    };
+    let spec = container_spec(&image(), &s, "0a1b2c", "/slim-0a1b2c");
+    assert_eq!(
+        spec.security_opt,
+        [r#"seccomp={"defaultAction":"SCMP_ACT_ERRNO"}"#]
+    );
 }
 
 #[test]

@@ -76,6 +76,11 @@ pub struct Verification {
     pub differences: Vec<Difference>,
     /// Files still missing (when it failed).
     pub missed: Vec<MissedFile>,
+    /// System calls the `--seccomp` profile refused to the new image's processes in the
+    /// last round, that the original's runs did not have refused: the likely cause of a
+    /// difference.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused_calls: Vec<String>,
     /// How each probe's answers on the original compared with each other, in plan order
     /// (from the last verification run).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -120,6 +125,7 @@ impl Verification {
             repaired: Vec::new(),
             differences: Vec::new(),
             missed: Vec::new(),
+            refused_calls: Vec::new(),
             stability: Vec::new(),
         }
     }

@@ -21,6 +21,7 @@ use crate::rebuild::load::{Built, LoadError, Target, write_and_load};
 use crate::reporter::{Reporter, Within};
 use crate::run::{self, PauseThen, RunEnd, RunError, RunSettings};
 use crate::trace::TraceRecord;
+use slim_probe_ebpf::CallRecord;
 
 /// Why verification could not reach a verdict.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +70,9 @@ pub struct Original<'a> {
     pub runs: &'a [Vec<String>],
     /// Every access traced in the original's runs.
     pub records: &'a [TraceRecord],
+    /// The system calls of the original's runs, when the new image runs under a seccomp
+    /// profile made from them: calls refused in both are not news.
+    pub calls: Option<&'a CallRecord>,
 }
 
 /// The new image and what it was made from, so that repair can make it again.
@@ -180,12 +184,15 @@ async fn verify_with(
         ));
         let within = Within::new(reporter, format!("round {round}"));
         let replayed = replay.replay(target.tag, &within, stop).await;
-        let (results, slim_container, trace) = match replayed {
+        let (results, slim_container, trace, calls) = match replayed {
             Ok(replayed) => replayed,
             Err(error) => {
                 // The original started with the same options: the new image lacks its
-                // command. A verdict on the image, not a failure of slim's.
-                let Some(message) = command_not_found(&error) else {
+                // command, or the runtime could not start it under the seccomp profile. A
+                // verdict on the image (or the profile), not a failure of slim's.
+                let Some(message) = command_not_found(&error)
+                    .or_else(|| original.calls.and_then(|_| start_failed(&error)))
+                else {
                     return Err(error);
                 };
                 reporter.warn(&cannot_start(target.tag, message, &keep_set));
@@ -199,6 +206,17 @@ async fn verify_with(
                 break;
             }
         };
+        verification.refused_calls = original
+            .calls
+            .map(|before| crate::seccomp::newly_refused(before, &calls))
+            .unwrap_or_default();
+        if !verification.refused_calls.is_empty() {
+            reporter.warn(&format!(
+                "the seccomp profile refused {} to the new image's processes (the original's \
+                 runs did not have them refused)",
+                verification.refused_calls.join(", ")
+            ));
+        }
         let (mut differences, stability) = compare(original.probes, original.again, &results);
         verification.stability = stability;
         if let (Some(a), Some(b)) = (original.container, &slim_container) {
@@ -290,6 +308,17 @@ fn command_not_found(error: &VerifyError) -> Option<&str> {
     }
 }
 
+/// The engine's message when `error` says the new image's container could not start.
+fn start_failed(error: &VerifyError) -> Option<&str> {
+    match error {
+        VerifyError::Drive(DriveError::Run(RunError::Engine(EngineError::StartFailed {
+            message,
+            ..
+        }))) => Some(message),
+        _ => None,
+    }
+}
+
 /// The warning for a new image that cannot start, naming the paths the original's run
 /// used that `--exclude` left out, if any.
 fn cannot_start(tag: &str, message: &str, keep_set: &KeepSet) -> String {
@@ -356,6 +385,7 @@ async fn verify_run(
     let container = (outcome.end == RunEnd::Exited)
         .then(|| own_command(&image, settings, outcome.exit_code, &outcome.last_logs));
     let mut records = outcome.trace.records;
+    let mut calls = outcome.calls;
     let mut results = match outcome.workload {
         Some(report) => {
             let mut results = report.results;
@@ -365,19 +395,27 @@ async fn verify_run(
         None => Vec::new(),
     };
     for (i, args) in extra_runs.iter().enumerate() {
-        let (result, trace) = extra_run(engine, &image, settings, i, args, reporter, stop).await?;
+        let (result, trace, run_calls) =
+            extra_run(engine, &image, settings, i, args, reporter, stop).await?;
         if stop.is_requested() {
             return Err(Interrupted.into());
         }
         results.push(result);
         records.extend(trace);
+        calls.merge(&run_calls);
     }
-    Ok((results, container, records))
+    Ok((results, container, records, calls))
 }
 
 /// What a verification run got: the probes' results, the container's own command's
-/// outcome when it ended by itself, and every traced access.
-type VerifyRun = (Vec<ProbeResult>, Option<ProbeResult>, Vec<TraceRecord>);
+/// outcome when it ended by itself, every traced access, and the system calls (when
+/// recorded).
+type VerifyRun = (
+    Vec<ProbeResult>,
+    Option<ProbeResult>,
+    Vec<TraceRecord>,
+    CallRecord,
+);
 
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,7 @@ use crate::rebuild::archive::LABEL_SOURCE_IMAGE;
 use crate::reporter::Silent;
 use crate::test_kit::{FakeEngine, record};
 use crate::verify::{Difference, MissedFile};
+use slim_probe_ebpf::CallRecord;
 
 const TAG: &str = "app.slim:1";
 
@@ -48,7 +49,7 @@ impl Replay for App<'_> {
                 break;
             }
         }
-        Ok((self.probes.clone(), None, records))
+        Ok((self.probes.clone(), None, records, CallRecord::default()))
     }
 }
 
@@ -148,6 +149,7 @@ impl Fixture {
             plan: None,
             runs: &[],
             records: &original_records,
+            calls: None,
         };
         let candidate = Candidate {
             index: &self.index,
