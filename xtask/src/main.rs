@@ -33,7 +33,8 @@ tasks:
                      and mount tracefs at /sys/kernel/tracing
   fixtures [--prune] build the fixture images the tests use (cached by recipe hash);
                      --prune also removes older tags of the same fixtures
-  test [ARGS...]     setup, fixtures, then `cargo test --workspace -- --test-threads=2 ARGS`
+  test [ARGS...]     setup, fixtures (the tests compile meanwhile), then
+                     `cargo test --workspace -- --test-threads=2 ARGS`
   demo               setup, build slim and the demo image, trace it and summarise
   release            build the release binary and check it: at most 16 MB, it ignores
                      SLIM_TEST_HOOK=panic:…, and a forced panic's backtrace (the same
@@ -229,7 +230,22 @@ fn write_schema() -> Result {
 
 fn test(extra: &[String]) -> Result {
     setup()?;
-    fixtures(false)?;
+    // The tests compile while the fixtures build: building a fixture mostly waits on
+    // apt and the engine, so the compiler has the cores.
+    eprintln!("test: compiling the tests while the fixtures build");
+    let mut compile = cargo();
+    compile.args(["test", "--workspace", "--no-run", "--quiet"]);
+    let mut compiling = compile
+        .spawn()
+        .map_err(|e| format!("cannot run {:?}: {e}", compile.get_program()))?;
+    let built = fixtures(false);
+    let compiled = compiling
+        .wait()
+        .map_err(|e| format!("waiting for {compile:?}: {e}"))?;
+    built?;
+    if !compiled.success() {
+        return Err(format!("{compile:?} failed ({compiled})"));
+    }
     let mut cmd = cargo();
     cmd.args(["test", "--workspace", "--", "--test-threads=2"])
         .args(extra);
