@@ -44,6 +44,17 @@ pub(super) struct Builder<'a> {
     pub(super) python_unreached: BTreeMap<Vec<u8>, (String, Reason)>,
 }
 
+/// Where [`Builder::add_resolved`] put a path's reason.
+#[derive(Clone, Debug)]
+pub(super) struct Added {
+    /// The path is itself a symlink (kept with the reason).
+    link_itself: bool,
+    /// The file or directory it resolves to, if it exists.
+    target: Option<Vec<u8>>,
+    /// Symlinks were on its way.
+    through_links: bool,
+}
+
 /// What makes the imports read from a source the same in two Python import closures: the
 /// profile's `tools`, `implied` and exclude globs.
 pub(super) type ClosureKey = (Vec<String>, BTreeMap<String, Vec<String>>, Vec<String>);
@@ -72,6 +83,14 @@ impl<'a> Builder<'a> {
     /// Keeps `path` as resolved in the image with every symlink and directory on its way.
     /// Returns whether the path exists in the image.
     pub(super) fn add(&mut self, path: &[u8], reason: Reason, follow_last: bool) -> bool {
+        let added = self.add_resolved(path, reason, follow_last);
+        added.target.is_some() || added.through_links
+    }
+
+    /// [`Self::add`], saying where `reason` went: adding the same path again with another
+    /// reason changes nothing but the reasons of those paths (the directories and links
+    /// on its way already name it).
+    pub(super) fn add_resolved(&mut self, path: &[u8], reason: Reason, follow_last: bool) -> Added {
         let resolution = resolve(self.index, path, follow_last);
         let of = display(path);
         for dir in &resolution.dirs {
@@ -82,20 +101,39 @@ impl<'a> Builder<'a> {
                 self.keep(link, Reason::Symlink { of: of.clone() });
             }
         }
-        if resolution.links.first().map(Vec::as_slice) == Some(path) {
+        let link_itself = resolution.links.first().map(Vec::as_slice) == Some(path);
+        if link_itself {
             self.keep(path, reason.clone());
         }
         let Some(target) = resolution.target else {
-            return !resolution.links.is_empty();
+            return Added {
+                link_itself,
+                target: None,
+                through_links: !resolution.links.is_empty(),
+            };
         };
         self.keep(&target, reason);
         if !self.closed.contains(&target)
             && let Some(node) = self.index.get(&target)
             && matches!(node.kind, NodeKind::File { .. } | NodeKind::HardLink { .. })
         {
-            self.queue.push_back((target, Vec::new()));
+            self.queue.push_back((target.clone(), Vec::new()));
         }
-        true
+        Added {
+            link_itself,
+            target: Some(target),
+            through_links: !resolution.links.is_empty(),
+        }
+    }
+
+    /// Gives `reason` to a path [`Self::add_resolved`] added, as adding it again would.
+    pub(super) fn add_again(&mut self, path: &[u8], added: &Added, reason: Reason) {
+        if added.link_itself {
+            self.keep(path, reason.clone());
+        }
+        if let Some(target) = &added.target {
+            self.keep(target, reason);
+        }
     }
 
     /// Keeps `path` and, if it is a directory, everything below it.

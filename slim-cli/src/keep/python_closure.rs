@@ -14,11 +14,11 @@
 //!
 //! Reads the image index only.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use globset::GlobSet;
 
-use super::builder::{Builder, display};
+use super::builder::{Added, Builder, display};
 use super::glob::as_path;
 use super::model::Reason;
 use super::profile::PythonImports;
@@ -65,6 +65,10 @@ pub(super) struct ImportClosure<'b, 'a> {
     pub exclude_globs: &'b [String],
     /// Files used by the application (sorted).
     pub used: &'b BTreeSet<Vec<u8>>,
+    /// What this closure did with each file it was asked to keep: left it out (`None`)
+    /// or added it. Many sources import the same modules; the second time only the
+    /// reason is new.
+    pub seen: HashMap<Vec<u8>, Option<Added>>,
 }
 
 impl ImportClosure<'_, '_> {
@@ -254,6 +258,16 @@ impl ImportClosure<'_, '_> {
     /// Keeps `files` (but what the profile excludes), queueing the new Python sources.
     fn keep(&mut self, files: &[Vec<u8>], why: &str, queue: &mut Vec<Vec<u8>>) {
         for file in files {
+            match self.seen.get(file) {
+                Some(None) => continue,
+                Some(Some(added)) => {
+                    let added = added.clone();
+                    let reason = self.reason(why.to_string());
+                    self.builder.add_again(file, &added, reason);
+                    continue;
+                }
+                None => {}
+            }
             // An optional part the profile leaves out (a test suite, idlelib …), listed
             // in the report with how to keep it.
             if left_out(
@@ -263,11 +277,13 @@ impl ImportClosure<'_, '_> {
                 self.exclude_globs,
                 file,
             ) {
+                self.seen.insert(file.clone(), None);
                 continue;
             }
             let reason = self.reason(why.to_string());
             let new = !self.builder.set.contains(file);
-            self.builder.add(file, reason, true);
+            let added = self.builder.add_resolved(file, reason, true);
+            self.seen.insert(file.clone(), Some(added));
             if new && let Some(source) = self.source_of(file) {
                 queue.push(source);
             }

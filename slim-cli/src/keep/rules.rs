@@ -6,7 +6,7 @@
 //! keep-list or another profile never makes a package count as used. Reads the image
 //! index only.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
 use globset::{GlobMatcher, GlobSet};
@@ -88,6 +88,7 @@ impl Apply<'_, '_> {
                     excludes: &excludes,
                     exclude_globs: &self.profile.exclude,
                     used: self.used,
+                    seen: HashMap::new(),
                 }
                 .run();
                 if !self.keep_reached_packages(&excludes) {

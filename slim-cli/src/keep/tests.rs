@@ -1,7 +1,7 @@
 //! The keep set computed over a small merged-/usr image: the trace with its closure, the
 //! keep-lists, user patterns and repair.
 
-use super::builder::display;
+use super::builder::{Builder, display};
 use super::test_files::{ElfSpec, X86_64_LIBC6, elf, ld_cache};
 use super::*;
 use crate::test_kit::record;
@@ -721,4 +721,39 @@ fn a_script_brings_its_interpreter_only_when_it_ran_or_was_named() {
         named.contains(b"/usr/bin/dash"),
         "a script named with --keep keeps its interpreter"
     );
+}
+
+#[test]
+fn a_path_added_again_gets_its_reason_where_adding_it_would_put_it() {
+    let f = fixture("add-again");
+    let image = ImageRuntime::default();
+    let first = || Reason::KeepList {
+        list: KeepList::Users,
+    };
+    let second = || Reason::KeepList {
+        list: KeepList::Certs,
+    };
+    // A directory symlink on the way (`/bin/sh`), a symlink itself (`/usr/bin/sh`), a
+    // plain file, a path the image does not have.
+    for path in [
+        &b"/bin/sh"[..],
+        b"/usr/bin/sh",
+        b"/usr/bin/dash",
+        b"/etc/passwd",
+        b"/missing",
+    ] {
+        let mut twice = Builder::new(&f.index, &image);
+        twice.add(path, first(), true);
+        twice.add(path, second(), true);
+        let mut again = Builder::new(&f.index, &image);
+        let added = again.add_resolved(path, first(), true);
+        again.add_again(path, &added, second());
+        let listing = |b: &Builder| -> Vec<(String, Vec<Reason>)> {
+            b.set
+                .paths()
+                .map(|p| (display(p), b.set.reasons(p).unwrap_or_default().to_vec()))
+                .collect()
+        };
+        assert_eq!(listing(&again), listing(&twice), "{}", display(path));
+    }
 }
