@@ -198,6 +198,7 @@ async fn a_missing_image_creates_nothing() {
     assert_eq!(engine.calls(), ["inspect missing:1"]);
     assert_eq!(reporter.run_id(), None, "no cgroup may be created");
     assert_eq!(fs_err::read_dir(out.parent().unwrap()).unwrap().count(), 0);
+    fs_err::remove_dir(out.parent().unwrap()).unwrap();
 }
 
 #[tokio::test]
@@ -238,6 +239,7 @@ async fn root_failed_start_removes_the_container_and_the_cgroup() {
     );
     assert_no_cgroup_left(&run_id);
     assert_eq!(fs_err::read_dir(out.parent().unwrap()).unwrap().count(), 0);
+    fs_err::remove_dir(out.parent().unwrap()).unwrap();
 }
 
 #[tokio::test]
