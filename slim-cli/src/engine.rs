@@ -24,7 +24,7 @@ use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 
 use crate::cgroup::CgroupDriver;
-use crate::inspect::{Healthcheck, ImageInfo};
+use crate::inspect::{GraphDriver, Healthcheck, ImageInfo};
 
 /// The label that marks a container as one of slim's runs; its value is the run id.
 pub const RUN_LABEL: &str = "slim.run";
@@ -441,6 +441,10 @@ impl Engine for DockerEngine {
             size: image.size,
             architecture: image.architecture,
             os: image.os,
+            graph_driver: image.graph_driver.map(|g| GraphDriver {
+                name: g.name,
+                data: g.data.into_iter().collect(),
+            }),
         })
     }
 

@@ -59,6 +59,8 @@ pub enum Error {
     #[error(transparent)]
     Index(#[from] crate::image::index::IndexError),
     #[error(transparent)]
+    Store(#[from] crate::image::store::StoreError),
+    #[error(transparent)]
     Keep(#[from] crate::keep::KeepError),
     #[error(transparent)]
     Profile(#[from] crate::keep::profile::ProfileError),
@@ -165,6 +167,11 @@ impl ExitCode {
             | Error::BadOutput { .. }
             | Error::Keep(_)
             | Error::Profile(_) => ExitCode::BadInput,
+            Error::Store(
+                crate::image::store::StoreError::Choice(_)
+                | crate::image::store::StoreError::Required(_),
+            ) => ExitCode::BadInput,
+            Error::Store(crate::image::store::StoreError::Record { .. }) => ExitCode::Failure,
             Error::Report(_) | Error::Explain(_) | Error::Sbom(_) => ExitCode::BadInput,
             Error::Seccomp(
                 crate::seccomp::SeccompError::NoTable

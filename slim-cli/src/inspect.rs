@@ -32,6 +32,17 @@ pub struct ImageInfo {
     pub size: Option<i64>,
     pub architecture: Option<String>,
     pub os: Option<String>,
+    /// How the engine stores the image's layers on its host.
+    #[serde(default)]
+    pub graph_driver: Option<GraphDriver>,
+}
+
+/// The engine's storage driver for an image and the directories it names (for overlay
+/// drivers: `UpperDir`, the image's top layer, and `LowerDir`, the layers below).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GraphDriver {
+    pub name: String,
+    pub data: BTreeMap<String, String>,
 }
 
 /// The image's HEALTHCHECK; durations in nanoseconds, as the engine has them.

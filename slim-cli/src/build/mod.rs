@@ -32,9 +32,10 @@ use crate::drive::{ProbePlan, ProbeResult, Probing};
 use crate::engine::{Engine, EngineError};
 use crate::error::Error;
 use crate::footprint;
-use crate::image::index::FsIndex;
+use crate::image::index::{FsIndex, IndexError, LayerSource};
 use crate::image::reference::{default_tag, short_id};
 use crate::image::save::save_image;
+use crate::image::store::{self, ImageSource, LayerStore, SourceChoice};
 use crate::inspect::ImageInfo;
 use crate::interrupt::{Interrupted, StopRequest, blocking, interruptible};
 use crate::keep::profile;
@@ -105,6 +106,7 @@ async fn build_phases(
     };
 
     reporter.begin(Phase::Inspect);
+    let source_choice = SourceChoice::from_env()?;
     let image = interruptible(stop, engine.inspect_image(&settings.image)).await??;
     let excludes = keep::check_user_globs(&settings.keep)?;
     let tag = settings.tag.clone().unwrap_or_else(|| default_tag(&image));
@@ -127,6 +129,31 @@ async fn build_phases(
         megabytes(image.size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
     ));
     lap("inspect", &mut phases);
+
+    // Read in place, the original's files are indexed while its traced container runs.
+    let indexing = match store::locate(&image, source_choice)? {
+        Ok(LayerStore {
+            driver,
+            layers,
+            config,
+        }) => {
+            reporter.step(&format!(
+                "indexing the image in the engine's layer store ({driver}) while it runs"
+            ));
+            let task = tokio::task::spawn_blocking(move || {
+                let start = Instant::now();
+                FsIndex::from_sources(layers.into_iter().map(LayerSource::Store).collect())
+                    .map(|index| (index, start.elapsed()))
+            });
+            Indexing::Store {
+                driver,
+                config,
+                task,
+                required: source_choice == SourceChoice::Store,
+            }
+        }
+        Err(why) => Indexing::Export { why },
+    };
 
     let Traced {
         container,
@@ -157,7 +184,8 @@ async fn build_phases(
 
     let work = WorkDir::create()?;
     reporter.begin(Phase::Save);
-    let saved = save_image(engine, &image, &work.0, reporter, stop).await?;
+    let (index, config, image_source) =
+        original_files(engine, &image, indexing, &work.0, reporter, stop).await?;
     lap("save", &mut phases);
 
     let runtime = ImageRuntime {
@@ -171,12 +199,10 @@ async fn build_phases(
     let records = Arc::new(records);
     reporter.begin(Phase::Keep);
     let (index, mut keep_set, chosen) = blocking(stop, "keep", {
-        let layers = saved.layers.clone();
         let records = records.clone();
         let runtime = runtime.clone();
         let env = image.env.clone();
         move || -> Result<(FsIndex, KeepSet, AppliedProfiles), Error> {
-            let index = FsIndex::from_layers(&layers)?;
             let chosen = profile::choose(&profiles.named, profiles.auto, &index, &env, &records)?;
             let names = chosen
                 .iter()
@@ -257,7 +283,7 @@ async fn build_phases(
         tag: &tag,
         archive: partial.as_deref(),
         layer: work.0.join("new-layer.tar"),
-        config: &saved.config,
+        config: &config,
         package_db: settings.package_db,
     };
     let mut built = write_and_load(
@@ -413,7 +439,8 @@ async fn build_phases(
         footprint,
         events,
         lost_events,
-        source_config: saved.config.get("config").cloned().unwrap_or_default(),
+        source_config: config.get("config").cloned().unwrap_or_default(),
+        image_source,
         digest: built.digest,
         seccomp,
     })
@@ -436,6 +463,67 @@ fn write_sbom(
     subject.components = sbom::inventory(index, keep_set.paths(), db.as_ref(), subject.os.as_ref());
     sbom::write(&subject, target)?;
     Ok(subject.components.len())
+}
+
+/// The original image's files, indexed from the engine's layer store while the traced
+/// container runs, or to be read through the export.
+enum Indexing {
+    Store {
+        driver: String,
+        config: serde_json::Value,
+        task: tokio::task::JoinHandle<Result<(FsIndex, Duration), IndexError>>,
+        /// `SLIM_IMAGE_SOURCE=store`: a failure is the build's, not a reason for the export.
+        required: bool,
+    },
+    Export {
+        why: String,
+    },
+}
+
+/// The original's index and config, and where they were read from: the layer store's
+/// index when it succeeded, else the engine's export saved into `work` and indexed.
+async fn original_files(
+    engine: &impl Engine,
+    image: &ImageInfo,
+    indexing: Indexing,
+    work: &Path,
+    reporter: &dyn Reporter,
+    stop: &mut StopRequest,
+) -> Result<(FsIndex, serde_json::Value, ImageSource), Error> {
+    let why = match indexing {
+        Indexing::Store {
+            driver,
+            config,
+            task,
+            required,
+        } => match interruptible(stop, task).await? {
+            Ok(Ok((index, took))) => {
+                reporter.end(&format!(
+                    "read in place: {} paths from the layer store ({driver}), indexed in {:.1}s \
+                     alongside the run",
+                    index.len(),
+                    took.as_secs_f64()
+                ));
+                return Ok((index, config, ImageSource::LayerStore { driver }));
+            }
+            Ok(Err(error)) if required => return Err(error.into()),
+            Ok(Err(error)) => {
+                reporter.warn(&format!(
+                    "the layer store could not be read ({error}); reading the image through \
+                     the engine's export"
+                ));
+                format!("the layer store could not be read: {error}")
+            }
+            Err(join) => {
+                return Err(Error::Internal(format!("the index task failed: {join}")));
+            }
+        },
+        Indexing::Export { why } => why,
+    };
+    let saved = save_image(engine, image, work, reporter, stop).await?;
+    let layers = saved.layers;
+    let index = blocking(stop, "index", move || FsIndex::from_layers(&layers)).await??;
+    Ok((index, saved.config, ImageSource::Export { why }))
 }
 
 /// What the traced runs of the original image handed on.

@@ -21,6 +21,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
+use crate::image::store::{StoredContent, StoredLayer};
 use crate::trace::path::normalize;
 
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
@@ -111,38 +112,96 @@ pub enum IndexError {
     },
 }
 
+/// Where a layer's entries and content are read from.
+#[derive(Debug)]
+pub enum LayerSource {
+    /// An uncompressed layer tar (from the engine's export).
+    Archive(PathBuf),
+    /// The layer in the engine's store on this host: headers from its archive record,
+    /// content from its directory.
+    Store(StoredLayer),
+}
+
 /// The merged filesystem of an image.
 #[derive(Debug, Default)]
 pub struct FsIndex {
     nodes: BTreeMap<Vec<u8>, Node>,
-    layers: Vec<PathBuf>,
+    layers: Vec<LayerSource>,
 }
 
 impl FsIndex {
     /// Indexes the layer tars (uncompressed), lowest first.
     pub fn from_layers(layers: &[PathBuf]) -> Result<FsIndex, IndexError> {
+        FsIndex::from_sources(layers.iter().cloned().map(LayerSource::Archive).collect())
+    }
+
+    /// Indexes the layers, lowest first.
+    pub fn from_sources(layers: Vec<LayerSource>) -> Result<FsIndex, IndexError> {
         let mut index = FsIndex {
             nodes: BTreeMap::new(),
-            layers: layers.to_vec(),
+            layers: Vec::with_capacity(layers.len()),
         };
         index.nodes.insert(b"/".to_vec(), Node::root());
-        for (layer, path) in layers.iter().enumerate() {
-            index.apply_layer(layer, path)?;
+        for (layer, source) in layers.into_iter().enumerate() {
+            let source = index.apply_source(layer, source)?;
+            index.layers.push(source);
         }
         Ok(index)
     }
 
-    fn apply_layer(&mut self, layer: usize, path: &Path) -> Result<(), IndexError> {
+    fn apply_source(
+        &mut self,
+        layer: usize,
+        source: LayerSource,
+    ) -> Result<LayerSource, IndexError> {
+        match source {
+            LayerSource::Archive(path) => {
+                let io_err = |source| IndexError::Layer {
+                    layer,
+                    path: path.clone(),
+                    source,
+                };
+                #[expect(
+                    clippy::disallowed_methods,
+                    reason = "the error it maps to names the file"
+                )]
+                let file = File::open(&path).map_err(io_err)?;
+                let mut archive = tar::Archive::new(BufReader::new(file));
+                self.apply_layer(layer, &mut archive, &path)?;
+                Ok(LayerSource::Archive(path))
+            }
+            LayerSource::Store(mut stored) => {
+                let path = stored.tar_split.clone();
+                let recorded = stored.archive().map_err(|e| IndexError::Layer {
+                    layer,
+                    path: path.clone(),
+                    source: io::Error::other(e),
+                })?;
+                let mut archive = tar::Archive::new(recorded);
+                let files = self.apply_layer(layer, &mut archive, &path)?;
+                let recorded = archive.into_inner();
+                for (offset, file) in files {
+                    stored.place(offset, file, recorded.checksum(offset));
+                }
+                Ok(LayerSource::Store(stored))
+            }
+        }
+    }
+
+    /// Applies one layer's entries; returns where each regular file's content starts in the
+    /// archive and the path it was written at.
+    fn apply_layer<R: Read + Seek>(
+        &mut self,
+        layer: usize,
+        archive: &mut tar::Archive<R>,
+        path: &Path,
+    ) -> Result<Vec<(u64, Vec<u8>)>, IndexError> {
         let io_err = |source| IndexError::Layer {
             layer,
             path: path.to_path_buf(),
             source,
         };
-        #[expect(
-            clippy::disallowed_methods,
-            reason = "the error it maps to names the file"
-        )]
-        let mut archive = tar::Archive::new(BufReader::new(File::open(path).map_err(io_err)?));
+        let mut files = Vec::new();
         let mut written_here: HashSet<Vec<u8>> = HashSet::new();
         let mut links_here = false;
         for entry in archive.entries_with_seek().map_err(io_err)? {
@@ -265,9 +324,15 @@ impl FsIndex {
             }
             self.ensure_parents(&dir, layer);
             written_here.insert(path.clone());
+            if let NodeKind::File { offset, .. } = node.kind
+                && node.layer == layer
+                && header.entry_type() != tar::EntryType::Link
+            {
+                files.push((offset, path.clone()));
+            }
             self.nodes.insert(path, node);
         }
-        Ok(())
+        Ok(files)
     }
 
     /// Where the engine puts `path` when a directory on its way is a symlink this same
@@ -436,15 +501,21 @@ impl FsIndex {
                 "not a regular file",
             ));
         };
-        let path = &self.layers[*layer];
-        let mut file = fs_err::File::open(path)?.into_file();
-        file.seek(SeekFrom::Start(*offset))?;
-        Ok(ContentReader {
-            file,
-            start: *offset,
-            size: *size,
-            pos: 0,
-        })
+        match &self.layers[*layer] {
+            LayerSource::Archive(path) => {
+                let mut file = fs_err::File::open(path)?.into_file();
+                file.seek(SeekFrom::Start(*offset))?;
+                Ok(ContentReader(Content::Archive {
+                    file,
+                    start: *offset,
+                    size: *size,
+                    pos: 0,
+                }))
+            }
+            LayerSource::Store(stored) => {
+                Ok(ContentReader(Content::Stored(stored.open(*offset, *size)?)))
+            }
+        }
     }
 
     /// Reads a whole small file (bounded by `limit` bytes).
@@ -475,39 +546,63 @@ impl Node {
     }
 }
 
-/// A regular file's content inside a layer tar, readable and seekable on its own.
-pub struct ContentReader {
-    file: File,
-    start: u64,
-    size: u64,
-    pos: u64,
+/// A regular file's content, readable and seekable on its own.
+pub struct ContentReader(Content);
+
+enum Content {
+    /// Inside a layer tar.
+    Archive {
+        file: File,
+        start: u64,
+        size: u64,
+        pos: u64,
+    },
+    /// In a layer directory of the engine's store.
+    Stored(StoredContent),
 }
 
 impl Read for ContentReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.size - self.pos;
-        if left == 0 {
-            return Ok(0);
+        match &mut self.0 {
+            Content::Archive {
+                file, size, pos, ..
+            } => {
+                let left = *size - *pos;
+                if left == 0 {
+                    return Ok(0);
+                }
+                let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                let n = file.read(&mut buf[..want])?;
+                *pos += n as u64;
+                Ok(n)
+            }
+            Content::Stored(stored) => stored.read(buf),
         }
-        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let n = self.file.read(&mut buf[..want])?;
-        self.pos += n as u64;
-        Ok(n)
     }
 }
 
 impl Seek for ContentReader {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        let target = match to {
-            SeekFrom::Start(p) => Some(p),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-            SeekFrom::End(d) => self.size.checked_add_signed(d),
+        match &mut self.0 {
+            Content::Archive {
+                file,
+                start,
+                size,
+                pos,
+            } => {
+                let target = match to {
+                    SeekFrom::Start(p) => Some(p),
+                    SeekFrom::Current(d) => pos.checked_add_signed(d),
+                    SeekFrom::End(d) => size.checked_add_signed(d),
+                }
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before start"))?
+                .min(*size);
+                file.seek(SeekFrom::Start(*start + target))?;
+                *pos = target;
+                Ok(target)
+            }
+            Content::Stored(stored) => stored.seek(to),
         }
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before start"))?
-        .min(self.size);
-        self.file.seek(SeekFrom::Start(self.start + target))?;
-        self.pos = target;
-        Ok(target)
     }
 }
 

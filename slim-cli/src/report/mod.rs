@@ -46,6 +46,9 @@ struct Source<'a> {
     /// The image's config: Entrypoint, Cmd, Env, WorkingDir, User, ExposedPorts…
     #[schemars(extend("type" = ["object", "null"]))]
     config: &'a serde_json::Value,
+    /// Where its files were read from: in place from the engine's layer store, or
+    /// through the engine's export (with why).
+    read_from: &'a crate::image::store::ImageSource,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -165,6 +168,7 @@ fn report(summary: &BuildSummary) -> Report<'_> {
             id: &summary.source_id,
             size: summary.source_size,
             config: &summary.source_config,
+            read_from: &summary.image_source,
         },
         image: Image {
             tag: &summary.tag,

@@ -56,6 +56,8 @@ pub struct BuildSummary {
     pub lost_events: u64,
     /// The original image's config (`.config` of its image config: Entrypoint, Cmd, Env…).
     pub source_config: serde_json::Value,
+    /// Where the original image's files were read from.
+    pub image_source: crate::image::store::ImageSource,
     /// The digest of the new image's manifest.
     pub digest: String,
     /// The `--seccomp` profile: how many calls it allows, whether it was written.
