@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use super::protocol::ClientFirst;
 use super::ready::{self, PortKind};
 use super::relay::Relay;
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 
 use super::{
     ContinueAfter, CrawlLimits, HttpProbe, PortReport, ProbePlan, ProbeReport, ProbeResult, Scheme,
-    commands, crawl, health, http,
+    commands, crawl, health, http, openapi,
 };
 use crate::engine::Engine;
 use crate::netns::Listener;
@@ -145,21 +145,28 @@ impl Workload for Probing {
             .as_ref()
             .map(|d| d.accept_language.clone())
             .unwrap_or_default();
-        for probe in &plan.http {
-            let result = user_probe(
-                probe,
-                (addr, netns),
-                &http_ports,
-                &languages,
-                plan.request_timeout,
-            )
+        // An executed plan (verification's) has no discovery: the crawl's default then.
+        let concurrency = plan
+            .discovery
+            .as_ref()
+            .and_then(|d| d.crawl.as_ref())
+            .map_or(CrawlLimits::default().concurrency, |c| c.concurrency);
+        {
+            // What each request's future borrows (a `move` closure copies the references).
+            let (ports, languages, timeout) = (&http_ports, &languages, plan.request_timeout);
+            in_plan_order(plan.http.clone(), concurrency, move |probe| async move {
+                user_probe(&probe, (addr, netns), ports, languages, timeout).await
+            })
+            .for_each(|result| {
+                reporter.step(&format!("probe: {}", result.line()));
+                if let ProbeResult::Http { request, .. } = &result {
+                    sent.push(request.clone());
+                }
+                results.push(result);
+                reporter.count(Counter::Requests, len(&sent));
+                std::future::ready(())
+            })
             .await;
-            reporter.step(&format!("probe: {}", result.line()));
-            if let ProbeResult::Http { request, .. } = &result {
-                sent.push(request.clone());
-            }
-            results.push(result);
-            reporter.count(Counter::Requests, len(&sent));
         }
         let mut crawl_summary = None;
         if let Some(discovery) = &plan.discovery
@@ -201,11 +208,6 @@ impl Workload for Probing {
             reporter.count(Counter::Commands, commands);
         }
         let again = if self.answer_twice {
-            let concurrency = plan
-                .discovery
-                .as_ref()
-                .and_then(|d| d.crawl.as_ref())
-                .map_or(CrawlLimits::default().concurrency, |c| c.concurrency);
             answers_again(
                 engine,
                 container,
@@ -275,8 +277,9 @@ impl Workload for Probing {
     }
 }
 
-/// Asks each HTTP request and command of `results` again, in order (the requests a few at
-/// a time): the second answers, at the positions of the first (`None` for other probes).
+/// Asks each HTTP request and command of `results` again, in order (the requests as
+/// [`in_plan_order`] sends them): the second answers, at the positions of the first
+/// (`None` for other probes).
 async fn answers_again<E: Engine>(
     engine: &E,
     container: &RunningContainer,
@@ -287,14 +290,14 @@ async fn answers_again<E: Engine>(
     reporter: &dyn Reporter,
 ) -> Vec<Option<ProbeResult>> {
     // Owned: a future borrowing them would not be `Send` for every lifetime.
-    let requests: Vec<(usize, HttpProbe)> = results
+    let (positions, requests): (Vec<usize>, Vec<HttpProbe>) = results
         .iter()
         .enumerate()
         .filter_map(|(i, r)| match r {
             ProbeResult::Http { request, .. } => Some((i, request.clone())),
             _ => None,
         })
-        .collect();
+        .unzip();
     let commands = results
         .iter()
         .filter(|r| matches!(r, ProbeResult::Exec { .. }))
@@ -305,16 +308,14 @@ async fn answers_again<E: Engine>(
         requests.len()
     ));
     let timeout = plan.request_timeout;
-    let answered: Vec<(usize, ProbeResult)> = futures_util::stream::iter(requests)
-        .map(move |(i, request)| async move {
-            let result = user_probe(&request, (addr, netns), &[], &[], timeout).await;
-            (i, result)
+    let answered: Vec<ProbeResult> =
+        in_plan_order(requests, concurrency, move |request| async move {
+            user_probe(&request, (addr, netns), &[], &[], timeout).await
         })
-        .buffered(concurrency.max(1))
         .collect()
         .await;
     let mut again: Vec<Option<ProbeResult>> = vec![None; results.len()];
-    for (i, result) in answered {
+    for (i, result) in positions.into_iter().zip(answered) {
         again[i] = Some(result);
     }
     for (i, result) in results.iter().enumerate() {
@@ -323,6 +324,39 @@ async fn answers_again<E: Engine>(
         }
     }
     again
+}
+
+/// Sends each of `requests` with `send` and yields the results in the order of
+/// `requests`. Requests that change nothing on the server (GET, HEAD, OPTIONS, TRACE) go up
+/// to `concurrency` at once; any other goes alone, once everything before it has been
+/// answered and before anything after it is sent: the OpenAPI operations come as reads,
+/// then writes, then deletes, and a write may depend on the one before it.
+fn in_plan_order<F, Fut>(
+    requests: Vec<HttpProbe>,
+    concurrency: usize,
+    send: F,
+) -> impl Stream<Item = Fut::Output>
+where
+    F: Fn(HttpProbe) -> Fut + Clone,
+    Fut: Future,
+{
+    // Runs of reads, and each write on its own.
+    let mut batches: Vec<Vec<HttpProbe>> = Vec::new();
+    let mut reading = false;
+    for request in requests {
+        let safe = openapi::is_safe(&request.method);
+        match batches.last_mut() {
+            Some(batch) if safe && reading => batch.push(request),
+            _ => batches.push(vec![request]),
+        }
+        reading = safe;
+    }
+    // `flat_map` starts a batch only once the one before has given its last result.
+    futures_util::stream::iter(batches).flat_map(move |batch| {
+        futures_util::stream::iter(batch)
+            .map(send.clone())
+            .buffered(concurrency.max(1))
+    })
 }
 
 /// Runs `command` in the container as a probe.

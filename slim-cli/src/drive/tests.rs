@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use slim_test_kit::HttpRequest;
@@ -40,17 +41,39 @@ async fn serve(
     pages: HashMap<String, Page>,
     not_found: Page,
 ) -> (u16, Arc<Mutex<Vec<HttpRequest>>>) {
+    let (port, log, _) = serve_slowly(pages, not_found, Duration::ZERO).await;
+    (port, log)
+}
+
+/// A probe as the server saw it arrive: `METHOD target`, and how many probes (itself
+/// included) were being answered then.
+#[derive(Clone, Debug)]
+struct Arrival {
+    request: String,
+    in_flight: usize,
+}
+
+/// As [`serve`], but each probe is answered `delay` after it arrived, and its arrival is
+/// noted.
+async fn serve_slowly(
+    pages: HashMap<String, Page>,
+    not_found: Page,
+    delay: Duration,
+) -> (u16, Arc<Mutex<Vec<HttpRequest>>>, Arc<Mutex<Vec<Arrival>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let log = Arc::new(Mutex::new(Vec::new()));
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
+    let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let pages = Arc::new(pages);
-    let seen = log.clone();
+    let (seen, arrived) = (log.clone(), arrivals.clone());
     tokio::spawn(async move {
         loop {
             let Ok((mut socket, _)) = listener.accept().await else {
                 return;
             };
             let (pages, log, not_found) = (pages.clone(), seen.clone(), not_found.clone());
+            let (arrivals, in_flight) = (arrived.clone(), in_flight.clone());
             tokio::spawn(async move {
                 let mut got = Vec::new();
                 let mut buf = [0u8; 4096];
@@ -76,6 +99,14 @@ async fn serve(
                 let (method, target) = (request.method.clone(), request.target.clone());
                 if !readiness {
                     log.lock().unwrap().push(request);
+                    // Counted under the lock: arrivals are noted in the order counted.
+                    arrivals.lock().unwrap().push(Arrival {
+                        request: format!("{method} {target}"),
+                        in_flight: in_flight.fetch_add(1, Ordering::SeqCst) + 1,
+                    });
+                    tokio::time::sleep(delay).await;
+                    // Before the answer: the client may send its next request on reading it.
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
                 }
                 let page = pages.get(&target).cloned().unwrap_or(not_found);
                 let mut answer = format!(
@@ -97,7 +128,7 @@ async fn serve(
             });
         }
     });
-    (port, log)
+    (port, log, arrivals)
 }
 
 fn gzip(text: &str) -> Vec<u8> {
@@ -549,6 +580,123 @@ async fn the_executed_plan_replays_the_same_requests_in_the_same_order() {
             other => panic!("not two answers: {other:?}"),
         }
     }
+}
+
+/// The HTTP probes of a plan with no discovery (as verification's, the original's
+/// executed plan), `requests` such as `GET /a`.
+fn replayed(port: u16, requests: &[&str]) -> ProbePlan {
+    ProbePlan {
+        http: requests
+            .iter()
+            .map(|r| spec::parse_probe(r).unwrap())
+            .collect(),
+        discovery: None,
+        ..plan(port)
+    }
+}
+
+/// `METHOD path` of each HTTP request of `results`.
+fn requests_of(results: &[ProbeResult]) -> Vec<String> {
+    results
+        .iter()
+        .filter_map(|r| match r {
+            ProbeResult::Http { request, .. } => {
+                Some(format!("{} {}", request.method, request.path))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Issue 17: verification sent the original's every request one at a time.
+#[tokio::test]
+async fn the_reads_of_a_plan_are_sent_a_few_at_a_time() {
+    let slow = Duration::from_millis(100);
+    let (port, _, arrivals) = serve_slowly(HashMap::new(), page("text/plain", "x"), slow).await;
+    let gets: Vec<String> = (0..8).map(|i| format!("GET /{i}")).collect();
+    let gets: Vec<&str> = gets.iter().map(String::as_str).collect();
+    let report = probe(replayed(port, &gets)).await.unwrap();
+    let arrivals = arrivals.lock().unwrap().clone();
+    assert_eq!(arrivals.len(), gets.len());
+    let most = arrivals.iter().map(|a| a.in_flight).max().unwrap();
+    assert!(
+        most > 1 && most <= CrawlLimits::default().concurrency,
+        "{most} in flight at once: {arrivals:#?}"
+    );
+    assert_eq!(
+        requests_of(&report.results),
+        gets,
+        "the results in plan order"
+    );
+}
+
+/// Records the reporter's steps.
+#[derive(Default)]
+struct Steps(Mutex<Vec<String>>);
+
+impl crate::reporter::Reporter for Steps {
+    fn step(&self, message: &str) {
+        self.0.lock().unwrap().push(message.to_string());
+    }
+    fn warn(&self, _: &str) {}
+}
+
+/// Issue 17: sending a plan's requests a few at a time must not overlap a write with any
+/// other request, nor move it past one, the first time or the second (`answer_twice`).
+#[tokio::test]
+async fn a_write_is_sent_alone_after_the_requests_before_it_and_before_those_after_it() {
+    let slow = Duration::from_millis(100);
+    let (port, _, arrivals) = serve_slowly(HashMap::new(), page("text/plain", "x"), slow).await;
+    let plan = ["GET /a", "GET /b", "POST /c", "GET /d", "DELETE /e"];
+    let steps = Steps::default();
+    let report = Probing {
+        plan: replayed(port, &plan),
+        image: "site:1".into(),
+        answer_twice: true,
+    }
+    .drive(&FakeEngine::default(), &container(), &steps)
+    .await
+    .unwrap();
+    let arrivals = arrivals.lock().unwrap().clone();
+    assert_eq!(arrivals.len(), 2 * plan.len(), "{arrivals:#?}");
+    for round in arrivals.chunks(plan.len()) {
+        let mut reads: Vec<&str> = round[..2].iter().map(|a| a.request.as_str()).collect();
+        reads.sort_unstable();
+        assert_eq!(reads, plan[..2], "{round:#?}");
+        let rest: Vec<&str> = round[2..].iter().map(|a| a.request.as_str()).collect();
+        assert_eq!(
+            rest,
+            plan[2..],
+            "in plan order around the writes: {round:#?}"
+        );
+        for write in [&round[2], &round[4]] {
+            assert_eq!(
+                write.in_flight, 1,
+                "{} overlapped: {round:#?}",
+                write.request
+            );
+        }
+    }
+    assert_eq!(
+        requests_of(&report.results),
+        plan,
+        "the results in plan order"
+    );
+    let again: Vec<ProbeResult> = report.again.iter().flatten().cloned().collect();
+    assert_eq!(
+        requests_of(&again),
+        plan,
+        "the second answers in plan order"
+    );
+    let probed: Vec<String> = steps
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.strip_prefix("probe: ").map(str::to_string))
+        .collect();
+    let lines: Vec<String> = report.results.iter().map(ProbeResult::line).collect();
+    assert_eq!(probed, lines, "a line for each probe, in plan order");
 }
 
 #[tokio::test]
