@@ -34,18 +34,30 @@ fn output(image: &str) -> String {
 
 /// Builds `image` with `options`; the build must succeed, leave nothing behind, and the
 /// slim image must print what the original prints (`expected`, when the engine's answer
-/// is the same everywhere). Returns the slim image's entries.
+/// is the same everywhere). The image is read from the engine's layer store, and built
+/// again through the export: both must give the same image. Returns the slim image's
+/// entries.
 fn build_ok(image: &str, options: &[(&str, &str)], expected: Option<&str>) -> Vec<ImageEntry> {
     let original = output(image);
     if let Some(expected) = expected {
         assert_eq!(original, expected, "the crafted image itself");
     }
-    let mut build = BuildCommand::new(image).unique_tag("hostile");
-    for (flag, value) in options {
-        build = build.option(flag, value);
-    }
-    let outcome = build.run();
+    let build = |source: &str| {
+        let mut build = BuildCommand::new(image)
+            .unique_tag("hostile")
+            .env("SLIM_IMAGE_SOURCE", source);
+        for (flag, value) in options {
+            build = build.option(flag, value);
+        }
+        build.run()
+    };
+    let outcome = build("store");
     let slim = outcome.image();
+    let through_export = build("export").image();
+    assert_eq!(
+        slim.engine.id, through_export.engine.id,
+        "{image}: the layer store and the export gave different images"
+    );
     assert_eq!(
         output(&slim.tag),
         original,

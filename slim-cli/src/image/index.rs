@@ -21,7 +21,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
-use crate::image::store::{StoredContent, StoredLayer};
+use crate::image::store::{RebuiltArchive, StoreError, StoredContent, StoredLayer};
 use crate::trace::path::normalize;
 
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
@@ -515,6 +515,15 @@ impl FsIndex {
             LayerSource::Store(stored) => {
                 Ok(ContentReader(Content::Stored(stored.open(*offset, *size)?)))
             }
+        }
+    }
+
+    /// Layer `layer`'s archive rebuilt from the engine's layer store (`None`: the layer was
+    /// read from an archive).
+    pub fn rebuilt_layer(&self, layer: usize) -> Option<Result<RebuiltArchive<'_>, StoreError>> {
+        match self.layers.get(layer)? {
+            LayerSource::Store(stored) => Some(stored.rebuilt_archive()),
+            LayerSource::Archive(_) => None,
         }
     }
 

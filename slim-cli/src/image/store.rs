@@ -370,6 +370,50 @@ impl StoredLayer {
     }
 }
 
+/// A layer's archive rebuilt from its record and its directory: the archive the engine
+/// took in, byte for byte (its SHA-256 is the layer's diff id), as long as every file is
+/// where the index placed it and unchanged. A check of the whole reader, not used by builds.
+pub struct RebuiltArchive<'a> {
+    layer: &'a StoredLayer,
+    recorded: RecordedArchive,
+    content: Option<StoredContent>,
+}
+
+impl StoredLayer {
+    pub fn rebuilt_archive(&self) -> Result<RebuiltArchive<'_>, StoreError> {
+        Ok(RebuiltArchive {
+            layer: self,
+            recorded: self.archive()?,
+            content: None,
+        })
+    }
+}
+
+impl Read for RebuiltArchive<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if let Some(content) = &mut self.content {
+                let n = content.read(buf)?;
+                if n > 0 {
+                    self.recorded.advance(n as u64)?;
+                    return Ok(n);
+                }
+                self.content = None;
+            }
+            let recorded = &mut self.recorded;
+            if recorded.segment_pos < recorded.segment.len() {
+                return recorded.read(buf);
+            }
+            if recorded.content_left > 0 {
+                let content = self.layer.open(recorded.pos, recorded.content_left)?;
+                self.content = Some(content);
+            } else if !recorded.next_part()? {
+                return Ok(0);
+            }
+        }
+    }
+}
+
 /// A stored file's content; read from start to end in one pass, it is checked against the
 /// recorded checksum, and a difference is an error at its end.
 pub struct StoredContent {

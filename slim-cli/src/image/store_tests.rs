@@ -151,6 +151,20 @@ fn the_record_indexes_like_the_archive_and_reads_the_same_content() {
 }
 
 #[test]
+fn the_rebuilt_archive_is_the_archive_byte_for_byte() {
+    let scratch = ScratchDir::new("store-rebuilt");
+    let (_, from_store) = both(&scratch, layer());
+    let mut rebuilt = Vec::new();
+    from_store
+        .rebuilt_layer(0)
+        .unwrap()
+        .unwrap()
+        .read_to_end(&mut rebuilt)
+        .unwrap();
+    assert!(rebuilt == layer().finish(), "the rebuilt archive differs");
+}
+
+#[test]
 fn content_changed_after_indexing_is_an_error_never_a_substitute() {
     let scratch = ScratchDir::new("store-changed");
     let (_, from_store) = both(&scratch, layer());
@@ -183,7 +197,7 @@ fn a_symlink_in_the_layer_directory_is_never_followed() {
     fs_err::create_dir_all(&host).unwrap();
     fs_err::write(host.join("hostname"), "original\n").unwrap();
     fs_err::remove_dir_all(scratch.join("diff/etc")).unwrap();
-    std::os::unix::fs::symlink(&host, scratch.join("diff/etc")).unwrap();
+    fs_err::os::unix::fs::symlink(&host, scratch.join("diff/etc")).unwrap();
     let error = content(&from_store, b"/etc/hostname").unwrap_err();
     assert!(
         error
@@ -198,7 +212,7 @@ fn a_symlink_in_the_layer_directory_is_never_followed() {
     )
     .unwrap();
     fs_err::remove_file(scratch.join("diff/usr/share/zoneinfo/UTC")).unwrap();
-    std::os::unix::fs::symlink("real", scratch.join("diff/usr/share/zoneinfo/UTC")).unwrap();
+    fs_err::os::unix::fs::symlink("real", scratch.join("diff/usr/share/zoneinfo/UTC")).unwrap();
     assert!(content(&from_store, b"/usr/share/zoneinfo/UTC").is_err());
 }
 

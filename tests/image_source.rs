@@ -1,0 +1,140 @@
+//! Where a build reads the original image: in place from the engine's layer store (the
+//! default where the engine keeps layers as directories on this host, as here), or through
+//! the engine's export (`SLIM_IMAGE_SOURCE=export`). Both must give the same image.
+//!
+//! Every layer of every fixture, rebuilt from the layer store (headers from the engine's
+//! record, content through slim's own reader), must hash to its diff id: the archive the
+//! engine took in, byte for byte. Builds with each source must give the same image id
+//! (here on nginx; tests/hostile_images.rs does it on every hostile shape).
+//!
+//! Needs root and the Docker engine with the overlay2 or fuse-overlayfs storage driver
+//! (every test is named `root_engine_…`).
+
+use std::collections::HashSet;
+use std::io::{self, Write};
+
+use sha2::{Digest, Sha256};
+use slim_cli::engine::{DockerEngine, Engine};
+use slim_cli::image::index::{FsIndex, LayerSource};
+use slim_cli::image::store::{self, SourceChoice};
+use slim_fixtures::{BuildCommand, FIXTURES, image};
+
+struct Hashing(Sha256);
+
+impl Write for Hashing {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn root_engine_every_fixture_layer_rebuilt_from_the_layer_store_is_the_engines_own() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let engine = runtime
+        .block_on(DockerEngine::connect())
+        .expect("connecting to the engine");
+    let mut checked = HashSet::new();
+    for name in FIXTURES {
+        let tag = image(name);
+        let info = runtime
+            .block_on(engine.inspect_image(&tag))
+            .unwrap_or_else(|e| panic!("inspecting {tag}: {e}"));
+        let located = store::locate(&info, SourceChoice::Store)
+            .unwrap_or_else(|e| panic!("{tag}: {e}"))
+            .expect("the store is required");
+        let index =
+            FsIndex::from_sources(located.layers.into_iter().map(LayerSource::Store).collect())
+                .unwrap_or_else(|e| panic!("indexing {tag} from the layer store: {e}"));
+        for (layer, diff_id) in info.layers.iter().enumerate() {
+            if !checked.insert(diff_id.clone()) {
+                continue;
+            }
+            let mut rebuilt = index
+                .rebuilt_layer(layer)
+                .expect("a layer of the store")
+                .unwrap_or_else(|e| panic!("{tag} layer {layer}: {e}"));
+            let mut hash = Hashing(Sha256::new());
+            io::copy(&mut rebuilt, &mut hash)
+                .unwrap_or_else(|e| panic!("{tag} layer {layer}: {e}"));
+            let digest: String = hash
+                .0
+                .finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(
+                format!("sha256:{digest}"),
+                *diff_id,
+                "{tag}: layer {layer} rebuilt from the layer store differs from the engine's"
+            );
+        }
+    }
+    assert!(
+        checked.len() >= FIXTURES.len(),
+        "{} layers checked",
+        checked.len()
+    );
+}
+
+#[test]
+fn root_engine_a_build_from_the_layer_store_is_the_build_from_the_export() {
+    let nginx = image("nginx");
+    let build = |source: &str| {
+        BuildCommand::new(&nginx)
+            .unique_tag("image-source")
+            .env("SLIM_IMAGE_SOURCE", source)
+            .run()
+    };
+    let from_store = build("auto");
+    let from_export = build("export");
+    let read_from = |outcome: &slim_fixtures::BuildOutcome| {
+        outcome.report.as_ref().expect("a report")["source"]["read_from"].clone()
+    };
+    assert_eq!(
+        read_from(&from_store)["kind"],
+        "layer_store",
+        "{}",
+        from_store.stderr
+    );
+    assert_eq!(read_from(&from_export)["kind"], "export");
+    assert_eq!(read_from(&from_export)["why"], "SLIM_IMAGE_SOURCE=export");
+    let (store_image, export_image) = (from_store.image(), from_export.image());
+    assert_eq!(
+        store_image.engine.id, export_image.engine.id,
+        "the two sources gave different images"
+    );
+    // The store was read while the traced container ran: nothing is left to save after it.
+    assert!(
+        from_store
+            .messages()
+            .iter()
+            .any(|l| l.contains("read in place") && l.contains("alongside the run")),
+        "{}",
+        from_store.stderr
+    );
+}
+
+#[test]
+fn root_engine_an_unknown_image_source_is_refused_before_anything_runs() {
+    let outcome = BuildCommand::new(&image("debian"))
+        .unique_tag("image-source")
+        .env("SLIM_IMAGE_SOURCE", "disk")
+        .run();
+    assert_eq!(outcome.code, Some(2), "{}", outcome.stderr);
+    outcome.assert_nothing_left();
+    let errors = outcome.error_lines();
+    assert!(
+        errors.iter().any(|l| l.contains("SLIM_IMAGE_SOURCE=disk")),
+        "{}",
+        outcome.stderr
+    );
+    assert!(outcome.stderr.contains("hint:"), "{}", outcome.stderr);
+}
