@@ -55,13 +55,17 @@ mod tests {
         json!({
             "schema_version": 1,
             "tool": {"name": "slim", "version": "0.1.0"},
-            "source": {"reference": "app:1", "id": digest, "size": 1000, "config": {"Cmd": ["app"]}},
+            "source": {"reference": "app:1", "id": digest, "size": 1000, "config": {"Cmd": ["app"]},
+                       "read_from": {"kind": "layer_store", "driver": "overlay2"}},
             "image": {
                 "tag": "app.slim:1", "id": digest, "digest": digest, "size": 100,
                 "layer": {"diff_id": digest, "size": 120, "entries": 3, "content_bytes": 90}
             },
             "factor": 10.0,
-            "phases": {"inspect": 0.1, "run": 2.0},
+            "phases": {"inspect": 0.1, "run": 2.0, "save": 0.0},
+            "alongside": [{"name": "index", "during": "run", "seconds": 1.0}],
+            "critical_path": [{"name": "inspect", "seconds": 0.1}, {"name": "run", "seconds": 2.0},
+                              {"name": "save", "seconds": 0.0}],
             "profiles": [{"name": "base", "why": "always"}],
             "probes": {
                 "results": [

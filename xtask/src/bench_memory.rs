@@ -49,7 +49,7 @@ pub fn run(args: &[String]) -> Result<String> {
         .filter(|(name, _)| args.is_empty() || args.iter().any(|a| a == name))
     {
         let (tag, label, build) =
-            crate::bench_build::measured_build(&slim, name, options, &mut fixtures)?;
+            crate::bench_build::measured_build(&slim, name, options, &[], &mut fixtures)?;
         let slim_image = build.image();
         let source = slim_fixtures::EngineImage::inspect(&tag);
         let paths_kept = build

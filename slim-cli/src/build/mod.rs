@@ -43,7 +43,7 @@ use crate::keep::{self, ImageRuntime, KeepSet};
 use crate::packages::{self, PackageDb};
 use crate::rebuild::archive::{LABEL_SOURCE_ID, LABEL_SOURCE_IMAGE, LABEL_VERSION};
 use crate::rebuild::load::{Target, write_and_load};
-use crate::report::summary::{AppliedProfiles, BuildSummary};
+use crate::report::summary::{Alongside, AppliedProfiles, BuildSummary};
 use crate::reporter::{Phase, Reporter, Within, megabytes};
 use crate::run::{self, PauseThen, RunEnd, RunSettings};
 use crate::sbom::{self, SbomTarget, Subject};
@@ -184,9 +184,18 @@ async fn build_phases(
 
     let work = WorkDir::create()?;
     reporter.begin(Phase::Save);
-    let (index, config, image_source) =
+    let (index, config, image_source, indexed_alongside) =
         original_files(engine, &image, indexing, &work.0, reporter, stop).await?;
     lap("save", &mut phases);
+    let alongside: Vec<Alongside> = indexed_alongside
+        .map(|took| Alongside {
+            name: "index",
+            during: "run",
+            joined: "save",
+            took,
+        })
+        .into_iter()
+        .collect();
 
     let runtime = ImageRuntime {
         env: image.env.clone(),
@@ -433,6 +442,7 @@ async fn build_phases(
         executed_plan,
         skipped_operations,
         phases,
+        alongside,
         archive: settings.output.clone(),
         profiles: chosen,
         verification,
@@ -480,8 +490,9 @@ enum Indexing {
     },
 }
 
-/// The original's index and config, and where they were read from: the layer store's
-/// index when it succeeded, else the engine's export saved into `work` and indexed.
+/// The original's index and config, where they were read from, and how long indexing took
+/// alongside the run: the layer store's index when it succeeded, else the engine's export
+/// saved into `work` and indexed.
 async fn original_files(
     engine: &impl Engine,
     image: &ImageInfo,
@@ -489,7 +500,7 @@ async fn original_files(
     work: &Path,
     reporter: &dyn Reporter,
     stop: &mut StopRequest,
-) -> Result<(FsIndex, serde_json::Value, ImageSource), Error> {
+) -> Result<(FsIndex, serde_json::Value, ImageSource, Option<Duration>), Error> {
     let why = match indexing {
         Indexing::Store {
             driver,
@@ -504,7 +515,12 @@ async fn original_files(
                     index.len(),
                     took.as_secs_f64()
                 ));
-                return Ok((index, config, ImageSource::LayerStore { driver }));
+                return Ok((
+                    index,
+                    config,
+                    ImageSource::LayerStore { driver },
+                    Some(took),
+                ));
             }
             Ok(Err(error)) if required => return Err(error.into()),
             Ok(Err(error)) => {
@@ -523,7 +539,7 @@ async fn original_files(
     let saved = save_image(engine, image, work, reporter, stop).await?;
     let layers = saved.layers;
     let index = blocking(stop, "index", move || FsIndex::from_layers(&layers)).await??;
-    Ok((index, saved.config, ImageSource::Export { why }))
+    Ok((index, saved.config, ImageSource::Export { why }, None))
 }
 
 /// What the traced runs of the original image handed on.

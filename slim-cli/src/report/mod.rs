@@ -81,6 +81,22 @@ struct Probes<'a> {
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
+struct AlongsideWork {
+    name: &'static str,
+    /// The phase it ran alongside.
+    during: &'static str,
+    #[schemars(range(min = 0))]
+    seconds: f64,
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+struct PathStep {
+    name: &'static str,
+    #[schemars(range(min = 0))]
+    seconds: f64,
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
 struct Profile<'a> {
     #[schemars(length(min = 1))]
     name: &'a str,
@@ -125,6 +141,12 @@ struct Report<'a> {
     /// Seconds per phase.
     #[schemars(extend("propertyNames" = {"pattern": "^[a-z][a-z_+-]*$"}))]
     phases: BTreeMap<&'a str, f64>,
+    /// Work done alongside a phase rather than in turn (its time is not in `phases`):
+    /// indexing the original from the engine's layer store while it runs.
+    alongside: Vec<AlongsideWork>,
+    /// The phases that made the wall time, in order, with seconds: a phase whose work
+    /// alongside outlasted it is replaced by that work.
+    critical_path: Vec<PathStep>,
     profiles: Vec<Profile<'a>>,
     probes: Probes<'a>,
     keep: Keep<'a>,
@@ -187,6 +209,22 @@ fn report(summary: &BuildSummary) -> Report<'_> {
             .phases
             .iter()
             .map(|(name, d)| (*name, d.as_secs_f64()))
+            .collect(),
+        alongside: summary
+            .alongside
+            .iter()
+            .map(|a| AlongsideWork {
+                name: a.name,
+                during: a.during,
+                seconds: a.took.as_secs_f64(),
+            })
+            .collect(),
+        critical_path: summary::critical_path(&summary.phases, &summary.alongside)
+            .into_iter()
+            .map(|(name, d)| PathStep {
+                name,
+                seconds: d.as_secs_f64(),
+            })
             .collect(),
         profiles: summary
             .profiles

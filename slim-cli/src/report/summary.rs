@@ -13,6 +13,44 @@ use crate::rebuild::layer::LayerSummary;
 use crate::seccomp::SeccompSummary;
 use crate::verify::{Stability, Verification, VerificationStatus};
 
+/// Work a build did alongside one of its phases, awaited in a later one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alongside {
+    pub name: &'static str,
+    /// The phase it started with.
+    pub during: &'static str,
+    /// The phase that waited for what was left of it.
+    pub joined: &'static str,
+    pub took: Duration,
+}
+
+/// The phases that made the build's wall time, in order: a phase with work alongside it
+/// that outlasted it is replaced by that work, which then also takes the wait for it.
+pub fn critical_path(
+    phases: &[(&'static str, Duration)],
+    alongside: &[Alongside],
+) -> Vec<(&'static str, Duration)> {
+    let mut path = Vec::with_capacity(phases.len());
+    let mut waited_in: Vec<&str> = Vec::new();
+    for &(name, took) in phases {
+        if waited_in.contains(&name) {
+            if let Some(last) = path.last_mut() {
+                let (_, outlasting): &mut (&str, Duration) = last;
+                *outlasting += took;
+            }
+            continue;
+        }
+        match alongside.iter().find(|a| a.during == name && a.took > took) {
+            Some(longer) => {
+                waited_in.push(longer.joined);
+                path.push((longer.name, took));
+            }
+            None => path.push((name, took)),
+        }
+    }
+    path
+}
+
 /// What a build did.
 #[derive(Clone, Debug)]
 pub struct BuildSummary {
@@ -38,6 +76,8 @@ pub struct BuildSummary {
     /// OpenAPI operations the traced run did not probe, with the reason.
     pub skipped_operations: Vec<crate::drive::openapi::SkippedOperation>,
     pub phases: Vec<(&'static str, Duration)>,
+    /// Work that ran alongside a phase instead of in turn (not in `phases`).
+    pub alongside: Vec<Alongside>,
     pub archive: Option<PathBuf>,
     /// The profiles applied, with why.
     pub profiles: AppliedProfiles,
@@ -280,6 +320,25 @@ impl BuildSummary {
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
+        let path = critical_path(&self.phases, &self.alongside);
+        let total: Duration = path.iter().map(|(_, d)| *d).sum();
+        let mut line = format!(
+            "critical path: {} = {:.1}s",
+            path.iter()
+                .map(|(name, d)| format!("{name} {:.1}s", d.as_secs_f64()))
+                .collect::<Vec<_>>()
+                .join(" → "),
+            total.as_secs_f64()
+        );
+        for a in &self.alongside {
+            line.push_str(&format!(
+                "; {} {:.1}s alongside {}",
+                a.name,
+                a.took.as_secs_f64(),
+                a.during
+            ));
+        }
+        lines.push(line);
         if let Some(archive) = &self.archive {
             lines.push(format!("archive: {}", archive.display()));
         }
@@ -295,3 +354,45 @@ const SUMMARY_DIRECTORIES: usize = 10;
 
 /// The profiles applied, each with why.
 pub type AppliedProfiles = Vec<(String, String)>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
+    const PHASES: &[(&str, f64)] = &[("inspect", 0.1), ("run", 3.0), ("save", 0.2), ("keep", 0.4)];
+
+    fn phases() -> Vec<(&'static str, Duration)> {
+        PHASES.iter().map(|&(n, s)| (n, secs(s))).collect()
+    }
+
+    fn index(took: f64) -> Alongside {
+        Alongside {
+            name: "index",
+            during: "run",
+            joined: "save",
+            took: secs(took),
+        }
+    }
+
+    #[test]
+    fn work_alongside_a_longer_phase_is_off_the_critical_path() {
+        let path = critical_path(&phases(), &[index(1.0)]);
+        let names: Vec<&str> = path.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["inspect", "run", "save", "keep"]);
+    }
+
+    #[test]
+    fn work_that_outlasts_its_phase_takes_its_place_and_the_wait_for_it() {
+        let path = critical_path(&phases(), &[index(3.1)]);
+        let names: Vec<&str> = path.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["inspect", "index", "keep"]);
+        // The wall time is the same: the run's time and the wait, now on the index.
+        let total: Duration = path.iter().map(|(_, d)| *d).sum();
+        assert_eq!(total, phases().iter().map(|(_, d)| *d).sum::<Duration>());
+        assert_eq!(path[1].1, secs(3.0) + secs(0.2));
+    }
+}
