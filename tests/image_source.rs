@@ -1,6 +1,6 @@
 //! Where a build reads the original image: in place from the engine's layer store (the
 //! default where the engine keeps layers as directories on this host, as here), or through
-//! the engine's export (`SLIM_IMAGE_SOURCE=export`). Both must give the same image.
+//! the engine's export (`--image-source export`). Both must give the same image.
 //!
 //! Every layer of every fixture, rebuilt from the layer store (headers from the engine's
 //! record, content through slim's own reader), must hash to its diff id: the archive the
@@ -90,7 +90,7 @@ fn root_engine_a_build_from_the_layer_store_is_the_build_from_the_export() {
     let build = |source: &str| {
         BuildCommand::new(&nginx)
             .unique_tag("image-source")
-            .env("SLIM_IMAGE_SOURCE", source)
+            .option("--image-source", source)
             .run()
     };
     let from_store = build("auto");
@@ -105,7 +105,7 @@ fn root_engine_a_build_from_the_layer_store_is_the_build_from_the_export() {
         from_store.stderr
     );
     assert_eq!(read_from(&from_export)["kind"], "export");
-    assert_eq!(read_from(&from_export)["why"], "SLIM_IMAGE_SOURCE=export");
+    assert_eq!(read_from(&from_export)["why"], "--image-source export");
     let (store_image, export_image) = (from_store.image(), from_export.image());
     assert_eq!(
         store_image.engine.id, export_image.engine.id,
@@ -122,19 +122,59 @@ fn root_engine_a_build_from_the_layer_store_is_the_build_from_the_export() {
     );
 }
 
+/// slim with the engine's layer records hidden from it (a private mount namespace with an
+/// empty directory over them); the engine itself still has them.
+fn without_layer_records(build: BuildCommand) -> BuildCommand {
+    build.wrapped_in([
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        "mount -t tmpfs slim-test /var/lib/docker/image && exec \"$0\" \"$@\"",
+    ])
+}
+
 #[test]
-fn root_engine_an_unknown_image_source_is_refused_before_anything_runs() {
-    let outcome = BuildCommand::new(&image("debian"))
-        .unique_tag("image-source")
-        .env("SLIM_IMAGE_SOURCE", "disk")
-        .run();
-    assert_eq!(outcome.code, Some(2), "{}", outcome.stderr);
-    outcome.assert_nothing_left();
-    let errors = outcome.error_lines();
-    assert!(
-        errors.iter().any(|l| l.contains("SLIM_IMAGE_SOURCE=disk")),
+fn root_engine_without_the_layer_store_the_export_gives_the_same_image_or_store_fails() {
+    let nginx = image("nginx");
+    let fallback =
+        without_layer_records(BuildCommand::new(&nginx).unique_tag("image-source")).run();
+    let report = fallback.report.as_ref().expect("a report");
+    assert_eq!(
+        report["source"]["read_from"]["kind"], "export",
         "{}",
-        outcome.stderr
+        fallback.stderr
     );
-    assert!(outcome.stderr.contains("hint:"), "{}", outcome.stderr);
+    let why = report["source"]["read_from"]["why"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(why.contains("layer"), "{why}");
+    let through_export = fallback.image();
+    let from_store = BuildCommand::new(&nginx).unique_tag("image-source").run();
+    assert_eq!(
+        from_store.report.as_ref().expect("a report")["source"]["read_from"]["kind"],
+        "layer_store"
+    );
+    assert_eq!(through_export.engine.id, from_store.image().engine.id);
+
+    // Required, a layer store that cannot be read is an error that says what to do.
+    let required = without_layer_records(
+        BuildCommand::new(&nginx)
+            .unique_tag("image-source")
+            .option("--image-source", "store"),
+    )
+    .run();
+    assert_eq!(required.code, Some(2), "{}", required.stderr);
+    required.assert_nothing_left();
+    assert!(
+        required
+            .error_lines()
+            .iter()
+            .any(|l| l.contains("cannot be read from the engine's layer store")),
+        "{}",
+        required.stderr
+    );
+    assert!(required.stderr.contains("hint:"), "{}", required.stderr);
 }

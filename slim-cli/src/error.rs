@@ -167,10 +167,7 @@ impl ExitCode {
             | Error::BadOutput { .. }
             | Error::Keep(_)
             | Error::Profile(_) => ExitCode::BadInput,
-            Error::Store(
-                crate::image::store::StoreError::Choice(_)
-                | crate::image::store::StoreError::Required(_),
-            ) => ExitCode::BadInput,
+            Error::Store(crate::image::store::StoreError::Required(_)) => ExitCode::BadInput,
             Error::Store(crate::image::store::StoreError::Record { .. }) => ExitCode::Failure,
             Error::Report(_) | Error::Explain(_) | Error::Sbom(_) => ExitCode::BadInput,
             Error::Seccomp(

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use crate::drive::plan::PlanSettings;
 use crate::drive::{openapi, spec};
+use crate::image::store::SourceChoice;
 use crate::keep::KeepOptions;
 use crate::keep::profile::{self, Profile};
 use crate::run::RunSettings;
@@ -39,6 +40,8 @@ pub struct BuildSettings {
     /// Where the seccomp profile goes (`--seccomp`); the traced runs then record system
     /// calls (`run.record_calls`).
     pub seccomp: Option<PathBuf>,
+    /// Where the original image's files are read from (`--image-source`).
+    pub image_source: SourceChoice,
 }
 
 /// Which profiles apply: those named, and (unless off) the built-in ones detected.

@@ -7,7 +7,7 @@
 //! - The rebuild cost — every phase between the traced run and the new image in the
 //!   engine (verification excluded) — against `docker save IMAGE > /dev/null` of the same
 //!   image (target: at most 0.5×), with the image read from the engine's layer store (the
-//!   default here) and again through the export (`SLIM_IMAGE_SOURCE=export`, the way
+//!   default here) and again through the export (`--image-source export`, the way
 //!   every build read it before the layer store).
 //! - The whole build against the application's own start-up on the Flask- and
 //!   Django-style fixtures (target: at most twice the time to ready, plus the probes, plus
@@ -435,7 +435,7 @@ fn report(
          image in the engine (verification excluded), judged against the target. Read from \
          the layer store, the original is indexed while its traced container runs, so \
          `save` is only the wait for that index; the export column is the same build with \
-         `SLIM_IMAGE_SOURCE=export`, which reads the image as every build did before. \
+         `--image-source export`, which reads the image as every build did before. \
          `docker save IMAGE > /dev/null` is timed right after the build.\n"
     );
     let _ = writeln!(
@@ -474,7 +474,7 @@ fn report(
         out,
         "Ready and probes from slim's `[ready …]` and `[probing …]` lines of the traced run; \
          the whole build is the command's wall time, and through the export the same build \
-         with `SLIM_IMAGE_SOURCE=export`.\n"
+         with `--image-source export`.\n"
     );
     let _ = writeln!(
         out,

@@ -106,7 +106,6 @@ async fn build_phases(
     };
 
     reporter.begin(Phase::Inspect);
-    let source_choice = SourceChoice::from_env()?;
     let image = interruptible(stop, engine.inspect_image(&settings.image)).await??;
     let excludes = keep::check_user_globs(&settings.keep)?;
     let tag = settings.tag.clone().unwrap_or_else(|| default_tag(&image));
@@ -131,6 +130,7 @@ async fn build_phases(
     lap("inspect", &mut phases);
 
     // Read in place, the original's files are indexed while its traced container runs.
+    let source_choice = settings.image_source;
     let indexing = match store::locate(&image, source_choice)? {
         Ok(LayerStore {
             driver,
@@ -482,7 +482,7 @@ enum Indexing {
         driver: String,
         config: serde_json::Value,
         task: tokio::task::JoinHandle<Result<(FsIndex, Duration), IndexError>>,
-        /// `SLIM_IMAGE_SOURCE=store`: a failure is the build's, not a reason for the export.
+        /// `--image-source store`: a failure is the build's, not a reason for the export.
         required: bool,
     },
     Export {

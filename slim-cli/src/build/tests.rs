@@ -57,6 +57,7 @@ fn original() -> Vec<u8> {
 
 fn settings(output: PathBuf) -> BuildSettings {
     BuildSettings {
+        image_source: crate::image::store::SourceChoice::Auto,
         package_db: true,
         sbom: None,
         seccomp: None,

@@ -324,6 +324,14 @@ pub struct BuildArgs {
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath, conflicts_with = "no_verify")]
     pub seccomp: Option<PathBuf>,
 
+    /// Where the original image's files are read from: `auto` reads them in place from the
+    /// engine's layer store when it keeps layers as directories on this host (overlay2,
+    /// fuse-overlayfs), while the traced container runs, else through the engine's export;
+    /// `export` always uses the export; `store` fails unless the layer store can be read.
+    /// The new image is the same whichever is used.
+    #[arg(long, value_name = "auto|store|export", default_value = "auto", value_parser = ["auto", "store", "export"])]
+    pub image_source: String,
+
     /// The format of --sbom: CycloneDX 1.5 JSON or SPDX 2.3 JSON.
     #[arg(long, value_name = "cyclonedx|spdx", default_value = "cyclonedx", value_parser = ["cyclonedx", "spdx"])]
     pub sbom_format: String,

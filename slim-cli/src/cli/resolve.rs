@@ -2,6 +2,7 @@
 //! probe and OpenAPI files read, globs compiled, `--env-file` files and slim's own
 //! environment read (for `-e KEY`).
 
+use crate::image::store::SourceChoice;
 use crate::sbom::{SbomFormat, SbomTarget};
 use std::path::PathBuf;
 
@@ -155,6 +156,7 @@ impl BuildArgs {
             allow_diff: self.allow_diff,
             report: (self.report != "off").then(|| PathBuf::from(&self.report)),
             package_db: !self.no_package_db,
+            image_source: SourceChoice::from_name(&self.image_source).unwrap_or(SourceChoice::Auto),
             sbom: self.sbom.map(|path| SbomTarget {
                 path,
                 format: SbomFormat::from_name(&self.sbom_format).unwrap_or_default(),

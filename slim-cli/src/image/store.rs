@@ -15,8 +15,8 @@
 //!
 //! Anything that does not fit (another driver, a remote engine, a record missing, a layer
 //! directory that disagrees with the engine's inspect) makes the build use the export, and
-//! the reason is shown. `SLIM_IMAGE_SOURCE=export` forces the export; `=store` makes a
-//! store that cannot be used an error instead.
+//! the reason is shown. `--image-source export` (or `SLIM_IMAGE_SOURCE=export`) forces
+//! the export; `store` makes a store that cannot be used an error instead.
 
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -32,15 +32,16 @@ use sha2::{Digest, Sha256};
 
 use crate::inspect::ImageInfo;
 
-/// The variable that chooses where the image's files are read from.
-pub const SOURCE_ENV: &str = "SLIM_IMAGE_SOURCE";
+/// The option that chooses where the image's files are read from, as the user gives it.
+const SOURCE_OPTION: &str = "--image-source";
 
 /// Storage drivers whose layers are directories with a `diff` of the layer's own files.
 const DIRECTORY_DRIVERS: &[&str] = &["overlay2", "fuse-overlayfs"];
 
 /// Where the build reads the original image from, as the user asked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SourceChoice {
+    #[default]
     /// The layer store when it can be read, else the export.
     Auto,
     Store,
@@ -48,13 +49,13 @@ pub enum SourceChoice {
 }
 
 impl SourceChoice {
-    /// From `SLIM_IMAGE_SOURCE` (unset or empty: auto).
-    pub fn from_env() -> Result<SourceChoice, StoreError> {
-        match std::env::var(SOURCE_ENV).unwrap_or_default().as_str() {
-            "" | "auto" => Ok(SourceChoice::Auto),
-            "store" => Ok(SourceChoice::Store),
-            "export" => Ok(SourceChoice::Export),
-            other => Err(StoreError::Choice(other.to_string())),
+    /// From the value of `--image-source`.
+    pub fn from_name(name: &str) -> Option<SourceChoice> {
+        match name {
+            "auto" => Some(SourceChoice::Auto),
+            "store" => Some(SourceChoice::Store),
+            "export" => Some(SourceChoice::Export),
+            _ => None,
         }
     }
 }
@@ -62,13 +63,9 @@ impl SourceChoice {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
-        "{SOURCE_ENV}={0} is not a source slim knows\nhint: use `store` (the engine's layer \
-         directories on this host), `export` (the engine's image export) or `auto`"
-    )]
-    Choice(String),
-    #[error(
-        "the image's layers cannot be read from the engine's layer store: {0}\nhint: unset \
-         {SOURCE_ENV} (or set it to `export`) to read the image through the engine's export"
+        "the image's layers cannot be read from the engine's layer store: {0}\nhint: use \
+         `{SOURCE_OPTION} auto` (the default) or `export` to read the image through the \
+         engine's export"
     )]
     Required(String),
     #[error("reading the layer store's record {path}: {source}")]
@@ -119,7 +116,7 @@ pub fn locate(
     choice: SourceChoice,
 ) -> Result<Result<LayerStore, String>, StoreError> {
     if choice == SourceChoice::Export {
-        return Ok(Err(format!("{SOURCE_ENV}=export")));
+        return Ok(Err(format!("{SOURCE_OPTION} export")));
     }
     match find(image) {
         Ok(store) => Ok(Ok(store)),
@@ -338,8 +335,8 @@ impl StoredLayer {
                 io::ErrorKind::InvalidData,
                 format!(
                     "{} {what} since the image was indexed\nhint: the image changed under the \
-                     build, or the layer store disagrees with its record; build again, or set \
-                     {SOURCE_ENV}=export",
+                     build, or the layer store disagrees with its record; build again, or use \
+                     `{SOURCE_OPTION} export`",
                     shown()
                 ),
             )
@@ -437,7 +434,7 @@ impl Read for StoredContent {
                     io::ErrorKind::InvalidData,
                     format!(
                         "{} changed since the image was indexed (its content differs from the \
-                         engine's record)\nhint: build again, or set {SOURCE_ENV}=export",
+                         engine's record)\nhint: build again, or use `{SOURCE_OPTION} export`",
                         self.what
                     ),
                 ));

@@ -231,10 +231,3 @@ fn the_record_never_serves_content_and_only_moves_forward() {
     assert!(recorded.seek(SeekFrom::Start(0)).is_err());
     assert_eq!(recorded.seek(SeekFrom::Current(512)).unwrap(), 1024);
 }
-
-#[test]
-fn an_unknown_source_choice_is_bad_input_naming_the_variable() {
-    let error = StoreError::Choice("disk".into()).to_string();
-    assert!(error.contains("SLIM_IMAGE_SOURCE=disk"), "{error}");
-    assert!(error.contains("hint:"), "{error}");
-}
