@@ -142,8 +142,9 @@ async fn build_phases(
             ));
             let task = tokio::task::spawn_blocking(move || {
                 let start = Instant::now();
+                let records: u64 = layers.iter().map(|l| l.record_size()).sum();
                 FsIndex::from_sources(layers.into_iter().map(LayerSource::Store).collect())
-                    .map(|index| (index, start.elapsed()))
+                    .map(|index| (index, records, start.elapsed()))
             });
             Indexing::Store {
                 driver,
@@ -481,7 +482,8 @@ enum Indexing {
     Store {
         driver: String,
         config: serde_json::Value,
-        task: tokio::task::JoinHandle<Result<(FsIndex, Duration), IndexError>>,
+        /// The index, the bytes of layer records it read, and how long it took.
+        task: tokio::task::JoinHandle<Result<(FsIndex, u64, Duration), IndexError>>,
         /// `--image-source store`: a failure is the build's, not a reason for the export.
         required: bool,
     },
@@ -508,11 +510,12 @@ async fn original_files(
             task,
             required,
         } => match interruptible(stop, task).await? {
-            Ok(Ok((index, took))) => {
+            Ok(Ok((index, records, took))) => {
                 reporter.end(&format!(
-                    "read in place: {} paths from the layer store ({driver}), indexed in {:.1}s \
-                     alongside the run",
+                    "read in place: {} paths, {} read from the layer store's records \
+                     ({driver}), indexed in {:.1}s alongside the run",
                     index.len(),
+                    megabytes(records),
                     took.as_secs_f64()
                 ));
                 return Ok((

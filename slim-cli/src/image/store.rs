@@ -296,6 +296,11 @@ impl StoredLayer {
         })
     }
 
+    /// Bytes of the layer's archive record (compressed, as stored).
+    pub fn record_size(&self) -> u64 {
+        fs_err::metadata(&self.tar_split).map_or(0, |m| m.len())
+    }
+
     /// The layer's archive as the engine would export it, without content.
     pub fn archive(&self) -> Result<RecordedArchive, StoreError> {
         let file = fs_err::File::open(&self.tar_split)
