@@ -9,26 +9,24 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use slim_fixtures::{BuildCommand, EngineImage, TestContainer, image};
+use slim_fixtures::{BuildCommand, BuildOutcome, EngineImage, TestContainer, image};
 
 #[test]
 fn root_engine_two_builds_of_the_same_image_give_the_same_image_id() {
     // A server with worker processes and an HTTP probe: the traced run has more room to
     // vary than a one-shot command.
     let original = image("nginx");
-    let first = BuildCommand::new(&original)
-        .unique_tag("determinism")
-        .run()
-        .image();
+    let first_build = BuildCommand::new(&original).unique_tag("determinism").run();
+    let first = first_build.image();
     // The second also writes the archive: --output must not change the image.
     let archive =
         std::env::temp_dir().join(format!("slim-test-archive-{}.tar", std::process::id()));
     let _ = std::fs::remove_file(&archive);
-    let second = BuildCommand::new(&original)
+    let second_build = BuildCommand::new(&original)
         .unique_tag("determinism")
         .option("--output", archive.to_str().expect("UTF-8 temp dir"))
-        .run()
-        .image();
+        .run();
+    let second = second_build.image();
     assert_ne!(first.tag, second.tag);
     let members = archive_members(&archive);
     let _ = std::fs::remove_file(&archive);
@@ -47,13 +45,49 @@ fn root_engine_two_builds_of_the_same_image_give_the_same_image_id() {
         "the --output archive does not hold the loaded image's config {config_blob}: {members:?}"
     );
     assert_eq!(
-        second.engine.layers, first.engine.layers,
-        "the layer digest changed between two identical builds"
+        second.engine.layers,
+        first.engine.layers,
+        "the layer digest changed between two identical builds; {}",
+        what_differs(&first_build, &second_build)
     );
     assert_eq!(
         second.engine.id, first.engine.id,
         "the image id changed between two identical builds"
     );
+}
+
+/// What two builds' reports say differently: the paths kept by one only, with their
+/// reasons, and each verification.
+fn what_differs(first: &BuildOutcome, second: &BuildOutcome) -> String {
+    let kept = |build: &BuildOutcome| -> Vec<Value> {
+        build
+            .report
+            .as_ref()
+            .and_then(|r| r["keep"]["paths"].as_array().cloned())
+            .unwrap_or_default()
+    };
+    let (a, b) = (kept(first), kept(second));
+    let path = |p: &Value| p["path"].clone();
+    let only = |x: &[Value], y: &[Value]| -> Vec<Value> {
+        x.iter()
+            .filter(|p| !y.iter().any(|q| path(q) == path(p)))
+            .cloned()
+            .collect()
+    };
+    let verification = |build: &BuildOutcome| {
+        build
+            .report
+            .as_ref()
+            .map(|r| r["verification"].clone())
+            .unwrap_or_default()
+    };
+    format!(
+        "kept by the first only: {:?}\nkept by the second only: {:?}\nverification: {} / {}",
+        only(&a, &b),
+        only(&b, &a),
+        verification(first),
+        verification(second)
+    )
 }
 
 /// The member names of a tar archive.

@@ -266,19 +266,26 @@ fn openat2(dir: &OwnedFd, path: &[u8], flags: libc::c_int) -> io::Result<OwnedFd
         mode: 0,
         resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
     };
-    // SAFETY: `name` is NUL-terminated, `how` outlives the call and its size is passed.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
+    let fd = loop {
+        // SAFETY: `name` is NUL-terminated, `how` outlives the call and its size is passed.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        if fd >= 0 {
+            break fd;
+        }
+        let error = io::Error::last_os_error();
+        // As `File::open` does: a signal during the call is no failure of the file.
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
     };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
     let fd = libc::c_int::try_from(fd).map_err(|_| io::Error::other("descriptor out of range"))?;
     // SAFETY: the kernel just returned this descriptor, owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
