@@ -21,6 +21,7 @@ use futures_util::StreamExt;
 
 use super::http::{self, Endpoint, Exchange, Outgoing, Scheme};
 use super::links::{LinkKind, css_links, html_links};
+use super::probing::in_order_by_method;
 use super::sitemap::{Sitemap, parse_sitemap, robots_sitemaps};
 use super::url::Url;
 use super::{CrawlLimits, Discovery, FoundBy, HttpProbe, ProbeResult, openapi};
@@ -375,31 +376,39 @@ impl<'a> Crawl<'a> {
         let reporter = self.reporter;
         let before = self.counted_before + u64::try_from(self.summary.requests).unwrap_or(0);
         let answered = &std::sync::atomic::AtomicU64::new(0);
-        let answers: Vec<(Pending, Result<Exchange, http::HttpError>)> =
-            futures_util::stream::iter(wave)
-                .take_while(move |_| std::future::ready(Instant::now() < deadline))
-                .map(move |pending| async move {
-                    let probe = &pending.probe;
-                    let endpoint = Endpoint {
-                        addr,
-                        netns,
-                        port: probe.port.unwrap_or(80),
-                        scheme: probe.scheme.unwrap_or(Scheme::Http),
-                    };
-                    let outgoing = Outgoing {
-                        method: &probe.method,
-                        target: &probe.path,
-                        headers: &probe.headers,
-                        body: probe.body.as_deref(),
-                    };
-                    let result = http::send(endpoint, outgoing, timeout).await;
-                    let n = answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                    reporter.count(Counter::Requests, before + n);
-                    (pending, result)
-                })
-                .buffered(self.limits.concurrency.max(1))
-                .collect()
-                .await;
+        // Reads a few at a time, each write alone (as a plan's probes are sent).
+        let answers: Vec<(Pending, Result<Exchange, http::HttpError>)> = in_order_by_method(
+            wave,
+            |pending: &Pending| &pending.probe.method,
+            self.limits.concurrency,
+            move |pending| async move {
+                if Instant::now() >= deadline {
+                    return None;
+                }
+                let probe = &pending.probe;
+                let endpoint = Endpoint {
+                    addr,
+                    netns,
+                    port: probe.port.unwrap_or(80),
+                    scheme: probe.scheme.unwrap_or(Scheme::Http),
+                };
+                let outgoing = Outgoing {
+                    method: &probe.method,
+                    target: &probe.path,
+                    headers: &probe.headers,
+                    body: probe.body.as_deref(),
+                };
+                let result = http::send(endpoint, outgoing, timeout).await;
+                let n = answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                reporter.count(Counter::Requests, before + n);
+                Some((pending, result))
+            },
+        )
+        // Past the time limit nothing more is sent; what was is kept.
+        .take_while(|answer| std::future::ready(answer.is_some()))
+        .filter_map(std::future::ready)
+        .collect()
+        .await;
         if answers.len() < total && self.summary.stopped.is_none() {
             self.summary.stopped = Some(format!(
                 "the time limit ({:?}) was reached with {} request(s) left; raise --crawl-time",

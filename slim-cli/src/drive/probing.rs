@@ -340,11 +340,26 @@ where
     F: Fn(HttpProbe) -> Fut + Clone,
     Fut: Future,
 {
+    in_order_by_method(requests, |r| &r.method, concurrency, send)
+}
+
+/// [`in_plan_order`] for anything that carries a request: `method` says its method.
+pub(super) fn in_order_by_method<T, M, F, Fut>(
+    requests: Vec<T>,
+    method: M,
+    concurrency: usize,
+    send: F,
+) -> impl Stream<Item = Fut::Output>
+where
+    M: Fn(&T) -> &str,
+    F: Fn(T) -> Fut + Clone,
+    Fut: Future,
+{
     // Runs of reads, and each write on its own.
-    let mut batches: Vec<Vec<HttpProbe>> = Vec::new();
+    let mut batches: Vec<Vec<T>> = Vec::new();
     let mut reading = false;
     for request in requests {
-        let safe = openapi::is_safe(&request.method);
+        let safe = openapi::is_safe(method(&request));
         match batches.last_mut() {
             Some(batch) if safe && reading => batch.push(request),
             _ => batches.push(vec![request]),

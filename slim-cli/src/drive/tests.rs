@@ -923,3 +923,36 @@ fn an_executed_plan_has_no_discovery_and_does_not_wait_for_the_user() {
     assert_eq!(json["ready_timeout"], 60000);
     assert_eq!(json["continue_after"], "probe");
 }
+
+/// The crawl's OpenAPI writes come in one wave: sent a few at a time they would overlap
+/// (a PUT on what a POST is creating); each goes alone, in the document's order.
+#[tokio::test]
+async fn the_crawl_sends_each_openapi_write_alone() {
+    let mut pages = HashMap::new();
+    pages.insert("/".to_string(), page("text/html", "home"));
+    pages.insert(
+        "/openapi.json".to_string(),
+        page(
+            "application/json",
+            r#"{"openapi": "3.0.0", "paths": {
+                "/api/a": {"post": {}}, "/api/b": {"post": {}}, "/api/c": {"put": {}},
+                "/api/d": {"patch": {}}}}"#,
+        ),
+    );
+    let slow = Duration::from_millis(100);
+    let (port, _, arrivals) = serve_slowly(pages, page("text/plain", "x"), slow).await;
+    probe(plan(port)).await.unwrap();
+    let arrivals = arrivals.lock().unwrap().clone();
+    let writes: Vec<&Arrival> = arrivals
+        .iter()
+        .filter(|a| !a.request.starts_with("GET ") && !a.request.starts_with("HEAD "))
+        .collect();
+    assert_eq!(writes.len(), 4, "{arrivals:#?}");
+    for write in &writes {
+        assert_eq!(
+            write.in_flight, 1,
+            "{} overlapped: {arrivals:#?}",
+            write.request
+        );
+    }
+}
