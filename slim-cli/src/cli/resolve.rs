@@ -75,6 +75,7 @@ impl RunArgs {
             allow_incomplete: self.allow_incomplete,
             record_calls: false,
             seccomp: None,
+            missing_only: false,
         })
     }
 }

@@ -48,12 +48,20 @@ pub struct TraceBuilder {
     comm_by_pid: HashMap<u32, String>,
     /// A hash of each distinct path recorded so far, for a live count.
     paths_seen: HashSet<u64>,
+    /// Record only the calls that found nothing ([`CallResult::is_missing`]).
+    missing_only: bool,
     trace: Trace,
 }
 
 impl TraceBuilder {
     pub fn new() -> TraceBuilder {
         TraceBuilder::default()
+    }
+
+    /// Records only the calls that found nothing, when `yes` (paths are still counted).
+    pub fn missing_only(mut self, yes: bool) -> TraceBuilder {
+        self.missing_only = yes;
+        self
     }
 
     /// Feeds one event.
@@ -147,13 +155,17 @@ impl TraceBuilder {
             .unwrap_or(&task.comm)
             .clone();
         self.paths_seen.insert(path_hash(&path));
+        let result = exit
+            .as_ref()
+            .map_or(CallResult::Unknown, |x| CallResult::from_return(x.ret));
+        if self.missing_only && !result.is_missing() {
+            return;
+        }
         self.trace.records.push(TraceRecord {
             path,
             kind: AccessKind::of(enter.syscall),
             syscall: enter.syscall,
-            result: exit
-                .as_ref()
-                .map_or(CallResult::Unknown, |x| CallResult::from_return(x.ret)),
+            result,
             pid: task.pid,
             tid: task.tid,
             comm,
@@ -322,6 +334,22 @@ mod tests {
         assert_eq!(trace.records[0].result, CallResult::Failed(libc::ENOENT));
         assert_eq!(trace.records[0].tid, 2);
         assert_eq!(trace.records[1].result, CallResult::Ok);
+    }
+
+    #[test]
+    fn missing_only_keeps_the_lookups_that_found_nothing_and_counts_every_path() {
+        let mut builder = TraceBuilder::new().missing_only(true);
+        builder.extend(vec![
+            enter(1, Syscall::Openat, Some(b"/a"), Base::None),
+            exit(1, Syscall::Openat, 4),
+            enter(1, Syscall::Stat, Some(b"/b"), Base::None),
+            exit(1, Syscall::Stat, -i64::from(libc::ENOENT)),
+            enter(1, Syscall::Openat, Some(b"/c"), Base::None),
+            exit(1, Syscall::Openat, -i64::from(libc::EPERM)),
+        ]);
+        assert_eq!(builder.paths_seen(), 3);
+        let trace = builder.finish();
+        assert_eq!(paths(&trace), ["/b"]);
     }
 
     #[test]

@@ -65,6 +65,15 @@ pub enum CallResult {
 }
 
 impl CallResult {
+    /// Whether the call failed because the file it wanted was not there or not reachable.
+    pub fn is_missing(self) -> bool {
+        matches!(
+            self,
+            CallResult::Failed(e)
+                if e == libc::ENOENT || e == libc::ENOTDIR || e == libc::ELOOP || e == libc::EACCES
+        )
+    }
+
     /// The result of a raw system call return value (negative errno on failure).
     pub fn from_return(ret: i64) -> CallResult {
         if ret >= 0 {

@@ -30,7 +30,7 @@ use serde::Serialize;
 use crate::drive::{HttpAnswer, ProbeResult};
 use crate::image::index::{FsIndex, resolve};
 use crate::keep::{Excludes, KeepSet, source_of_bytecode};
-use crate::trace::{CallResult, TraceRecord};
+use crate::trace::TraceRecord;
 use variance::Mask;
 
 /// Whether and how the new image is verified.
@@ -496,14 +496,6 @@ pub fn compare(
     (differences, stability)
 }
 
-/// Errors that mean a file the program wanted was not there (or not reachable).
-fn is_missing(result: CallResult) -> bool {
-    matches!(
-        result,
-        CallResult::Failed(e) if e == libc::ENOENT || e == libc::ENOTDIR || e == libc::ELOOP || e == libc::EACCES
-    )
-}
-
 /// Whether `path` is Python bytecode (`…/__pycache__/X.TAG.pyc`) whose source `…/X.py` is
 /// kept: a cache miss, not a missing file (the interpreter compiles the source).
 fn is_rebuilt_bytecode(kept: &KeepSet, path: &[u8]) -> bool {
@@ -544,12 +536,12 @@ pub fn missed_files(
 ) -> Vec<MissedFile> {
     let failed_before: BTreeSet<&[u8]> = original
         .iter()
-        .filter(|r| is_missing(r.result))
+        .filter(|r| r.result.is_missing())
         .map(|r| r.path.as_slice())
         .collect();
     let mut missed: BTreeMap<Vec<u8>, MissedFile> = BTreeMap::new();
     for record in slim {
-        if !is_missing(record.result)
+        if !record.result.is_missing()
             || record.incomplete.is_some()
             || failed_before.contains(record.path.as_slice())
         {
