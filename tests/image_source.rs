@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use slim_cli::engine::{DockerEngine, Engine};
 use slim_cli::image::index::{FsIndex, LayerSource};
 use slim_cli::image::store::{self, SourceChoice};
-use slim_fixtures::{BuildCommand, FIXTURES, image};
+use slim_fixtures::{BuildCommand, FIXTURES, docker_ok, image};
 
 struct Hashing(Sha256);
 
@@ -125,6 +125,11 @@ fn root_engine_a_build_from_the_layer_store_is_the_build_from_the_export() {
 /// slim with the engine's layer records hidden from it (a private mount namespace with an
 /// empty directory over them); the engine itself still has them.
 fn without_layer_records(build: BuildCommand) -> BuildCommand {
+    let root = docker_ok(["info", "--format", "{{.DockerRootDir}}"]);
+    let hide = format!(
+        "mount -t tmpfs slim-test '{}/image' && exec \"$0\" \"$@\"",
+        root.trim()
+    );
     build.wrapped_in([
         "unshare",
         "--mount",
@@ -132,7 +137,7 @@ fn without_layer_records(build: BuildCommand) -> BuildCommand {
         "private",
         "sh",
         "-c",
-        "mount -t tmpfs slim-test /var/lib/docker/image && exec \"$0\" \"$@\"",
+        &hide,
     ])
 }
 
