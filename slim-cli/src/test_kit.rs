@@ -267,7 +267,7 @@ fn read_archive(archive: &[u8]) -> std::io::Result<FakeImage> {
         .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
         .collect();
     let info = ImageInfo {
-        id: crate::rebuild::archive::digest(&members[config_path]),
+        id: crate::image::reference::digest(&members[config_path]),
         repo_tags: strings(&manifest[0]["RepoTags"]),
         cmd: Some(strings(&config["config"]["Cmd"])).filter(|c| !c.is_empty()),
         labels,

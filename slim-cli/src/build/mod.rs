@@ -329,19 +329,16 @@ async fn build_phases(
         }
         None => None,
     };
-    // Verification compares only the lookups that found nothing.
-    let verify_run = match &profile {
+    let mut verify_run = match &profile {
         Some(profile) => RunSettings {
             seccomp: Some(profile.json(false)),
             record_calls: true,
-            missing_only: true,
             ..settings.run.clone()
         },
-        None => RunSettings {
-            missing_only: true,
-            ..settings.run.clone()
-        },
+        None => settings.run.clone(),
     };
+    // Verification compares only the lookups that found nothing.
+    verify_run.missing_only = true;
 
     let mut verification = Verification::skipped();
     if settings.verify.enabled {

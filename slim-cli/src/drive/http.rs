@@ -14,11 +14,11 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::tls;
+use crate::image::reference::digest;
 
 /// Bodies (as sent, and decoded) longer than this are an error rather than read whole.
 const BODY_LIMIT: usize = 64 << 20;
@@ -314,11 +314,6 @@ where
         },
         body,
     })
-}
-
-/// `sha256:<hex>` of `bytes`.
-pub fn digest(bytes: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(bytes))
 }
 
 /// Whether a content type is text a comparison can read: text/*, JSON, JavaScript, XML.

@@ -324,8 +324,8 @@ impl FsIndex {
             }
             self.ensure_parents(&dir, layer);
             written_here.insert(path.clone());
+            // A hard link's content was placed under its target's name.
             if let NodeKind::File { offset, .. } = node.kind
-                && node.layer == layer
                 && header.entry_type() != tar::EntryType::Link
             {
                 files.push((offset, path.clone()));
@@ -599,13 +599,7 @@ impl Seek for ContentReader {
                 size,
                 pos,
             } => {
-                let target = match to {
-                    SeekFrom::Start(p) => Some(p),
-                    SeekFrom::Current(d) => pos.checked_add_signed(d),
-                    SeekFrom::End(d) => size.checked_add_signed(d),
-                }
-                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before start"))?
-                .min(*size);
+                let target = seek_target(to, *pos, *size)?;
                 file.seek(SeekFrom::Start(*start + target))?;
                 *pos = target;
                 Ok(target)
@@ -613,6 +607,18 @@ impl Seek for ContentReader {
             Content::Stored(stored) => stored.seek(to),
         }
     }
+}
+
+/// Where `to` leads in content of `size` bytes read up to `pos`: never before the start,
+/// never past the end.
+pub(crate) fn seek_target(to: SeekFrom, pos: u64, size: u64) -> io::Result<u64> {
+    Ok(match to {
+        SeekFrom::Start(p) => Some(p),
+        SeekFrom::Current(d) => pos.checked_add_signed(d),
+        SeekFrom::End(d) => size.checked_add_signed(d),
+    }
+    .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before start"))?
+    .min(size))
 }
 
 /// The `GNU.sparse.*` PAX records of one entry (GNU tar's sparse formats 0.0, 0.1, 1.0).

@@ -2,7 +2,14 @@
 //! checking a reference as the engine will. Pure string work on what the user typed and the
 //! engine answered.
 
+use sha2::{Digest, Sha256};
+
 use crate::inspect::ImageInfo;
+
+/// `sha256:<hex>` of `bytes`: how the engine names layers, configs and manifests.
+pub fn digest(bytes: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(bytes))
+}
 
 /// `<repo>.slim:<tag>` for an image reference (`repo[:tag]`, `host:port/repo[:tag]`,
 /// `repo@digest`), or for an image id the first of its tags, or `slim/<id>:latest`.

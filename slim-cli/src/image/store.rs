@@ -25,12 +25,12 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use crate::image::index::seek_target;
+use crate::image::reference::digest;
+use crate::inspect::ImageInfo;
 use base64::Engine as _;
 use flate2::read::GzDecoder;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-
-use crate::inspect::ImageInfo;
 
 /// The option that chooses where the image's files are read from, as the user gives it.
 const SOURCE_OPTION: &str = "--image-source";
@@ -161,10 +161,7 @@ fn find(image: &ImageInfo) -> Result<LayerStore, String> {
         chain = if chain.is_empty() {
             diff_id.clone()
         } else {
-            format!(
-                "sha256:{}",
-                hex(&Sha256::digest(format!("{chain} {diff_id}")))
-            )
+            digest(format!("{chain} {diff_id}").as_bytes())
         };
         let record = image_dir
             .join("layerdb/sha256")
@@ -207,7 +204,7 @@ fn find(image: &ImageInfo) -> Result<LayerStore, String> {
     let id = image.id.trim_start_matches("sha256:");
     let config_path = image_dir.join("imagedb/content/sha256").join(id);
     let config = fs_err::read(&config_path).map_err(|e| e.to_string())?;
-    if hex(&Sha256::digest(&config)) != id {
+    if digest(&config) != image.id {
         return Err(format!(
             "{} is not the config of image {id}",
             config_path.display()
@@ -227,10 +224,6 @@ fn same_dir(a: &Path, b: &Path) -> bool {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Opens a layer directory to resolve its files against; fails where openat2 is missing.
@@ -321,6 +314,15 @@ impl StoredLayer {
         ))))
     }
 
+    /// The layer's archive as the engine took it in ([`RebuiltArchive`]).
+    pub fn rebuilt_archive(&self) -> Result<RebuiltArchive<'_>, StoreError> {
+        Ok(RebuiltArchive {
+            layer: self,
+            recorded: self.archive()?,
+            content: None,
+        })
+    }
+
     /// Remembers that the content at `offset` of the recorded archive is the file at `path`
     /// of the layer (where the engine unpacked it), with the recorded checksum.
     pub fn place(&mut self, offset: u64, path: Vec<u8>, crc: Option<u64>) {
@@ -386,16 +388,6 @@ pub struct RebuiltArchive<'a> {
     layer: &'a StoredLayer,
     recorded: RecordedArchive,
     content: Option<StoredContent>,
-}
-
-impl StoredLayer {
-    pub fn rebuilt_archive(&self) -> Result<RebuiltArchive<'_>, StoreError> {
-        Ok(RebuiltArchive {
-            layer: self,
-            recorded: self.archive()?,
-            content: None,
-        })
-    }
 }
 
 impl Read for RebuiltArchive<'_> {
@@ -471,13 +463,7 @@ impl Read for StoredContent {
 
 impl Seek for StoredContent {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        let target = match to {
-            SeekFrom::Start(p) => Some(p),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-            SeekFrom::End(d) => self.size.checked_add_signed(d),
-        }
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before start"))?
-        .min(self.size);
+        let target = seek_target(to, self.pos, self.size)?;
         if target != self.pos {
             self.sequential = false;
         }

@@ -9,8 +9,8 @@
 use std::io::{self, Read, Write};
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
+use crate::image::reference::digest;
 use crate::rebuild::layer::LayerSummary;
 
 pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
@@ -74,11 +74,6 @@ pub fn new_config(
         }
     }
     Ok(Value::Object(config))
-}
-
-/// `sha256:<hex>` of `bytes`.
-pub fn digest(bytes: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(bytes))
 }
 
 fn hex(digest: &str) -> &str {

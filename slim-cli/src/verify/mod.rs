@@ -611,7 +611,7 @@ mod tests {
                 content_encoding: None,
                 location: None,
                 body_bytes: body.len() as u64,
-                body_digest: crate::drive::http::digest(body.as_bytes()),
+                body_digest: crate::image::reference::digest(body.as_bytes()),
                 body_text: Some(body.into()),
                 millis: 3,
             }),
