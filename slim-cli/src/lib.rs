@@ -16,7 +16,7 @@
 //! `error` and `exit` are what a command ends with. Shared: `engine` (the container
 //! engine), `cgroup`, `interrupt` (signals, and blocking work a stop request ends),
 //! `test_hook` (where the interruption tests catch slim), `recover` (what killed runs
-//! left), `footprint`, and `reporter`/`progress` (progress on stderr).
+//! left), `footprint`, `memory` (freed memory back to the system between phases), and `reporter`/`progress` (progress on stderr).
 //!
 //! Stages own their errors and never name `error`, which wraps them: the modules import
 //! one another without a cycle (`module_graph_tests` checks it).
@@ -49,6 +49,7 @@ pub mod cgroup;
 pub mod engine;
 pub mod footprint;
 pub mod interrupt;
+pub mod memory;
 pub mod netns;
 pub mod output;
 pub mod progress;

@@ -9,6 +9,7 @@ mod abi;
 mod calls;
 mod event;
 mod loader;
+mod ring;
 
 pub use calls::{CallRecord, seccomp_arch, syscall_name, syscall_table};
 pub use event::{Base, DecodeError, Event, Syscall, SyscallEnter, SyscallExit, Task};

@@ -7,7 +7,7 @@
 use std::io;
 use std::path::Path;
 
-use aya::maps::{Array, MapData, PerCpuArray, RingBuf};
+use aya::maps::{Array, Map, PerCpuArray};
 use aya::programs::TracePoint;
 use aya::{Btf, Ebpf, EbpfLoader};
 use tokio::io::unix::AsyncFd;
@@ -15,6 +15,7 @@ use tokio::io::unix::AsyncFd;
 use crate::abi;
 use crate::calls::{CallRecord, numbers};
 use crate::event::Event;
+use crate::ring::Ring;
 
 static PROBE_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/probe.bpf.o"));
 
@@ -108,7 +109,7 @@ pub struct Probe {
 
 /// The stream of events from an attached probe.
 pub struct EventStream {
-    ring: AsyncFd<RingBuf<MapData>>,
+    ring: AsyncFd<Ring>,
 }
 
 const CAP_SYS_ADMIN: u32 = 21;
@@ -266,13 +267,14 @@ impl Probe {
             })?;
         }
 
-        let ring = RingBuf::try_from(
-            ebpf.take_map("events")
-                .ok_or_else(|| ProbeError::Load("map `events` missing".into()))?,
-        )
-        .map_err(|e| ProbeError::Load(chain(&e)))?;
-        // SAFETY: the ring buffer owns its map fd and keeps it open, unchanged, for as long
-        // as it lives, and the AsyncFd owns the ring buffer.
+        let events = match ebpf.take_map("events") {
+            Some(Map::RingBuf(map)) => map,
+            Some(_) => return Err(ProbeError::Load("map `events` is no ring buffer".into())),
+            None => return Err(ProbeError::Load("map `events` missing".into())),
+        };
+        let ring = Ring::new(events, size).map_err(ProbeError::Read)?;
+        // SAFETY: the ring owns its map fd and keeps it open, unchanged, for as long as it
+        // lives, and the AsyncFd owns the ring.
         let ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
             .map_err(|e| ProbeError::Read(e.into()))?;
         Ok((Probe { ebpf }, EventStream { ring }))
@@ -368,13 +370,11 @@ impl EventStream {
     }
 }
 
-fn drain_ring(ring: &mut RingBuf<MapData>, out: &mut Vec<Event>) -> Result<usize, ProbeError> {
-    let mut added = 0;
-    while let Some(item) = ring.next() {
-        out.push(Event::decode(&item)?);
-        added += 1;
-    }
-    Ok(added)
+fn drain_ring(ring: &mut Ring, out: &mut Vec<Event>) -> Result<usize, ProbeError> {
+    ring.drain(|record| {
+        out.push(Event::decode(record)?);
+        Ok::<(), ProbeError>(())
+    })
 }
 
 #[cfg(test)]

@@ -205,22 +205,24 @@ async fn build_phases(
     };
     let mut keep_options = settings.keep.clone();
     let profiles = settings.profiles.clone();
-    // Shared with the keep task, not copied: a trace can hold millions of records.
-    let records = Arc::new(records);
     reporter.begin(Phase::Keep);
-    let (index, mut keep_set, chosen) = blocking(stop, "keep", {
-        let records = records.clone();
+    let (index, mut keep_set, chosen, (traced_absent, absent), records) = blocking(stop, "keep", {
         let runtime = runtime.clone();
         let env = image.env.clone();
-        move || -> Result<(FsIndex, KeepSet, AppliedProfiles), Error> {
+        move || -> Result<_, Error> {
             let chosen = profile::choose(&profiles.named, profiles.auto, &index, &env, &records)?;
-            let names = chosen
+            let names: AppliedProfiles = chosen
                 .iter()
                 .map(|(p, why)| (p.name.clone(), why.clone()))
                 .collect();
             keep_options.profiles = chosen.into_iter().map(|(p, _)| p).collect();
             let keep_set = keep::compute(&index, &records, &runtime, &keep_options)?;
-            Ok((index, keep_set, names))
+            let absent = footprint::absent(&index, &records);
+            // From here on only the lookups that found nothing are compared (verification);
+            // a trace can hold millions of records, and the new image is written and run
+            // without them.
+            let missing = missing_lookups(records);
+            Ok((index, keep_set, names, absent, missing))
         }
     })
     .await??;
@@ -342,6 +344,8 @@ async fn build_phases(
 
     let mut verification = Verification::skipped();
     if settings.verify.enabled {
+        // What writing the new layer used goes back before verification loads its probe.
+        crate::memory::give_back();
         reporter.begin(Phase::Verify);
         let original = Original {
             probes: &probes,
@@ -385,7 +389,7 @@ async fn build_phases(
         source_id: image.id.clone(),
         ..Subject::default()
     };
-    let (footprint, (traced_absent, absent), sbom) = tokio::task::spawn_blocking({
+    let (footprint, sbom) = tokio::task::spawn_blocking({
         let index = index.clone();
         let sbom = settings.sbom.clone();
         let db = built.packages.clone();
@@ -395,11 +399,7 @@ async fn build_phases(
                 write_sbom(&index, &keep_set, db, sbom_subject, &target)
                     .map(|n| (target, n, start.elapsed()))
             });
-            (
-                footprint::measure(&index, &keep_set),
-                footprint::absent(&index, &records),
-                written,
-            )
+            (footprint::measure(&index, &keep_set), written)
         }
     })
     .await
@@ -734,3 +734,12 @@ fn check_output(path: &Path) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests;
+
+/// The records of lookups that found nothing, all that is compared after the keep set is
+/// known; the memory of the rest goes back to the system before the new image is written.
+fn missing_lookups(mut records: Vec<TraceRecord>) -> Vec<TraceRecord> {
+    records.retain(|r| r.result.is_missing());
+    records.shrink_to_fit();
+    crate::memory::give_back();
+    records
+}
