@@ -63,6 +63,15 @@ impl Scheme {
         }
     }
 
+    /// The scheme [`Scheme::as_str`] names, if `name` is one.
+    pub fn parse(name: &str) -> Option<Scheme> {
+        match name {
+            "http" => Some(Scheme::Http),
+            "https" => Some(Scheme::Https),
+            _ => None,
+        }
+    }
+
     fn default_port(self) -> u16 {
         match self {
             Scheme::Http => 80,

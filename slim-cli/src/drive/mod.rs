@@ -242,6 +242,11 @@ pub struct ProbePlan {
     #[serde(with = "duration_ms")]
     #[schemars(with = "u64")]
     pub request_timeout: Duration,
+    /// How each ready port spoke when the plan was executed (an executed plan's): a run
+    /// of it asks a port that spoke HTTP with HTTP at once, without first waiting to see
+    /// whether the server talks first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spoke: Vec<PortReport>,
 }
 
 impl ProbePlan {
@@ -261,6 +266,7 @@ impl ProbePlan {
             run: Vec::new(),
             continue_after: ContinueAfter::Probe,
             request_timeout: Duration::from_secs(30),
+            spoke: Vec::new(),
         }
     }
 
@@ -275,10 +281,11 @@ impl ProbePlan {
 
     /// This plan as it was executed: `http` replaced by the requests actually made, no
     /// discovery, no waiting for a signal or a key at the end.
-    pub fn executed(&self, http: Vec<HttpProbe>) -> ProbePlan {
+    pub fn executed(&self, http: Vec<HttpProbe>, ports: &[PortReport]) -> ProbePlan {
         ProbePlan {
             http,
             discovery: None,
+            spoke: ports.to_vec(),
             continue_after: match self.continue_after {
                 ContinueAfter::Timeout(d) => ContinueAfter::Timeout(d),
                 _ => ContinueAfter::Probe,
@@ -490,7 +497,7 @@ impl ProbeResult {
 }
 
 /// What a port was found to speak.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PortReport {
     pub port: u16,
     /// `http`, `https` or `other`.

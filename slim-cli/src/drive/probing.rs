@@ -268,7 +268,7 @@ impl Workload for Probing {
         }
         hold(&plan.continue_after, reporter).await?;
         Ok(ProbeReport {
-            plan: plan.executed(sent),
+            plan: plan.executed(sent, &ports),
             results,
             again,
             ports,
@@ -571,7 +571,13 @@ async fn wait_ready<E: Engine>(
             .find(|l| l.port == port)
             .map_or("", |l| l.program.as_str());
         let expected = ClientFirst::expected(program, port);
-        let kind = ready::classify(addr, port, netns, expected, until).await;
+        let spoke = plan.spoke.iter().find(|p| p.port == port);
+        let kind = match spoke.and_then(|p| Scheme::parse(&p.speaks)) {
+            Some(scheme) if ready::answers_http(addr, port, netns, scheme).await => {
+                PortKind::Http(scheme)
+            }
+            _ => ready::classify(addr, port, netns, expected, until).await,
+        };
         if let Some(protocol) = expected {
             asked.push(protocol_result(port, protocol, &kind));
         }

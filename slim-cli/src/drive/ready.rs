@@ -119,6 +119,30 @@ pub async fn classify(
     }
 }
 
+/// Whether `port` answers HTTP over `scheme` now, asked at once: the look for a port that
+/// spoke HTTP in an earlier run of the same plan. Skips the wait for a banner, which only
+/// a server that talks first needs; anything but an HTTP answer is `false`, and the port
+/// is then classified as any other.
+pub async fn answers_http(addr: IpAddr, port: u16, netns: Option<u32>, scheme: Scheme) -> bool {
+    let endpoint = Endpoint {
+        addr,
+        port,
+        scheme,
+        netns,
+    };
+    let Ok(stream) = http::connect(addr, port, netns).await else {
+        return false;
+    };
+    let hello = match scheme {
+        Scheme::Http => hello(stream, endpoint).await,
+        Scheme::Https => match tokio::time::timeout(TLS_TRY, tls::handshake(stream, addr)).await {
+            Ok(Ok(tls_stream)) => hello(tls_stream, endpoint).await,
+            _ => return false,
+        },
+    };
+    matches!(hello, Hello::Http)
+}
+
 async fn look(addr: IpAddr, port: u16, netns: Option<u32>, expected: Option<ClientFirst>) -> Look {
     let mut stream = match http::connect(addr, port, netns).await {
         Ok(stream) => stream,

@@ -915,8 +915,13 @@ fn only_tcp_ports_are_probed() {
 fn an_executed_plan_has_no_discovery_and_does_not_wait_for_the_user() {
     let mut plan = ProbePlan::for_ports(&[80]);
     plan.continue_after = ContinueAfter::Enter;
-    let executed = plan.executed(vec![spec::parse_probe("GET /x").unwrap()]);
+    let spoke = [PortReport {
+        port: 80,
+        speaks: "http".into(),
+    }];
+    let executed = plan.executed(vec![spec::parse_probe("GET /x").unwrap()], &spoke);
     assert_eq!(executed.discovery, None);
+    assert_eq!(executed.spoke, spoke);
     assert_eq!(executed.continue_after, ContinueAfter::Probe);
     assert_eq!(executed.http.len(), 1);
     let json = serde_json::to_value(&executed).unwrap();
@@ -955,4 +960,72 @@ async fn the_crawl_sends_each_openapi_write_alone() {
             write.request
         );
     }
+}
+
+/// A server on a local port that answers every HTTP request with 200 and notes what each
+/// connection opened with: `http`, `tls` (a ClientHello), or `silent` (closed before
+/// anything was said).
+async fn opening_server() -> (u16, Arc<Mutex<Vec<&'static str>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let openings = Arc::new(Mutex::new(Vec::new()));
+    let noted = openings.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let noted = noted.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                let opening = match buf[..n].first() {
+                    None => "silent",
+                    Some(0x16) => "tls",
+                    Some(_) => "http",
+                };
+                noted.lock().unwrap().push(opening);
+                if opening == "http" {
+                    let _ = socket
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                        )
+                        .await;
+                }
+            });
+        }
+    });
+    (port, openings)
+}
+
+/// A port that spoke HTTP when the plan was executed is asked with HTTP on the first
+/// connection of a run of that plan (verification's), without the wait for a banner and
+/// the TLS attempt that a port of unknown kind gets first (0.3 s and more of each run).
+#[tokio::test]
+async fn a_port_that_spoke_http_is_asked_with_http_at_once() {
+    let (port, openings) = opening_server().await;
+    let executed = ProbePlan {
+        discovery: None,
+        ..plan(port)
+    }
+    .executed(
+        Vec::new(),
+        &[PortReport {
+            port,
+            speaks: "http".into(),
+        }],
+    );
+    let report = probe(executed).await.unwrap();
+    assert_eq!(report.ports[0].speaks, "http");
+    assert_eq!(openings.lock().unwrap().first(), Some(&"http"));
+
+    // Control: a port of unknown kind is listened to for a banner, then offered TLS on
+    // that connection, and asked with HTTP on a second one.
+    let (port, openings) = opening_server().await;
+    let report = probe(ProbePlan {
+        discovery: None,
+        ..plan(port)
+    })
+    .await
+    .unwrap();
+    assert_eq!(report.ports[0].speaks, "http");
+    assert_eq!(openings.lock().unwrap()[..2], ["tls", "http"]);
 }

@@ -1,7 +1,8 @@
 //! What a traced run holds outside slim's process, and its release: the container, the
 //! probe and its reader, the cgroup. Release is explicit and async (the engine must be
 //! asked to remove the container), runs on every way out of a run, and goes in the order
-//! container → probe → cgroup, since the cgroup can only go once the container is gone.
+//! container → probe → cgroup, since the cgroup can only go once the container is gone;
+//! the probe detaches on a thread of its own, beside what comes next.
 //! When the engine went away, removing the container is retried briefly; if it stays
 //! away, the container's processes are killed through the cgroup so the cgroup can go, and
 //! the container itself is left for the next run's recovery (see [`crate::recover`]).
@@ -70,7 +71,12 @@ impl RunResources {
             }
             commands.push(format!("docker rm -f -v {id}"));
         }
-        drop(self.probe.take());
+        if let Some(probe) = self.probe.take() {
+            // Detaching waits out a grace period per tracepoint, about 0.4 s in all, with
+            // nothing left to record: it goes on beside what follows. Exiting detaches
+            // whatever is still attached, so a process that ends first leaves nothing.
+            tokio::task::spawn_blocking(move || drop(probe));
+        }
         if let Some(cgroup) = self.cgroup.take() {
             if container_left {
                 cgroup.kill_processes();
