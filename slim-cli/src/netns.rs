@@ -80,13 +80,132 @@ pub fn listeners(processes: &Processes) -> Vec<Listener> {
     }
     let mut found = BTreeSet::new();
     for pid in tables {
-        for table in ["tcp", "tcp6"] {
-            if let Ok(text) = fs_err::read_to_string(format!("/proc/{pid}/net/{table}")) {
-                found.extend(parse_listeners(&text, &inodes));
+        // The kernel's socket diagnostics list the listening sockets alone; its text
+        // tables walk every connection of the host's hash table first (3 ms a read here,
+        // a third of a core at one read every 10 ms while an application starts).
+        match diagnosed_listeners(pid) {
+            Ok(sockets) => found.extend(sockets.into_iter().filter_map(|(addr, port, inode)| {
+                Some(Listener {
+                    addr,
+                    port,
+                    program: inodes.get(&inode)?.clone(),
+                })
+            })),
+            Err(_) => {
+                for table in ["tcp", "tcp6"] {
+                    if let Ok(text) = fs_err::read_to_string(format!("/proc/{pid}/net/{table}")) {
+                        found.extend(parse_listeners(&text, &inodes));
+                    }
+                }
             }
         }
     }
     found.into_iter().collect()
+}
+
+/// `SOCK_DIAG_BY_FAMILY`, `NLMSG_DONE`, `NLMSG_ERROR`, and a dump request's flags.
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const NLMSG_DONE: u16 = 3;
+const NLMSG_ERROR: u16 = 2;
+const DUMP_REQUEST: u16 = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
+/// `TCP_LISTEN` as a bit of `idiag_states`.
+const LISTEN_STATE: u32 = 1 << 10;
+
+/// The TCP sockets in LISTEN state of `pid`'s network namespace, each as its address, port
+/// and inode, from the kernel's socket diagnostics (`NETLINK_SOCK_DIAG`, as `ss -lt` asks).
+fn diagnosed_listeners(pid: u32) -> std::io::Result<Vec<(IpAddr, u16, u64)>> {
+    let socket = std::thread::spawn(move || {
+        socket_in_namespace(
+            pid,
+            libc::AF_NETLINK,
+            libc::SOCK_RAW,
+            libc::NETLINK_SOCK_DIAG,
+        )
+    })
+    .join()
+    .unwrap_or_else(|_| Err(std::io::Error::other("the namespace thread panicked")))?;
+    let mut found = Vec::new();
+    for family in [libc::AF_INET, libc::AF_INET6] {
+        let mut request = Vec::with_capacity(72);
+        request.extend_from_slice(&72u32.to_ne_bytes());
+        request.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        request.extend_from_slice(&DUMP_REQUEST.to_ne_bytes());
+        request.extend_from_slice(&[0; 8]); // sequence number, port id
+        request.extend_from_slice(&[family as u8, libc::IPPROTO_TCP as u8, 0, 0]);
+        request.extend_from_slice(&LISTEN_STATE.to_ne_bytes());
+        request.resize(72, 0); // the socket id: any
+        // SAFETY: send(2) of a buffer this function owns, on a descriptor it owns.
+        let sent = unsafe {
+            libc::send(
+                socket.as_raw_fd(),
+                request.as_ptr().cast(),
+                request.len(),
+                0,
+            )
+        };
+        if sent < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut buffer = vec![0u8; 32 * 1024];
+        loop {
+            // SAFETY: recv(2) into a buffer this function owns, within its length.
+            let got = unsafe {
+                libc::recv(
+                    socket.as_raw_fd(),
+                    buffer.as_mut_ptr().cast(),
+                    buffer.len(),
+                    0,
+                )
+            };
+            let got = usize::try_from(got).map_err(|_| std::io::Error::last_os_error())?;
+            if parse_diagnosis(&buffer[..got], &mut found)? || got == 0 {
+                break;
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Adds the listening sockets of one batch of `SOCK_DIAG_BY_FAMILY` answers to `found`;
+/// `true` when the batch ends the dump.
+fn parse_diagnosis(mut batch: &[u8], found: &mut Vec<(IpAddr, u16, u64)>) -> std::io::Result<bool> {
+    let u16_at = |b: &[u8], at: usize| u16::from_ne_bytes([b[at], b[at + 1]]);
+    let u32_at =
+        |b: &[u8], at: usize| u32::from_ne_bytes(b[at..at + 4].try_into().unwrap_or_default());
+    while batch.len() >= 16 {
+        let len = u32_at(batch, 0) as usize;
+        if len < 16 || len > batch.len() {
+            return Err(std::io::Error::other("a truncated socket diagnosis"));
+        }
+        let (message, rest) = batch.split_at(len.next_multiple_of(4).min(batch.len()));
+        batch = rest;
+        match u16_at(message, 4) {
+            NLMSG_DONE => return Ok(true),
+            NLMSG_ERROR => {
+                let errno = i32::from_ne_bytes(message[16..20].try_into().unwrap_or_default());
+                return Err(std::io::Error::from_raw_os_error(-errno));
+            }
+            SOCK_DIAG_BY_FAMILY if message.len() >= 16 + 72 => {
+                let body = &message[16..];
+                // family, state, timer, retransmits; then the id: source port (big
+                // endian), destination port, source address (16 bytes) …; the inode last.
+                let port = u16::from_be_bytes([body[4], body[5]]);
+                let addr = match i32::from(body[0]) {
+                    libc::AF_INET => {
+                        IpAddr::V4(Ipv4Addr::new(body[8], body[9], body[10], body[11]))
+                    }
+                    _ => {
+                        let octets: [u8; 16] = body[8..24].try_into().unwrap_or_default();
+                        let v6 = Ipv6Addr::from(octets);
+                        v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
+                    }
+                };
+                found.push((addr, port, u64::from(u32_at(body, 68))));
+            }
+            _ => {}
+        }
+    }
+    Ok(false)
 }
 
 /// The pids of `dir`'s `cgroup.procs` and of every cgroup below it.
@@ -170,11 +289,17 @@ fn parse_address(hex: &str) -> Option<IpAddr> {
 /// own enters the namespace and makes the socket (a socket stays in the namespace it was
 /// made in), which then connects as any other.
 pub async fn connect_from(pid: u32, addr: SocketAddr) -> std::io::Result<TcpStream> {
-    let v6 = addr.is_ipv6();
+    let family = if addr.is_ipv6() {
+        libc::AF_INET6
+    } else {
+        libc::AF_INET
+    };
     let socket = tokio::task::spawn_blocking(move || {
-        std::thread::spawn(move || socket_in_namespace(pid, v6))
-            .join()
-            .unwrap_or_else(|_| Err(std::io::Error::other("the namespace thread panicked")))
+        std::thread::spawn(move || {
+            socket_in_namespace(pid, family, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0)
+        })
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the namespace thread panicked")))
     })
     .await
     .map_err(std::io::Error::other)??;
@@ -183,9 +308,14 @@ pub async fn connect_from(pid: u32, addr: SocketAddr) -> std::io::Result<TcpStre
     socket.connect(addr).await
 }
 
-/// A non-blocking TCP socket made in `pid`'s network namespace (by this thread, which is
-/// left in that namespace: it must end after this).
-fn socket_in_namespace(pid: u32, v6: bool) -> std::io::Result<OwnedFd> {
+/// A socket made in `pid`'s network namespace (by this thread, which is left in that
+/// namespace: it must end after this).
+fn socket_in_namespace(
+    pid: u32,
+    family: libc::c_int,
+    kind: libc::c_int,
+    protocol: libc::c_int,
+) -> std::io::Result<OwnedFd> {
     let path = format!("/proc/{pid}/ns/net");
     let namespace = fs_err::File::open(&path)?;
     // SAFETY: setns on a descriptor this thread holds; it changes only this thread.
@@ -196,15 +326,8 @@ fn socket_in_namespace(pid: u32, v6: bool) -> std::io::Result<OwnedFd> {
             format!("entering the network namespace {path}: {error}"),
         ));
     }
-    let family = if v6 { libc::AF_INET6 } else { libc::AF_INET };
     // SAFETY: plain socket(2); the descriptor is owned by the OwnedFd below.
-    let fd = unsafe {
-        libc::socket(
-            family,
-            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    };
+    let fd = unsafe { libc::socket(family, kind | libc::SOCK_CLOEXEC, protocol) };
     if fd < 0 {
         return Err(std::io::Error::last_os_error());
     }
@@ -215,6 +338,36 @@ fn socket_in_namespace(pid: u32, v6: bool) -> std::io::Result<OwnedFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_socket_diagnosis_lists_the_listening_sockets_and_no_connection() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connection = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let local = connection.local_addr().unwrap().port();
+        let sockets = diagnosed_listeners(std::process::id()).unwrap();
+        let mine: Vec<&(IpAddr, u16, u64)> = sockets.iter().filter(|s| s.1 == port).collect();
+        assert_eq!(mine.len(), 1, "{sockets:?}");
+        assert_eq!(mine[0].0, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert!(socket_inodes(std::process::id()).contains(&mine[0].2));
+        assert!(!sockets.iter().any(|s| s.1 == local), "{sockets:?}");
+        // As `listeners` names it, with the program that holds it.
+        let named = listeners(&Processes::Pids(vec![std::process::id()]));
+        assert!(named.iter().any(|l| l.port == port), "{named:?}");
+    }
+
+    #[test]
+    fn a_refused_socket_diagnosis_is_an_error() {
+        let mut batch = Vec::new();
+        batch.extend_from_slice(&36u32.to_ne_bytes());
+        batch.extend_from_slice(&NLMSG_ERROR.to_ne_bytes());
+        batch.extend_from_slice(&[0; 10]);
+        batch.extend_from_slice(&(-libc::EPERM).to_ne_bytes());
+        batch.extend_from_slice(&[0; 16]);
+        let error = parse_diagnosis(&batch, &mut Vec::new()).unwrap_err();
+        assert_eq!(error.raw_os_error(), Some(libc::EPERM));
+        assert!(!parse_diagnosis(&batch[..8], &mut Vec::new()).unwrap());
+    }
 
     const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 0100007F:18EB 00000000:0000 0A 00000000:00000000 00:00000000 00000000   101        0 4001 1 0000000000000000 100 0 0 10 0
