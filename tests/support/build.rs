@@ -434,7 +434,7 @@ pub struct BuildOutcome {
     pub container_name: String,
     /// Wall time of the whole command.
     pub wall: Duration,
-    /// slim's peak resident memory, KiB (getrusage of the child).
+    /// slim's peak resident memory, KiB (its VmHWM, read while it runs).
     pub max_rss_kib: u64,
     /// What the run left behind (containers, cgroups, work files), if anything.
     pub leftovers: Option<String>,

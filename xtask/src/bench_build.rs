@@ -12,7 +12,7 @@
 //! - The whole build against the application's own start-up on the Flask- and
 //!   Django-style fixtures (target: at most twice the time to ready, plus the probes, plus
 //!   2 s).
-//! - slim's peak resident memory (getrusage of the child), the target being under 200 MB
+//! - slim's peak resident memory (its own VmHWM, read while it runs), the target being under 200 MB
 //!   while minifying the ≥ 1 GB image.
 //!
 //! - With `--baseline BIN`, the size of the image another `slim` binary (an earlier
@@ -35,7 +35,7 @@ use crate::Result;
 
 /// The builds measured, smallest image first: fixture and extra `slim build` options.
 /// `big` is the memory benchmark; it runs twice, the second time with a small ring
-/// buffer, since the probe's ring buffer (32 MB by default, mapped twice) is a fixed share of the RSS.
+/// buffer, since the probe's ring buffer (32 MB by default) is a fixed share of the RSS.
 const RUNS: &[(&str, &[&str])] = &[
     ("merged-usr", &[]),
     ("users", &[]),
@@ -350,7 +350,7 @@ fn report(
         out,
         "`slim build` with the release binary, default options, one run per image; times \
          from slim's own `time:` line (0.1 s resolution), wall time of the whole command, \
-         peak RSS from getrusage of the slim process. Binary: {version}.\n"
+         peak RSS from slim's own VmHWM, read while it runs. Binary: {version}.\n"
     );
     let _ = writeln!(
         out,
@@ -514,7 +514,7 @@ fn report(
     );
     let _ = writeln!(
         out,
-        "The probe's ring buffer (`--ring-buffer`, 32 MB by default, mapped twice) lives in slim's memory \
+        "The probe's ring buffer (`--ring-buffer`, 32 MB by default, mapped once) lives in slim's memory \
          and counts in its RSS whatever the image; a row with a 4 MB ring buffer shows what \
          the rest of slim takes.\n"
     );

@@ -82,11 +82,11 @@ pub fn run(args: &[String]) -> Result<String> {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Peak RSS (getrusage of the slim process) of `slim build` with the release binary on \
-         images of many layers and of many files, default options, then with a 4 MB ring \
-         buffer (the probe's ring buffer is mapped into slim and counts in its RSS whatever \
-         the image, so the second row of each pair shows what the rest of slim takes). \
-         Binary: {version}.\n"
+        "Peak RSS (slim's own VmHWM, read while it runs) of `slim build` with the release \
+         binary on images of many layers and of many files, default options, then with a 4 MB \
+         ring buffer (the probe's ring buffer is mapped into slim, once, while a container \
+         runs, and counts in its RSS whatever the image; the second row of each pair shows \
+         whether the peak comes from it). Binary: {version}.\n"
     );
     let _ = writeln!(
         out,
