@@ -117,7 +117,10 @@ impl Drop for Probe {
         // own, so that the waits overlap.
         std::thread::scope(|scope| {
             for link in self.links.drain(..) {
-                scope.spawn(move || drop(link));
+                // Without a thread, the link goes here (the ones before it go on theirs).
+                let _ = std::thread::Builder::new()
+                    .name("slim-detach".into())
+                    .spawn_scoped(scope, move || drop(link));
             }
         });
     }

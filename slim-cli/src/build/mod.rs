@@ -732,9 +732,6 @@ fn check_output(path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests;
-
 /// The records of lookups that found nothing, all that is compared after the keep set is
 /// known; the memory of the rest goes back to the system before the new image is written.
 fn missing_lookups(mut records: Vec<TraceRecord>) -> Vec<TraceRecord> {
@@ -743,3 +740,6 @@ fn missing_lookups(mut records: Vec<TraceRecord>) -> Vec<TraceRecord> {
     crate::memory::give_back();
     records
 }
+
+#[cfg(test)]
+mod tests;

@@ -72,9 +72,9 @@ impl RunResources {
             commands.push(format!("docker rm -f -v {id}"));
         }
         if let Some(probe) = self.probe.take() {
-            // Detaching waits out a grace period per tracepoint, about 0.4 s in all, with
-            // nothing left to record: it goes on beside what follows. Exiting detaches
-            // whatever is still attached, so a process that ends first leaves nothing.
+            // Detaching waits out grace periods of the kernel's, 0.2 s or more, with nothing
+            // left to record: it goes on beside what follows. Exiting detaches whatever is
+            // still attached, so a process that ends first leaves nothing.
             tokio::task::spawn_blocking(move || drop(probe));
         }
         if let Some(cgroup) = self.cgroup.take() {
