@@ -240,35 +240,20 @@ pub struct ReasonTally {
 }
 
 /// Measures `keep` against `index`.
-pub fn measure(index: &FsIndex, keep: &KeepSet) -> Footprint {
+pub fn measure(index: &FsIndex, keep: KeepSet) -> Footprint {
     let mut footprint = Footprint::default();
     let mut kept_by_dir: HashMap<Vec<u8>, (usize, u64)> = HashMap::new();
-    for (path, reasons) in keep.iter() {
+    for path in keep.paths() {
         let Some(node) = index.get(path) else {
             continue;
         };
-        let kind = PathType::of(node);
-        let size = node.size();
-        let target = match &node.kind {
-            NodeKind::Symlink { target } | NodeKind::HardLink { target } => {
-                Some(String::from_utf8_lossy(target).into_owned())
-            }
-            _ => None,
-        };
-        if kind != PathType::Dir {
+        if !matches!(node.kind, NodeKind::Dir) {
             footprint.kept_files += 1;
-            footprint.kept_bytes += size;
+            footprint.kept_bytes += node.size();
             let tally = kept_by_dir.entry(split_parent(path).0).or_default();
             tally.0 += 1;
-            tally.1 += size;
+            tally.1 += node.size();
         }
-        footprint.kept.push(KeptPath {
-            path: String::from_utf8_lossy(path).into_owned(),
-            kind,
-            size,
-            target,
-            reasons: first_parent_only(reasons),
-        });
     }
     footprint.kept_directories = largest(
         kept_by_dir
@@ -282,7 +267,7 @@ pub fn measure(index: &FsIndex, keep: &KeepSet) -> Footprint {
         |t| (t.bytes, &t.path),
     );
     footprint.kept_directories.truncate(KEPT_DIRECTORIES);
-    footprint.by_reason = by_reason(index, keep);
+    footprint.by_reason = by_reason(index, &keep);
     footprint.left_out = keep
         .left_out()
         .iter()
@@ -371,6 +356,28 @@ pub fn measure(index: &FsIndex, keep: &KeepSet) -> Footprint {
                     reasons: first_parent_only(reasons),
                 })
                 .collect(),
+        })
+        .collect();
+    // Last, and taken apart as it goes: the list holds every kept path again, and a
+    // keep set can hold millions.
+    footprint.kept = keep
+        .into_paths()
+        .filter_map(|(path, reasons)| {
+            let node = index.get(&path)?;
+            let target = match &node.kind {
+                NodeKind::Symlink { target } | NodeKind::HardLink { target } => {
+                    Some(String::from_utf8_lossy(target).into_owned())
+                }
+                _ => None,
+            };
+            Some(KeptPath {
+                path: String::from_utf8(path)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                kind: PathType::of(node),
+                size: node.size(),
+                target,
+                reasons: first_parent_only(&reasons),
+            })
         })
         .collect();
     footprint
@@ -569,7 +576,7 @@ mod tests {
 
     /// The bytes-by-reason tally of `keep` as (reason, files, bytes).
     fn tallies(index: &FsIndex, keep: &KeepSet) -> Vec<(String, usize, u64)> {
-        measure(index, keep)
+        measure(index, keep.clone())
             .by_reason
             .into_iter()
             .map(|t| (t.reason, t.files, t.bytes))
@@ -703,7 +710,7 @@ mod tests {
             &options,
         )
         .unwrap();
-        let footprint = measure(&image.index, &keep);
+        let footprint = measure(&image.index, keep.clone());
 
         let link = footprint
             .kept

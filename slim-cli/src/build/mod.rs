@@ -216,12 +216,13 @@ async fn build_phases(
                 .map(|(p, why)| (p.name.clone(), why.clone()))
                 .collect();
             keep_options.profiles = chosen.into_iter().map(|(p, _)| p).collect();
-            let keep_set = keep::compute(&index, &records, &runtime, &keep_options)?;
             let absent = footprint::absent(&index, &records);
             // From here on only the lookups that found nothing are compared (verification);
-            // a trace can hold millions of records, and the new image is written and run
-            // without them.
-            let missing = missing_lookups(records);
+            // a trace can hold millions of records, and the keep set is computed, the new
+            // image written and run without the rest.
+            let missing = missing_lookups(&records);
+            let keep_set = keep::compute(&index, records, &runtime, &keep_options)?;
+            crate::memory::give_back();
             Ok((index, keep_set, names, absent, missing))
         }
     })
@@ -399,7 +400,7 @@ async fn build_phases(
                 write_sbom(&index, &keep_set, db, sbom_subject, &target)
                     .map(|n| (target, n, start.elapsed()))
             });
-            (footprint::measure(&index, &keep_set), written)
+            (footprint::measure(&index, keep_set), written)
         }
     })
     .await
@@ -732,13 +733,14 @@ fn check_output(path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// The records of lookups that found nothing, all that is compared after the keep set is
-/// known; the memory of the rest goes back to the system before the new image is written.
-fn missing_lookups(mut records: Vec<TraceRecord>) -> Vec<TraceRecord> {
-    records.retain(|r| r.result.is_missing());
-    records.shrink_to_fit();
-    crate::memory::give_back();
+/// The records of lookups that found nothing: all that is compared once the keep set is
+/// known.
+fn missing_lookups(records: &[TraceRecord]) -> Vec<TraceRecord> {
     records
+        .iter()
+        .filter(|r| r.result.is_missing())
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]

@@ -111,9 +111,9 @@ pub fn check_user_globs(options: &KeepOptions) -> Result<Excludes, KeepError> {
 }
 
 /// Computes the keep set of `records` over `index`.
-pub fn compute(
+pub fn compute<R: std::borrow::Borrow<TraceRecord>>(
     index: &FsIndex,
-    records: &[TraceRecord],
+    records: impl IntoIterator<Item = R>,
     image: &ImageRuntime,
     options: &KeepOptions,
 ) -> Result<KeepSet, KeepError> {
@@ -126,7 +126,10 @@ pub fn compute(
     let excludes = Excludes::compile(&options.excludes)?;
     let mut builder = Builder::new(index, image);
 
+    // Records given by value are freed as they are read: a trace can hold millions, and
+    // the rules below grow the keep set.
     for record in records {
+        let record = record.borrow();
         if record.incomplete.is_some() || record.path.is_empty() {
             continue;
         }
@@ -180,6 +183,7 @@ pub fn compute(
         }
         .run()?;
     }
+    drop(used);
 
     for (pattern, matcher) in &user_globs {
         let matched: Vec<Vec<u8>> = index

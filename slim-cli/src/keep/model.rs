@@ -207,6 +207,11 @@ impl KeepSet {
         self.paths.iter()
     }
 
+    /// Every kept path with its reasons, in order, the set taken apart as they come.
+    pub fn into_paths(self) -> impl Iterator<Item = (Vec<u8>, Vec<Reason>)> {
+        self.paths.into_iter()
+    }
+
     pub fn contains(&self, path: &[u8]) -> bool {
         self.paths.contains_key(path)
     }
