@@ -129,11 +129,7 @@ impl Workload for Probing {
         let mut commands = 0;
         let http_ports: Vec<(u16, Scheme)> = ports
             .iter()
-            .filter_map(|p| match p.speaks.as_str() {
-                "http" => Some((p.port, Scheme::Http)),
-                "https" => Some((p.port, Scheme::Https)),
-                _ => None,
-            })
+            .filter_map(|p| Some((p.port, Scheme::parse(&p.speaks)?)))
             .collect();
         let mut sent = Vec::new();
         let mut results = asked;

@@ -25,12 +25,13 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use crate::image::index::seek_target;
-use crate::image::reference::digest;
-use crate::inspect::ImageInfo;
 use base64::Engine as _;
 use flate2::read::GzDecoder;
 use serde::Deserialize;
+
+use crate::image::index::seek_target;
+use crate::image::reference::digest;
+use crate::inspect::ImageInfo;
 
 /// The option that chooses where the image's files are read from, as the user gives it.
 const SOURCE_OPTION: &str = "--image-source";
