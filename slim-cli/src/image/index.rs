@@ -529,7 +529,12 @@ impl FsIndex {
 
     /// Reads a whole small file (bounded by `limit` bytes).
     pub fn read_to_vec(&self, node: &Node, limit: u64) -> io::Result<Vec<u8>> {
-        let mut buf = Vec::new();
+        // Room for the whole content and the read that finds its end: no regrowing.
+        let size = match node.kind {
+            NodeKind::File { size, .. } => size.min(limit),
+            _ => 0,
+        };
+        let mut buf = Vec::with_capacity(usize::try_from(size).map_or(0, |s| s + 1));
         self.open(node)?.take(limit).read_to_end(&mut buf)?;
         Ok(buf)
     }

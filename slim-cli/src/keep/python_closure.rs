@@ -505,8 +505,6 @@ impl ImportClosure<'_, '_> {
     }
 }
 
-/// The directory a relative import of `level` dots in `source` starts from: the source's
-/// own package for one dot, its parent for two …
 /// The imports of each of `sources` read from the image (`None` for one it cannot read),
 /// in the same order; many are read on every core.
 fn scan_sources(index: &FsIndex, sources: &[Vec<u8>]) -> Vec<Option<Imports>> {
@@ -532,6 +530,8 @@ fn scan_sources(index: &FsIndex, sources: &[Vec<u8>]) -> Vec<Option<Imports>> {
     })
 }
 
+/// The directory a relative import of `level` dots in `source` starts from: the source's
+/// own package for one dot, its parent for two …
 fn relative_base(source: &[u8], level: usize) -> Vec<u8> {
     let mut dir = split_parent(source).0;
     for _ in 1..level {

@@ -69,8 +69,8 @@ enum Token<'a> {
     /// A name, as its bytes (only ASCII ones matter; others are kept as written).
     Name(&'a [u8]),
     /// A string literal: its text when it is a plain (not bytes, not f-) string without
-    /// escapes, else `None`.
-    Str(Option<&'a str>),
+    /// escapes, else `None`. The text is as written: UTF-8 is checked where it is used.
+    Str(Option<&'a [u8]>),
     /// One punctuation byte: `.` `,` `(` `)` `;` `:` `*` and the others.
     Op(u8),
     /// The start of a logical line, with its indentation (a tab counts 8).
@@ -80,15 +80,23 @@ enum Token<'a> {
 
 /// The imports of `source`.
 pub fn scan(source: &[u8]) -> Imports {
-    let tokens = tokenize(source);
+    let Tokens { tokens, marks } = tokenize(source);
     let mut imports = Imports::default();
     let mut frames: Vec<TryFrame> = Vec::new();
     let mut tries = 0;
     let mut line_indent = 0;
     let mut i = 0;
-    while i < tokens.len() {
-        let guard = guard_of(&frames);
-        imports.guards.resize(imports.refs.len(), guard);
+    // Only the marked tokens can start anything: the steps below go from one to the next
+    // at or after where the last step ended.
+    for &at in &marks {
+        if at < i {
+            continue;
+        }
+        i = at;
+        // The imports read by the last step stand where the frames were then.
+        if imports.guards.len() < imports.refs.len() {
+            imports.guards.resize(imports.refs.len(), guard_of(&frames));
+        }
         if let Token::Newline(indent) = tokens[i] {
             line_indent = indent;
             // A line indented no deeper than a `try:` ends it, unless it is a clause.
@@ -157,7 +165,8 @@ pub fn scan(source: &[u8]) -> Imports {
             {
                 match (tokens.get(i + 2), tokens.get(i + 3)) {
                     (Some(Token::Str(Some(name))), Some(Token::Op(b',' | b')')))
-                        if is_module_name(name) =>
+                        if let Ok(name) = std::str::from_utf8(name)
+                            && is_module_name(name) =>
                     {
                         let level = name.bytes().take_while(|&b| b == b'.').count();
                         imports.refs.push(ImportRef {
@@ -170,7 +179,11 @@ pub fn scan(source: &[u8]) -> Imports {
                 }
                 i += 2;
             }
-            Token::Str(Some(text)) if text.contains('.') && is_dotted_name(text) => {
+            Token::Str(Some(text))
+                if text.contains(&b'.')
+                    && is_dotted_name(text)
+                    && let Ok(text) = std::str::from_utf8(text) =>
+            {
                 imports.named.push(text.to_string());
                 i += 1;
             }
@@ -232,9 +245,9 @@ fn catches_failed_import(header: &[Token]) -> bool {
 }
 
 /// Whether `text` is identifiers joined by dots: `a.b`, `pkg.mod.Class`.
-fn is_dotted_name(text: &str) -> bool {
-    text.split('.').all(|part| {
-        part.bytes().next().is_some_and(|b| !b.is_ascii_digit()) && part.bytes().all(is_name_byte)
+fn is_dotted_name(text: &[u8]) -> bool {
+    text.split(|&b| b == b'.').all(|part| {
+        part.first().is_some_and(|b| !b.is_ascii_digit()) && part.iter().copied().all(is_name_byte)
     })
 }
 
@@ -253,7 +266,7 @@ fn is_module_name(name: &str) -> bool {
 /// that runs only when the file is run as a script, never when it is imported.
 fn is_main_check(tokens: &[Token]) -> bool {
     let name = |t: &Token| is_name(t, "__name__");
-    let main = |t: &Token| matches!(t, Token::Str(Some("__main__")));
+    let main = |t: &Token| matches!(t, Token::Str(Some(b"__main__")));
     let eq = Token::Op(b'=');
     tokens.len() >= 6
         && is_name(&tokens[0], "if")
@@ -404,20 +417,59 @@ static NAME_BYTES: [bool; 256] = {
     table
 };
 
+/// The tokens of a source, and where the ones [`scan`] looks at stand.
+struct Tokens<'a> {
+    tokens: Vec<Token<'a>>,
+    /// The indexes, ascending, of every `Newline`, every name that can start something
+    /// (see [`is_marked_name`]) and every plain string with a dot.
+    marks: Vec<usize>,
+}
+
+/// Whether [`scan`] looks at a name: the keywords that start or end what it reads, and
+/// the functions that import by name.
+fn is_marked_name(word: &[u8]) -> bool {
+    matches!(
+        word,
+        b"import"
+            | b"from"
+            | b"try"
+            | b"except"
+            | b"else"
+            | b"finally"
+            | b"if"
+            | b"import_module"
+            | b"__import__"
+    )
+}
+
 /// The tokens of `source`, with newlines inside brackets and after a backslash dropped.
-fn tokenize(source: &[u8]) -> Vec<Token<'_>> {
-    // Every logical line starts with its indentation, measured until its first token.
+fn tokenize(source: &[u8]) -> Tokens<'_> {
     let mut tokens = Vec::with_capacity(source.len() / 6 + 1);
+    let mut marks = Vec::with_capacity(source.len() / 32 + 1);
+    // Every logical line starts with its indentation, measured until its first token.
+    marks.push(tokens.len());
     tokens.push(Token::Newline(0));
     let mut measuring = true;
     let mut depth: usize = 0;
     let mut i = 0;
-    while i < source.len() {
-        let b = source[i];
-        if measuring && !matches!(b, b' ' | b'\t' | b'\x0c' | b'\n' | b'\r' | b'#' | b'\\') {
-            measuring = false;
-        }
+    while let Some(&b) = source.get(i) {
         match b {
+            b' ' | b'\t' | b'\x0c' => {
+                let run = source[i..]
+                    .iter()
+                    .position(|c| !matches!(c, b' ' | b'\t' | b'\x0c'))
+                    .unwrap_or(source.len() - i);
+                if measuring && let Some(Token::Newline(indent)) = tokens.last_mut() {
+                    for &blank in &source[i..i + run] {
+                        *indent = if blank == b'\t' {
+                            (*indent / 8 + 1) * 8
+                        } else {
+                            *indent + 1
+                        };
+                    }
+                }
+                i += run;
+            }
             b'#' => i = memchr::memchr(b'\n', &source[i..]).map_or(source.len(), |n| i + n),
             b'\\' if source.get(i + 1) == Some(&b'\n') => i += 2,
             b'\\' if source.get(i + 1..i + 3) == Some(b"\r\n") => i += 3,
@@ -426,6 +478,7 @@ fn tokenize(source: &[u8]) -> Vec<Token<'_>> {
                     if let Some(Token::Newline(indent)) = tokens.last_mut() {
                         *indent = 0;
                     } else {
+                        marks.push(tokens.len());
                         tokens.push(Token::Newline(0));
                     }
                     measuring = true;
@@ -433,73 +486,85 @@ fn tokenize(source: &[u8]) -> Vec<Token<'_>> {
                 i += 1;
             }
             b'"' | b'\'' => {
-                let (token, end) = string(source, i, "");
-                tokens.push(token);
+                measuring = false;
+                let (token, end) = string(source, i, b"");
+                push_string(&mut tokens, &mut marks, token);
                 i = end;
             }
             b'0'..=b'9' => {
-                while i < source.len() && (is_name_byte(source[i]) || source[i] == b'.') {
-                    i += 1;
-                }
+                measuring = false;
+                i += source[i..]
+                    .iter()
+                    .position(|&c| !is_name_byte(c) && c != b'.')
+                    .unwrap_or(source.len() - i);
                 tokens.push(Token::Number);
             }
             _ if is_name_byte(b) => {
+                measuring = false;
                 let start = i;
-                while i < source.len() && is_name_byte(source[i]) {
-                    i += 1;
-                }
+                i += source[i..]
+                    .iter()
+                    .position(|&c| !is_name_byte(c))
+                    .unwrap_or(source.len() - i);
                 let word = &source[start..i];
-                let is_prefix = word.len() <= 3
-                    && word.iter().all(|c| {
-                        matches!(c.to_ascii_lowercase(), b'r' | b'b' | b'u' | b'f' | b't')
-                    });
-                if is_prefix && matches!(source.get(i), Some(b'"' | b'\'')) {
-                    let prefix = String::from_utf8_lossy(word).to_ascii_lowercase();
-                    let (token, end) = string(source, i, &prefix);
-                    tokens.push(token);
+                let quoted = matches!(source.get(i), Some(b'"' | b'\''));
+                if quoted && is_string_prefix(word) {
+                    let (token, end) = string(source, i, word);
+                    push_string(&mut tokens, &mut marks, token);
                     i = end;
                 } else {
+                    if is_marked_name(word) {
+                        marks.push(tokens.len());
+                    }
                     tokens.push(Token::Name(word));
                 }
             }
             b'(' | b'[' | b'{' => {
+                measuring = false;
                 depth += 1;
                 tokens.push(Token::Op(b));
                 i += 1;
             }
             b')' | b']' | b'}' => {
+                measuring = false;
                 depth = depth.saturating_sub(1);
                 tokens.push(Token::Op(b));
                 i += 1;
             }
-            b' ' | b'\t' | b'\x0c' if !measuring => {
-                while matches!(source.get(i), Some(b' ' | b'\t' | b'\x0c')) {
-                    i += 1;
-                }
-            }
-            b' ' | b'\t' | b'\x0c' => {
-                if let Some(Token::Newline(indent)) = tokens.last_mut() {
-                    *indent = if b == b'\t' {
-                        (*indent / 8 + 1) * 8
-                    } else {
-                        *indent + 1
-                    };
-                }
-                i += 1;
-            }
             _ => {
+                // A backslash that continues no line leaves the indentation measured.
+                measuring &= b == b'\\';
                 tokens.push(Token::Op(b));
                 i += 1;
             }
         }
     }
-    tokens
+    Tokens { tokens, marks }
+}
+
+/// Pushes a string token, marked when it is a plain string with a dot.
+fn push_string<'a>(tokens: &mut Vec<Token<'a>>, marks: &mut Vec<usize>, token: Token<'a>) {
+    if let Token::Str(Some(text)) = token
+        && memchr::memchr(b'.', text).is_some()
+    {
+        marks.push(tokens.len());
+    }
+    tokens.push(token);
+}
+
+/// Whether `word`, right before a quote, is a string prefix (`r`, `b`, `u`, `f`, `t` in
+/// either case, up to three of them).
+fn is_string_prefix(word: &[u8]) -> bool {
+    word.len() <= 3
+        && word
+            .iter()
+            .all(|c| matches!(c.to_ascii_lowercase(), b'r' | b'b' | b'u' | b'f' | b't'))
 }
 
 /// The string literal whose opening quote is at `start`; returns the token and where the
 /// literal ends. An unterminated single-quoted string ends at its line's end, a
 /// triple-quoted one at the end of the source.
-fn string<'a>(source: &'a [u8], start: usize, prefix: &str) -> (Token<'a>, usize) {
+fn string<'a>(source: &'a [u8], start: usize, prefix: &[u8]) -> (Token<'a>, usize) {
     let quote = source[start];
     let triple = source.get(start..start + 3) == Some(&[quote, quote, quote][..]);
     let open = if triple { 3 } else { 1 };
@@ -533,8 +598,11 @@ fn string<'a>(source: &'a [u8], start: usize, prefix: &str) -> (Token<'a>, usize
     };
     let end = end.min(source.len());
     let body = &source[(start + open).min(end)..end];
-    let plain = !escaped && !prefix.contains(['b', 'f', 't']);
-    let text = plain.then(|| std::str::from_utf8(body).ok()).flatten();
+    let plain = !escaped
+        && !prefix
+            .iter()
+            .any(|c| matches!(c.to_ascii_lowercase(), b'b' | b'f' | b't'));
+    let text = plain.then_some(body);
     let close = if end < source.len() && source[end] == quote {
         open
     } else {
@@ -837,6 +905,16 @@ def f():
             scan(b"# 'a.b'\n\"\"\"doc a.b\"\"\"\n").named,
             Vec::<String>::new()
         );
+    }
+
+    /// String text is checked for UTF-8 only where it is used: a literal that is not
+    /// UTF-8 names nothing and imports nothing, as one with escapes.
+    #[test]
+    fn literals_that_are_not_utf8_name_and_import_nothing() {
+        let imports = scan(b"x = 'a.\xff'\n__import__('b.\xfe')\nimport c\n");
+        assert_eq!(imports.refs, [r(0, "c", &[])]);
+        assert_eq!(imports.named, Vec::<String>::new());
+        assert_eq!(imports.computed, 1);
     }
 
     /// A small deterministic generator: the property tests need no crate.
