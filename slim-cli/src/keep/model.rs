@@ -287,7 +287,10 @@ impl KeepSet {
 
     /// Records one more reason to keep `path` (at most `MAX_REASONS`, none said twice).
     pub(super) fn keep(&mut self, path: &[u8], reason: Reason) {
-        add_reason(self.paths.entry(path.to_vec()).or_default(), reason);
+        match self.paths.get_mut(path) {
+            Some(reasons) => add_reason(reasons, reason),
+            None => add_reason(self.paths.entry(path.to_vec()).or_default(), reason),
+        }
     }
 
     /// What profiles' exclude globs left out (paths kept for another reason are not

@@ -65,6 +65,10 @@ pub(super) struct ImportClosure<'b, 'a> {
     pub exclude_globs: &'b [String],
     /// Files used by the application (sorted).
     pub used: &'b BTreeSet<Vec<u8>>,
+    /// Whether this round keeps the table's roots (frozen modules, packages kept whole).
+    /// The first round of a profile's closure does; the rounds after it would find them
+    /// kept already, with the same reasons.
+    pub roots: bool,
     /// What this closure did with each file it was asked to keep: left it out (`None`)
     /// or added it. Many sources import the same modules; the second time only the
     /// reason is new.
@@ -94,13 +98,31 @@ impl ImportClosure<'_, '_> {
         if paths.is_empty() {
             return;
         }
+        // Sources an earlier run of the same closure read: only what the rules applied
+        // since then added is read now.
+        // What decides the imports read from a source: a profile that only adds roots
+        // (`frozen`, `whole`) goes on from what another closure read.
+        let key = (
+            self.rules.tools.clone(),
+            self.rules.implied.clone(),
+            self.exclude_globs.to_vec(),
+        );
+        let mut scanned = self
+            .builder
+            .python_scanned
+            .iter()
+            .position(|(k, _)| *k == key)
+            .map(|i| self.builder.python_scanned.swap_remove(i).1)
+            .unwrap_or_default();
         let mut queue: Vec<Vec<u8>> = self
             .builder
             .set
             .paths()
-            .filter_map(|p| self.source_of(p))
+            .filter_map(source_path)
+            .filter(|source| !scanned.contains(source) && self.is_source(source))
             .collect();
-        for (version, path) in &paths {
+        let roots = self.roots;
+        for (version, path) in paths.iter().filter(|_| roots) {
             let why = format!("python {version} imports it at start-up (frozen module)");
             for name in &self.rules.frozen {
                 let found = self.find_on_path(path, name);
@@ -128,22 +150,6 @@ impl ImportClosure<'_, '_> {
                 }
             }
         }
-        // Sources an earlier run of the same closure read: only what the rules applied
-        // since then added is read now.
-        // What decides the imports read from a source: a profile that only adds roots
-        // (`frozen`, `whole`) goes on from what another closure read.
-        let key = (
-            self.rules.tools.clone(),
-            self.rules.implied.clone(),
-            self.exclude_globs.to_vec(),
-        );
-        let mut scanned = self
-            .builder
-            .python_scanned
-            .iter()
-            .position(|(k, _)| *k == key)
-            .map(|i| self.builder.python_scanned.swap_remove(i).1)
-            .unwrap_or_default();
         // In waves: the sources found so far are read and scanned together (on every
         // core), then what they import is looked up and makes the next wave.
         while !queue.is_empty() {
@@ -293,12 +299,12 @@ impl ImportClosure<'_, '_> {
     /// The Python source of a kept file: itself (`X.py`), or the `X.py` of its bytecode
     /// (`__pycache__/X.TAG.pyc`).
     fn source_of(&self, path: &[u8]) -> Option<Vec<u8>> {
-        let source = if path.ends_with(b".py") {
-            path.to_vec()
-        } else {
-            source_of_bytecode(path)?
-        };
-        (self.is_file(&source) && !self.excludes.is_match(as_path(&source))).then_some(source)
+        source_path(path).filter(|source| self.is_source(source))
+    }
+
+    /// Whether `source` is a file of the image the profile does not exclude.
+    fn is_source(&self, source: &[u8]) -> bool {
+        self.is_file(source) && !self.excludes.is_match(as_path(source))
     }
 
     fn is_file(&self, path: &[u8]) -> bool {
@@ -538,6 +544,16 @@ fn relative_base(source: &[u8], level: usize) -> Vec<u8> {
         dir = split_parent(&dir).0;
     }
     dir
+}
+
+/// Where the Python source of `path` would be: itself (`X.py`), or the `X.py` of its
+/// bytecode (`__pycache__/X.TAG.pyc`).
+fn source_path(path: &[u8]) -> Option<Vec<u8>> {
+    if path.ends_with(b".py") {
+        Some(path.to_vec())
+    } else {
+        source_of_bytecode(path)
+    }
 }
 
 /// The source `…/X.py` whose bytecode `path` is (`…/__pycache__/X.TAG.pyc`), or `None`

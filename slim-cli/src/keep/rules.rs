@@ -80,6 +80,7 @@ impl Apply<'_, '_> {
             // The closure reaches into subpackages the package rule left waiting; each
             // one reached is kept, and its sources read in turn.
             let started = Instant::now();
+            let mut first = true;
             loop {
                 ImportClosure {
                     builder: self.builder,
@@ -88,9 +89,11 @@ impl Apply<'_, '_> {
                     excludes: &excludes,
                     exclude_globs: &self.profile.exclude,
                     used: self.used,
+                    roots: first,
                     seen: HashMap::new(),
                 }
                 .run();
+                first = false;
                 if !self.keep_reached_packages(&excludes) {
                     break;
                 }
