@@ -289,7 +289,9 @@ impl KeepSet {
     pub(super) fn keep(&mut self, path: &[u8], reason: Reason) {
         match self.paths.get_mut(path) {
             Some(reasons) => add_reason(reasons, reason),
-            None => add_reason(self.paths.entry(path.to_vec()).or_default(), reason),
+            None => {
+                self.paths.insert(path.to_vec(), vec![reason]);
+            }
         }
     }
 

@@ -296,8 +296,8 @@ impl ImportClosure<'_, '_> {
         }
     }
 
-    /// The Python source of a kept file: itself (`X.py`), or the `X.py` of its bytecode
-    /// (`__pycache__/X.TAG.pyc`).
+    /// The Python source of a kept file ([`source_path`]), when the image has it and the
+    /// profile does not exclude it.
     fn source_of(&self, path: &[u8]) -> Option<Vec<u8>> {
         source_path(path).filter(|source| self.is_source(source))
     }
