@@ -144,6 +144,35 @@ fn root_engine_python_imports_inside_handlers_reach_the_slim_image() {
     );
 }
 
+/// The report's work alongside the run, by name.
+fn alongside(report: &Value) -> Vec<String> {
+    report["alongside"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn root_engine_python_sources_scanned_during_the_run_give_the_image_scanned_after_it() {
+    // Read in place, the sources the server loaded are scanned for their imports while it
+    // runs; through the export, the index comes after the run and the closure reads them
+    // all in the keep phase.
+    let (during, during_report) = build("python-lazy-during", &[]);
+    let (after, after_report) = build("python-lazy-after", &["--image-source", "export"]);
+    assert!(
+        alongside(&during_report).contains(&"python scan".to_string()),
+        "the sources should be scanned alongside the run: {}",
+        during_report["alongside"]
+    );
+    assert!(!alongside(&after_report).contains(&"python scan".to_string()));
+    assert_eq!(
+        during.engine.id, after.engine.id,
+        "scanning during the run changed the image"
+    );
+}
+
 #[test]
 fn root_engine_python_no_import_closure_breaks_the_lazy_pages() {
     let expected = original();

@@ -10,7 +10,7 @@
 //! Needs root and the Docker engine with the overlay2 or fuse-overlayfs storage driver
 //! (every test is named `root_engine_…`).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{self, Write};
 
 use sha2::{Digest, Sha256};
@@ -108,8 +108,13 @@ fn root_engine_a_build_from_the_layer_store_is_the_build_from_the_export() {
     assert_eq!(read_from(&from_export)["why"], "--image-source export");
     let (store_image, export_image) = (from_store.image(), from_export.image());
     assert_eq!(
-        store_image.engine.id, export_image.engine.id,
-        "the two sources gave different images"
+        store_image.engine.id,
+        export_image.engine.id,
+        "the two sources gave different images; kept paths that differ (store | export):\n{}\n\
+         store build:\n{}\nexport build:\n{}",
+        kept_differences(&from_store, &from_export),
+        from_store.stderr,
+        from_export.stderr
     );
     // The store was read while the traced container ran: nothing is left to save after it.
     assert!(
@@ -120,6 +125,40 @@ fn root_engine_a_build_from_the_layer_store_is_the_build_from_the_export() {
         "{}",
         from_store.stderr
     );
+}
+
+/// The kept paths of two builds' reports that differ, with their reasons (process ids
+/// aside), one per line.
+fn kept_differences(a: &slim_fixtures::BuildOutcome, b: &slim_fixtures::BuildOutcome) -> String {
+    let kept = |outcome: &slim_fixtures::BuildOutcome| -> BTreeMap<String, String> {
+        let report = outcome.report.as_ref().expect("a report");
+        report["keep"]["paths"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                let mut reasons = p["reasons"].clone();
+                for reason in reasons.as_array_mut().into_iter().flatten() {
+                    if let Some(reason) = reason.as_object_mut() {
+                        reason.remove("pid");
+                    }
+                }
+                (
+                    p["path"].as_str().unwrap_or_default().to_string(),
+                    reasons.to_string(),
+                )
+            })
+            .collect()
+    };
+    let (a, b) = (kept(a), kept(b));
+    a.keys()
+        .chain(b.keys())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .filter(|path| a.get(*path) != b.get(*path))
+        .map(|path| format!("{path}: {:?} | {:?}", a.get(path), b.get(path)))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// slim with the engine's layer records hidden from it (a private mount namespace with an

@@ -39,13 +39,14 @@ use crate::image::store::{self, ImageSource, LayerStore, SourceChoice};
 use crate::inspect::ImageInfo;
 use crate::interrupt::{Interrupted, StopRequest, blocking, interruptible};
 use crate::keep::profile;
-use crate::keep::{self, ImageRuntime, KeepSet};
+use crate::keep::read_ahead::read_ahead;
+use crate::keep::{self, ImageRuntime, KeepSet, SourceScans};
 use crate::packages::{self, PackageDb};
 use crate::rebuild::archive::{LABEL_SOURCE_ID, LABEL_SOURCE_IMAGE, LABEL_VERSION};
 use crate::rebuild::load::{Target, write_and_load};
 use crate::report::summary::{Alongside, AppliedProfiles, BuildSummary};
 use crate::reporter::{Phase, Reporter, Within, megabytes};
-use crate::run::{self, PauseThen, RunEnd, RunSettings};
+use crate::run::{self, PauseThen, RunEnd, RunSettings, Watched, Watcher};
 use crate::sbom::{self, SbomTarget, Subject};
 use crate::seccomp::{self, Profile};
 use crate::settings::BuildSettings;
@@ -130,7 +131,10 @@ async fn build_phases(
     lap("inspect", &mut phases);
 
     // Read in place, the original's files are indexed while its traced container runs.
+    // The Python sources the application loads are read and scanned once the index is
+    // made, while the run goes on: the import closure finds them done.
     let source_choice = settings.image_source;
+    let mut watcher: Option<Watcher> = None;
     let indexing = match store::locate(&image, source_choice)? {
         Ok(LayerStore {
             driver,
@@ -140,11 +144,24 @@ async fn build_phases(
             reporter.step(&format!(
                 "indexing the image in the engine's layer store ({driver}) while it runs"
             ));
+            let ahead = settings.keep.import_closure.then(|| {
+                let (watch, ahead) = read_ahead();
+                watcher = Some(Box::new(watch));
+                ahead
+            });
             let task = tokio::task::spawn_blocking(move || {
                 let start = Instant::now();
                 let records: u64 = layers.iter().map(|l| l.record_size()).sum();
-                FsIndex::from_sources(layers.into_iter().map(LayerSource::Store).collect())
-                    .map(|index| (index, records, start.elapsed()))
+                let index =
+                    FsIndex::from_sources(layers.into_iter().map(LayerSource::Store).collect())?;
+                let took = start.elapsed();
+                let ahead = ahead.map(|a| a.scan(&index)).unwrap_or_default();
+                Ok(Indexed {
+                    index,
+                    records,
+                    took,
+                    ahead,
+                })
             });
             Indexing::Store {
                 driver,
@@ -167,7 +184,7 @@ async fn build_phases(
         events,
         lost_events,
         calls,
-    } = traced_runs(engine, &image, settings, reporter, stop).await?;
+    } = traced_runs(engine, &image, settings, watcher, reporter, stop).await?;
     if settings.plan.strict {
         let failed: Vec<String> = probes
             .iter()
@@ -185,10 +202,15 @@ async fn build_phases(
 
     let work = WorkDir::create()?;
     reporter.begin(Phase::Save);
-    let (index, config, image_source, indexed_alongside) =
-        original_files(engine, &image, indexing, &work.0, reporter, stop).await?;
+    let OriginalFiles {
+        index,
+        config,
+        source: image_source,
+        indexed_alongside,
+        ahead,
+    } = original_files(engine, &image, indexing, &work.0, reporter, stop).await?;
     lap("save", &mut phases);
-    let alongside: Vec<Alongside> = indexed_alongside
+    let mut alongside: Vec<Alongside> = indexed_alongside
         .map(|took| Alongside {
             name: "index",
             during: "run",
@@ -197,6 +219,14 @@ async fn build_phases(
         })
         .into_iter()
         .collect();
+    if !ahead.is_empty() {
+        alongside.push(Alongside {
+            name: "python scan",
+            during: "run",
+            joined: "save",
+            took: ahead.took,
+        });
+    }
 
     let runtime = ImageRuntime {
         env: image.env.clone(),
@@ -221,7 +251,7 @@ async fn build_phases(
             // a trace can hold millions of records, and the keep set is computed, the new
             // image written and run without the rest.
             let missing = missing_lookups(&records);
-            let keep_set = keep::compute(&index, records, &runtime, &keep_options)?;
+            let keep_set = keep::compute_with(&index, records, &runtime, &keep_options, ahead)?;
             crate::memory::give_back();
             Ok((index, keep_set, names, absent, missing))
         }
@@ -485,8 +515,7 @@ enum Indexing {
     Store {
         driver: String,
         config: serde_json::Value,
-        /// The index, the bytes of layer records it read, and how long it took.
-        task: tokio::task::JoinHandle<Result<(FsIndex, u64, Duration), IndexError>>,
+        task: tokio::task::JoinHandle<Result<Indexed, IndexError>>,
         /// `--image-source store`: a failure is the build's, not a reason for the export.
         required: bool,
     },
@@ -495,9 +524,29 @@ enum Indexing {
     },
 }
 
-/// The original's index and config, where they were read from, and how long indexing took
-/// alongside the run: the layer store's index when it succeeded, else the engine's export
-/// saved into `work` and indexed.
+/// What the index task made of the layer store while the traced container ran.
+struct Indexed {
+    index: FsIndex,
+    /// The bytes of layer records it read.
+    records: u64,
+    /// How long indexing took.
+    took: Duration,
+    /// The Python sources the run loaded, scanned once the index was made.
+    ahead: SourceScans,
+}
+
+/// The original image's files, as the keep phase reads them.
+struct OriginalFiles {
+    index: FsIndex,
+    config: serde_json::Value,
+    source: ImageSource,
+    /// How long indexing took alongside the run (`None`: it was read after the run).
+    indexed_alongside: Option<Duration>,
+    ahead: SourceScans,
+}
+
+/// The original's index and config, and where they were read from: the layer store's
+/// index when it succeeded, else the engine's export saved into `work` and indexed.
 async fn original_files(
     engine: &impl Engine,
     image: &ImageInfo,
@@ -505,7 +554,7 @@ async fn original_files(
     work: &Path,
     reporter: &dyn Reporter,
     stop: &mut StopRequest,
-) -> Result<(FsIndex, serde_json::Value, ImageSource, Option<Duration>), Error> {
+) -> Result<OriginalFiles, Error> {
     let why = match indexing {
         Indexing::Store {
             driver,
@@ -513,20 +562,35 @@ async fn original_files(
             task,
             required,
         } => match interruptible(stop, task).await? {
-            Ok(Ok((index, records, took))) => {
+            Ok(Ok(Indexed {
+                index,
+                records,
+                took,
+                ahead,
+            })) => {
                 reporter.end(&format!(
                     "read in place: {} paths, {} read from the layer store's records \
-                     ({driver}), indexed in {:.1}s alongside the run",
+                     ({driver}), indexed in {:.1}s alongside the run{}",
                     index.len(),
                     megabytes(records),
-                    took.as_secs_f64()
+                    took.as_secs_f64(),
+                    if ahead.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            ", {} Python sources scanned in {:.2}s",
+                            ahead.len(),
+                            ahead.took.as_secs_f64()
+                        )
+                    }
                 ));
-                return Ok((
+                return Ok(OriginalFiles {
                     index,
                     config,
-                    ImageSource::LayerStore { driver },
-                    Some(took),
-                ));
+                    source: ImageSource::LayerStore { driver },
+                    indexed_alongside: Some(took),
+                    ahead,
+                });
             }
             Ok(Err(error)) if required => return Err(error.into()),
             Ok(Err(error)) => {
@@ -545,7 +609,13 @@ async fn original_files(
     let saved = save_image(engine, image, work, reporter, stop).await?;
     let layers = saved.layers;
     let index = blocking(stop, "index", move || FsIndex::from_layers(&layers)).await??;
-    Ok((index, saved.config, ImageSource::Export { why }, None))
+    Ok(OriginalFiles {
+        index,
+        config: saved.config,
+        source: ImageSource::Export { why },
+        indexed_alongside: None,
+        ahead: SourceScans::default(),
+    })
 }
 
 /// What the traced runs of the original image handed on.
@@ -577,6 +647,7 @@ async fn traced_runs(
     engine: &impl Engine,
     image: &ImageInfo,
     settings: &BuildSettings,
+    watcher: Option<Watcher>,
     reporter: &dyn Reporter,
     stop: &mut StopRequest,
 ) -> Result<Traced, Error> {
@@ -608,15 +679,18 @@ async fn traced_runs(
         engine,
         image,
         &settings.run,
-        PauseThen {
-            phase: "probing",
-            stop: stop.clone(),
-            inner: Probing {
-                plan,
-                image: settings.image.clone(),
-                // Verification learns what varies from the original's second answers.
-                answer_twice: settings.verify.enabled,
+        Watched {
+            inner: PauseThen {
+                phase: "probing",
+                stop: stop.clone(),
+                inner: Probing {
+                    plan,
+                    image: settings.image.clone(),
+                    // Verification learns what varies from the original's second answers.
+                    answer_twice: settings.verify.enabled,
+                },
             },
+            watcher,
         },
         reporter,
         stop,

@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use super::ld_cache::LdCache;
 use super::model::{ImageRuntime, KeepSet, Reason};
-use super::python_closure::{Found, SysPath};
+use super::python_closure::{Found, Probe, SysPath};
+use super::read_ahead::SourceScans;
 use crate::image::index::{FsIndex, NodeKind, resolve};
 
 /// Bytes read at most from a small configuration file of the image (passwd, nsswitch.conf,
@@ -38,10 +39,16 @@ pub(super) struct Builder<'a> {
     pub(super) python_paths: Option<BTreeMap<String, SysPath>>,
     /// What a module name finds on a version's `sys.path` (by version, then name).
     pub(super) python_found: RefCell<HashMap<String, HashMap<String, Found>>>,
+    /// What a directory holds under a name, for a version's path finder (by the version's
+    /// place, then the directory joined with the name).
+    pub(super) python_probes: RefCell<HashMap<(usize, Vec<u8>), Probe>>,
     /// Subpackages of used Python distributions that nothing has reached yet, with the
     /// profile and reason that keep them once something does (see
     /// `rules::Apply::keep_python_package`).
     pub(super) python_unreached: BTreeMap<Vec<u8>, (String, Reason)>,
+    /// Python sources scanned while the traced run went on, handed to the first closure
+    /// that reads them.
+    pub(super) python_ahead: SourceScans,
 }
 
 /// Where [`Builder::add_resolved`] put a path's reason.
@@ -72,7 +79,9 @@ impl<'a> Builder<'a> {
             python_scanned: Vec::new(),
             python_paths: None,
             python_found: RefCell::new(HashMap::new()),
+            python_probes: RefCell::new(HashMap::new()),
             python_unreached: BTreeMap::new(),
+            python_ahead: SourceScans::default(),
         }
     }
 

@@ -22,13 +22,11 @@ use super::builder::{Added, Builder, display};
 use super::glob::as_path;
 use super::model::Reason;
 use super::profile::PythonImports;
-use super::python_imports::{ImportRef, Imports, scan};
+use super::python_imports::{ImportRef, Imports};
+use super::read_ahead::{SOURCE_LIMIT, SourceScans, read_and_scan};
 use super::rules::{left_out, used_under};
 use crate::image::index::{FsIndex, NodeKind, join, split_parent};
 use crate::trace::path::normalize;
-
-/// Bytes read at most from one Python source.
-const SOURCE_LIMIT: u64 = 16 << 20;
 
 /// Where one Python version finds its modules.
 #[derive(Clone, Debug, Default)]
@@ -42,6 +40,22 @@ pub(super) struct SysPath {
     /// Extension module suffixes of the version (`.cpython-311-x86_64-linux-gnu.so`), then
     /// `.abi3.so` and `.so`.
     suffixes: Vec<Vec<u8>>,
+    /// Its place among the versions of the image: what a directory holds for one version
+    /// is remembered under it ([`Probe`]).
+    id: usize,
+}
+
+/// What one directory holds under one name for a Python version's path finder.
+#[derive(Clone, Debug)]
+pub(super) enum Probe {
+    /// A package: the directory `NAME` with this `__init__`.
+    Package(Vec<u8>),
+    /// A module file: an extension module, a source or sourceless bytecode.
+    Module(Vec<u8>),
+    /// A directory without `__init__`: part of a namespace package, unless another
+    /// directory of the path has the module.
+    Namespace,
+    Nothing,
 }
 
 /// A module found on a path: the files importing it loads, and where its submodules are.
@@ -155,7 +169,7 @@ impl ImportClosure<'_, '_> {
         while !queue.is_empty() {
             let mut wave = std::mem::take(&mut queue);
             wave.retain(|source| scanned.insert(source.clone()));
-            let scans = scan_sources(self.builder.index, &wave);
+            let scans = scan_sources(self.builder.index, &wave, &mut self.builder.python_ahead);
             for (source, imports) in wave.into_iter().zip(scans) {
                 let Some(imports) = imports else {
                     continue;
@@ -245,7 +259,7 @@ impl ImportClosure<'_, '_> {
             || self
                 .find(
                     &[relative_base(source, reference.level)],
-                    &path.suffixes,
+                    path,
                     &reference.module,
                 )
                 .complete
@@ -334,7 +348,7 @@ impl ImportClosure<'_, '_> {
                     complete: true,
                 }
             } else {
-                self.find(&[dir], &path.suffixes, &reference.module)
+                self.find(&[dir], path, &reference.module)
             }
         } else {
             let mut found = self.find_on_path(path, &reference.module);
@@ -352,7 +366,7 @@ impl ImportClosure<'_, '_> {
         // `from pkg import name`: a submodule if the package has one, else an attribute.
         let dirs = std::mem::take(&mut found.package_dirs);
         for name in &reference.names {
-            let sub = self.find(&dirs, &path.suffixes, name);
+            let sub = self.find(&dirs, path, name);
             found.files.extend(sub.files);
         }
         found.files
@@ -366,7 +380,7 @@ impl ImportClosure<'_, '_> {
             return found.clone();
         }
         drop(remembered);
-        let found = self.find(&path.dirs, &path.suffixes, name);
+        let found = self.find(&path.dirs, path, name);
         self.builder
             .python_found
             .borrow_mut()
@@ -380,7 +394,7 @@ impl ImportClosure<'_, '_> {
     /// directory a package (`NAME/__init__.py`) first, then an extension module, a source
     /// or a sourceless bytecode file; a directory without `__init__` is a namespace
     /// package only if no directory has the module.
-    fn find(&self, dirs: &[Vec<u8>], suffixes: &[Vec<u8>], name: &str) -> Found {
+    fn find(&self, dirs: &[Vec<u8>], path: &SysPath, name: &str) -> Found {
         let mut found = Found::default();
         let mut search = dirs.to_vec();
         for part in name.split('.') {
@@ -393,28 +407,17 @@ impl ImportClosure<'_, '_> {
             let mut next = None;
             for dir in &search {
                 let candidate = join(dir, part.as_bytes());
-                if self.is_dir(&candidate) {
-                    let init = [&b"__init__.py"[..], b"__init__.pyc"]
-                        .into_iter()
-                        .map(|init| join(&candidate, init))
-                        .find(|init| self.is_file(init));
-                    if let Some(init) = init {
+                match self.probe(path, candidate.clone()) {
+                    Probe::Package(init) => {
                         next = Some((init, vec![candidate]));
                         break;
                     }
-                }
-                let module = suffixes
-                    .iter()
-                    .map(Vec::as_slice)
-                    .chain([&b".py"[..], b".pyc"])
-                    .map(|suffix| join(dir, &[part.as_bytes(), suffix].concat()))
-                    .find(|file| self.is_file(file));
-                if let Some(module) = module {
-                    next = Some((module, Vec::new()));
-                    break;
-                }
-                if self.is_dir(&candidate) {
-                    namespace.push(candidate);
+                    Probe::Module(file) => {
+                        next = Some((file, Vec::new()));
+                        break;
+                    }
+                    Probe::Namespace => namespace.push(candidate),
+                    Probe::Nothing => {}
                 }
             }
             match next {
@@ -432,6 +435,49 @@ impl ImportClosure<'_, '_> {
         }
         found.complete = true;
         found
+    }
+
+    /// What `candidate` (a directory of `path` joined with a name) is to the path finder:
+    /// a package (`NAME/__init__.py` first), else a module (`NAME` with an extension
+    /// module's suffix, `.py` or `.pyc`), else a namespace directory. Remembered for the
+    /// build: the same packages are looked into by many imports.
+    fn probe(&self, path: &SysPath, candidate: Vec<u8>) -> Probe {
+        let key = (path.id, candidate);
+        if let Some(probe) = self.builder.python_probes.borrow().get(&key) {
+            return probe.clone();
+        }
+        let (_, candidate) = &key;
+        let is_dir = self.is_dir(candidate);
+        let init = is_dir
+            .then(|| {
+                [&b"__init__.py"[..], b"__init__.pyc"]
+                    .into_iter()
+                    .map(|init| join(candidate, init))
+                    .find(|init| self.is_file(init))
+            })
+            .flatten();
+        let probe = match init {
+            Some(init) => Probe::Package(init),
+            None => {
+                let module = path
+                    .suffixes
+                    .iter()
+                    .map(Vec::as_slice)
+                    .chain([&b".py"[..], b".pyc"])
+                    .map(|suffix| [candidate.as_slice(), suffix].concat())
+                    .find(|file| self.is_file(file));
+                match module {
+                    Some(file) => Probe::Module(file),
+                    None if is_dir => Probe::Namespace,
+                    None => Probe::Nothing,
+                }
+            }
+        };
+        self.builder
+            .python_probes
+            .borrow_mut()
+            .insert(key, probe.clone());
+        probe
     }
 
     /// `sys.path` of each Python version whose standard library was used, by version
@@ -481,6 +527,9 @@ impl ImportClosure<'_, '_> {
             path.suffixes.push(b".abi3.so".to_vec());
             path.suffixes.push(b".so".to_vec());
         }
+        for (id, path) in paths.values_mut().enumerate() {
+            path.id = id;
+        }
         paths
     }
 
@@ -511,29 +560,40 @@ impl ImportClosure<'_, '_> {
     }
 }
 
-/// The imports of each of `sources` read from the image (`None` for one it cannot read),
-/// in the same order; many are read on every core.
-fn scan_sources(index: &FsIndex, sources: &[Vec<u8>]) -> Vec<Option<Imports>> {
-    let read = |source: &Vec<u8>| {
-        let node = index.get(source)?;
-        let text = index.read_to_vec(node, SOURCE_LIMIT).ok()?;
-        Some(scan(&text))
-    };
+/// The imports of each of `sources` (`None` for one the image cannot give), in the same
+/// order: those scanned ahead, and the rest read from the image, many on every core.
+fn scan_sources(
+    index: &FsIndex,
+    sources: &[Vec<u8>],
+    ahead: &mut SourceScans,
+) -> Vec<Option<Imports>> {
+    let mut scans: Vec<Option<Imports>> = sources.iter().map(|s| ahead.take(s)).collect();
+    let left: Vec<(usize, &Vec<u8>)> = sources
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| scans[*i].is_none())
+        .collect();
+    let read = |&(i, source): &(usize, &Vec<u8>)| (i, read_and_scan(index, source));
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    if threads < 2 || sources.len() < 16 {
-        return sources.iter().map(read).collect();
+    let read: Vec<(usize, Option<Imports>)> = if threads < 2 || left.len() < 16 {
+        left.iter().map(read).collect()
+    } else {
+        let chunk = left.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = left
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || part.iter().map(read).collect::<Vec<_>>()))
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|part| part.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
+    };
+    for (i, imports) in read {
+        scans[i] = imports;
     }
-    let chunk = sources.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = sources
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(read).collect::<Vec<_>>()))
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|part| part.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
+    scans
 }
 
 /// The directory a relative import of `level` dots in `source` starts from: the source's
@@ -548,7 +608,7 @@ fn relative_base(source: &[u8], level: usize) -> Vec<u8> {
 
 /// Where the Python source of `path` would be: itself (`X.py`), or the `X.py` of its
 /// bytecode (`__pycache__/X.TAG.pyc`).
-fn source_path(path: &[u8]) -> Option<Vec<u8>> {
+pub(super) fn source_path(path: &[u8]) -> Option<Vec<u8>> {
     if path.ends_with(b".py") {
         Some(path.to_vec())
     } else {
@@ -621,8 +681,10 @@ fn find(haystack: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::super::profile::load;
+    use super::super::python_imports::scan;
+    use super::super::read_ahead::{SourceScans, read_and_scan};
     use super::super::test_files::index_of;
-    use super::super::{ImageRuntime, KeepOptions, KeepSet, Reason, compute};
+    use super::super::{ImageRuntime, KeepOptions, KeepSet, Reason, compute, compute_with};
     use crate::image::index::FsIndex;
     use crate::test_kit::record;
     use slim_test_kit::ScratchDir;
@@ -811,6 +873,59 @@ def page():
                 .any(|r| matches!(r, Reason::Profile { rule, .. } if rule.contains("computed"))),
             "{reasons:?}"
         );
+    }
+
+    /// The python profile's keep set of [`image`] traced as in [`keep`], with `ahead`.
+    fn keep_with(name: &str, ahead: impl FnOnce(&FsIndex) -> SourceScans) -> KeepSet {
+        let (index, _dir) = image(name);
+        let records = [
+            record("/app/server.py"),
+            record(format!("/{LIB}/encodings/__init__.py")),
+            record(format!("/{LIB}/__pycache__/copy.cpython-311.pyc")),
+        ];
+        let options = KeepOptions {
+            lists: Vec::new(),
+            profiles: vec![load("python").unwrap()],
+            ..KeepOptions::default()
+        };
+        let ahead = ahead(&index);
+        compute_with(&index, &records, &ImageRuntime::default(), &options, ahead).unwrap()
+    }
+
+    fn kept_with_reasons(set: &KeepSet) -> Vec<(Vec<u8>, Vec<Reason>)> {
+        set.paths()
+            .map(|p| (p.to_vec(), set.reasons(p).unwrap().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn sources_scanned_while_the_run_went_on_give_the_same_keep_set() {
+        let every_source = |index: &FsIndex| {
+            let mut ahead = SourceScans::default();
+            for (path, _) in index.iter().filter(|(p, _)| p.ends_with(b".py")) {
+                let imports = read_and_scan(index, path).unwrap();
+                ahead.insert(&String::from_utf8_lossy(path), imports);
+            }
+            ahead
+        };
+        let read_ahead = keep_with("ahead-all", every_source);
+        let read_in_keep = keep("ahead-none", true);
+        assert_eq!(
+            kept_with_reasons(&read_ahead),
+            kept_with_reasons(&read_in_keep)
+        );
+    }
+
+    #[test]
+    fn the_closure_takes_a_source_scanned_ahead_instead_of_reading_it_again() {
+        // What the source said while the run went on is what the closure follows.
+        let set = keep_with("ahead-taken", |_| {
+            let mut ahead = SourceScans::default();
+            ahead.insert("/app/server.py", scan(b"import unused\n"));
+            ahead
+        });
+        assert!(kept(&set, "LIB/unused.py"));
+        assert!(!kept(&set, "LIB/fractions.py"));
     }
 
     #[test]

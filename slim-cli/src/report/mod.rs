@@ -142,7 +142,8 @@ struct Report<'a> {
     #[schemars(extend("propertyNames" = {"pattern": "^[a-z][a-z_+-]*$"}))]
     phases: BTreeMap<&'a str, f64>,
     /// Work done alongside a phase rather than in turn (its time is not in `phases`):
-    /// indexing the original from the engine's layer store while it runs.
+    /// indexing the original from the engine's layer store while it runs, and scanning
+    /// the Python sources it loads for their imports.
     alongside: Vec<AlongsideWork>,
     /// The phases that made the wall time, in order, with seconds: a phase whose work
     /// alongside outlasted it is replaced by that work.

@@ -29,7 +29,7 @@ use crate::output::{OutputError, OutputTarget, TraceOutput};
 use crate::recover::NoOwner;
 use crate::reporter::{Counter, Phase, Reporter};
 use crate::test_hook::test_point;
-use crate::trace::{Trace, TraceBuilder};
+use crate::trace::{Trace, TraceBuilder, TraceRecord};
 
 pub use resources::LeftBehind;
 use resources::RunResources;
@@ -235,6 +235,10 @@ pub struct RunningContainer {
     pub processes: Processes,
 }
 
+/// Told of a traced run's records as they come in, each once, in order; dropped when the
+/// run ends.
+pub type Watcher = Box<dyn FnMut(&[TraceRecord]) + Send>;
+
 /// What drives the application while the probe watches: nothing (the container runs until
 /// it exits), or probes. When it finishes, the container is stopped the engine's way.
 pub trait Workload {
@@ -245,6 +249,11 @@ pub trait Workload {
     /// The phase the run is in once the container has started.
     fn first_phase(&self) -> Phase {
         Phase::Run
+    }
+
+    /// What watches the trace while the workload drives (taken once, before it starts).
+    fn take_watcher(&mut self) -> Option<Watcher> {
+        None
     }
 
     fn drive<'a, E: Engine>(
@@ -288,6 +297,10 @@ impl<W: Workload + Send + 'static> Workload for PauseThen<W> {
         self.inner.first_phase()
     }
 
+    fn take_watcher(&mut self) -> Option<Watcher> {
+        self.inner.take_watcher()
+    }
+
     fn drive<'a, E: Engine>(
         self,
         engine: &'a E,
@@ -305,6 +318,34 @@ impl<W: Workload + Send + 'static> Workload for PauseThen<W> {
                 .map_err(RunError::from)?;
             inner.drive(engine, container, reporter).await
         }
+    }
+}
+
+/// A workload whose run's trace `watcher` sees as it grows.
+pub struct Watched<W> {
+    pub inner: W,
+    pub watcher: Option<Watcher>,
+}
+
+impl<W: Workload> Workload for Watched<W> {
+    type Output = W::Output;
+    type Error = W::Error;
+
+    fn first_phase(&self) -> crate::reporter::Phase {
+        self.inner.first_phase()
+    }
+
+    fn take_watcher(&mut self) -> Option<Watcher> {
+        self.watcher.take()
+    }
+
+    fn drive<'a, E: Engine>(
+        self,
+        engine: &'a E,
+        container: &'a RunningContainer,
+        reporter: &'a dyn Reporter,
+    ) -> impl std::future::Future<Output = Result<W::Output, W::Error>> + Send + 'a {
+        self.inner.drive(engine, container, reporter)
     }
 }
 
@@ -484,6 +525,8 @@ async fn run_in_cgroup<E: Engine, W: Workload>(
     reporter.begin(workload.first_phase());
     reporter.count(Counter::Files, 0);
 
+    let mut workload = workload;
+    let mut watching = workload.take_watcher().map(|watcher| (watcher, 0));
     let running = RunningContainer {
         name: spec.name.clone(),
         run_id: run_id.to_string(),
@@ -503,6 +546,7 @@ async fn run_in_cgroup<E: Engine, W: Workload>(
             batch = batches.recv() => match batch {
                 Some(events) => {
                     builder.extend(events);
+                    watch(&mut watching, &builder);
                     reporter.count(Counter::Files, count(builder.paths_seen()));
                 }
                 None => {
@@ -560,6 +604,8 @@ async fn run_in_cgroup<E: Engine, W: Workload>(
         builder.extend(rest.drain(..));
     }
     drop(stream);
+    watch(&mut watching, &builder);
+    drop(watching);
 
     let (lost, calls) = match &resources.probe {
         Some(probe) if settings.record_calls => (probe.lost_events()?, probe.calls()?),
@@ -611,6 +657,17 @@ async fn run_in_cgroup<E: Engine, W: Workload>(
         workload: work_output,
         calls,
     }))
+}
+
+/// Shows the watcher, if any, the records it has not seen yet.
+fn watch(watching: &mut Option<(Watcher, usize)>, builder: &TraceBuilder) {
+    if let Some((watcher, seen)) = watching {
+        let records = builder.records();
+        if records.len() > *seen {
+            watcher(&records[*seen..]);
+            *seen = records.len();
+        }
+    }
 }
 
 fn count(n: usize) -> u64 {

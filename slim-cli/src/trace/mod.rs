@@ -124,6 +124,11 @@ impl TraceBuilder {
         self.paths_seen.len()
     }
 
+    /// The records so far, in the order the calls returned (new ones are appended).
+    pub fn records(&self) -> &[TraceRecord] {
+        &self.trace.records
+    }
+
     /// Feeds several events.
     pub fn extend(&mut self, events: impl IntoIterator<Item = Event>) {
         for event in events {
