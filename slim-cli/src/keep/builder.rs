@@ -6,6 +6,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::rc::Rc;
 
 use super::ld_cache::LdCache;
 use super::model::{ImageRuntime, KeepSet, Reason};
@@ -37,8 +38,9 @@ pub(super) struct Builder<'a> {
     pub(super) python_scanned: Vec<(ClosureKey, HashSet<Vec<u8>>)>,
     /// `sys.path` of each Python version used, found on the first import closure.
     pub(super) python_paths: Option<BTreeMap<String, SysPath>>,
-    /// What a module name finds on a version's `sys.path` (by version, then name).
-    pub(super) python_found: RefCell<HashMap<String, HashMap<String, Found>>>,
+    /// What a module name finds on a version's `sys.path` (by the version's place, then
+    /// name).
+    pub(super) python_found: RefCell<Vec<HashMap<String, Rc<Found>>>>,
     /// What a directory holds under a name, for a version's path finder (by the version's
     /// place, then the directory joined with the name).
     pub(super) python_probes: RefCell<HashMap<(usize, Vec<u8>), Probe>>,
@@ -78,7 +80,7 @@ impl<'a> Builder<'a> {
             hard_links: None,
             python_scanned: Vec::new(),
             python_paths: None,
-            python_found: RefCell::new(HashMap::new()),
+            python_found: RefCell::new(Vec::new()),
             python_probes: RefCell::new(HashMap::new()),
             python_unreached: BTreeMap::new(),
             python_ahead: SourceScans::default(),

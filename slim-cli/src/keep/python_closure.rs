@@ -15,6 +15,7 @@
 //! Reads the image index only.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
 
 use globset::GlobSet;
 
@@ -43,6 +44,8 @@ pub(super) struct SysPath {
     /// Its place among the versions of the image: what a directory holds for one version
     /// is remembered under it ([`Probe`]).
     id: usize,
+    /// What a path under one of its directories holds (`/python3.11/`).
+    marker: Vec<u8>,
 }
 
 /// What one directory holds under one name for a Python version's path finder.
@@ -148,7 +151,7 @@ impl ImportClosure<'_, '_> {
                     "python package imported by a name computed at run time, kept whole: {name}"
                 );
                 self.keep(&found.files, &why, &mut queue);
-                for dir in found.package_dirs {
+                for dir in &found.package_dirs {
                     let below: Vec<Vec<u8>> = self
                         .builder
                         .index
@@ -281,9 +284,11 @@ impl ImportClosure<'_, '_> {
             match self.seen.get(file) {
                 Some(None) => continue,
                 Some(Some(added)) => {
-                    let added = added.clone();
-                    let reason = self.reason(why.to_string());
-                    self.builder.add_again(file, &added, reason);
+                    let reason = Reason::Profile {
+                        profile: self.profile.to_string(),
+                        rule: why.to_string(),
+                    };
+                    self.builder.add_again(file, added, reason);
                     continue;
                 }
                 None => {}
@@ -339,9 +344,9 @@ impl ImportClosure<'_, '_> {
 
     /// The files `reference` (in `source`) makes Python load, on `path`.
     fn find_ref(&self, source: &[u8], path: &SysPath, reference: &ImportRef) -> Vec<Vec<u8>> {
-        let mut found = if reference.level > 0 {
+        let found = if reference.level > 0 {
             let dir = relative_base(source, reference.level);
-            if reference.module.is_empty() {
+            Rc::new(if reference.module.is_empty() {
                 Found {
                     files: Vec::new(),
                     package_dirs: vec![dir],
@@ -349,9 +354,12 @@ impl ImportClosure<'_, '_> {
                 }
             } else {
                 self.find(&[dir], path, &reference.module)
-            }
+            })
         } else {
-            let mut found = self.find_on_path(path, &reference.module);
+            self.find_on_path(path, &reference.module)
+        };
+        let mut files = found.files.clone();
+        if reference.level == 0 {
             for implied in self
                 .rules
                 .implied
@@ -359,34 +367,31 @@ impl ImportClosure<'_, '_> {
                 .into_iter()
                 .flatten()
             {
-                found.files.extend(self.find_on_path(path, implied).files);
+                files.extend(self.find_on_path(path, implied).files.iter().cloned());
             }
-            found
-        };
-        // `from pkg import name`: a submodule if the package has one, else an attribute.
-        let dirs = std::mem::take(&mut found.package_dirs);
-        for name in &reference.names {
-            let sub = self.find(&dirs, path, name);
-            found.files.extend(sub.files);
         }
-        found.files
+        // `from pkg import name`: a submodule if the package has one, else an attribute.
+        for name in &reference.names {
+            let sub = self.find(&found.package_dirs, path, name);
+            files.extend(sub.files);
+        }
+        files
     }
 
     /// [`Self::find`] on `path`'s directories, remembered for the build (the same module
     /// is imported by many sources).
-    fn find_on_path(&self, path: &SysPath, name: &str) -> Found {
+    fn find_on_path(&self, path: &SysPath, name: &str) -> Rc<Found> {
         let remembered = self.builder.python_found.borrow();
-        if let Some(found) = remembered.get(&path.version).and_then(|m| m.get(name)) {
+        if let Some(found) = remembered.get(path.id).and_then(|m| m.get(name)) {
             return found.clone();
         }
         drop(remembered);
-        let found = self.find(&path.dirs, path, name);
-        self.builder
-            .python_found
-            .borrow_mut()
-            .entry(path.version.clone())
-            .or_default()
-            .insert(name.to_string(), found.clone());
+        let found = Rc::new(self.find(&path.dirs, path, name));
+        let mut remembered = self.builder.python_found.borrow_mut();
+        if remembered.len() <= path.id {
+            remembered.resize_with(path.id + 1, HashMap::new);
+        }
+        remembered[path.id].insert(name.to_string(), found.clone());
         found
     }
 
@@ -488,8 +493,10 @@ impl ImportClosure<'_, '_> {
         let mut site_dirs = Vec::new();
         let mut tags: BTreeMap<String, BTreeSet<Vec<u8>>> = BTreeMap::new();
         for (path, node) in index.iter() {
-            let (dir, name) = split_parent(path);
+            // Names are compared in place: most of the image is none of these.
+            let name = path.rsplit(|&b| b == b'/').next().unwrap_or_default();
             if name == b"os.py"
+                && let dir = split_parent(path).0
                 && let Some(version) = version_dir(&dir)
                 && used_under(self.used, &dir)
             {
@@ -505,7 +512,7 @@ impl ImportClosure<'_, '_> {
                 && (name == b"site-packages" || name == b"dist-packages")
             {
                 site_dirs.push(path.clone());
-            } else if let Some(tag) = extension_tag(&name) {
+            } else if let Some(tag) = extension_tag(name) {
                 tags.entry(String::from_utf8_lossy(&tag.0).into_owned())
                     .or_default()
                     .insert(tag.1);
@@ -527,8 +534,9 @@ impl ImportClosure<'_, '_> {
             path.suffixes.push(b".abi3.so".to_vec());
             path.suffixes.push(b".so".to_vec());
         }
-        for (id, path) in paths.values_mut().enumerate() {
+        for (id, (version, path)) in paths.iter_mut().enumerate() {
             path.id = id;
+            path.marker = format!("/python{version}/").into_bytes();
         }
         paths
     }
@@ -663,9 +671,8 @@ fn extension_tag(name: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
 /// (`…/python3.11/…`), else every one.
 fn versions_of<'p>(source: &[u8], paths: &'p BTreeMap<String, SysPath>) -> Vec<&'p SysPath> {
     let own: Vec<&SysPath> = paths
-        .iter()
-        .filter(|(version, _)| find(source, format!("/python{version}/").as_bytes()))
-        .map(|(_, path)| path)
+        .values()
+        .filter(|path| find(source, &path.marker))
         .collect();
     if own.is_empty() {
         paths.values().collect()
@@ -675,7 +682,7 @@ fn versions_of<'p>(source: &[u8], paths: &'p BTreeMap<String, SysPath>) -> Vec<&
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(haystack, needle).is_some()
 }
 
 #[cfg(test)]
