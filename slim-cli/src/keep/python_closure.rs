@@ -155,7 +155,7 @@ impl ImportClosure<'_, '_> {
                     let below: Vec<Vec<u8>> = self
                         .builder
                         .index
-                        .descendants(&dir)
+                        .descendants(dir)
                         .filter(|(p, n)| {
                             !matches!(n.kind, NodeKind::Dir)
                                 && !self.excludes.is_match(as_path(p))
