@@ -138,13 +138,17 @@ impl<'a> Builder<'a> {
     }
 
     /// Gives `reason` to a path [`Self::add_resolved`] added, as adding it again would.
-    pub(super) fn add_again(&mut self, path: &[u8], added: &Added, reason: Reason) {
+    /// Returns whether every path it kept has as many reasons as are recorded: adding it
+    /// again changes nothing.
+    pub(super) fn add_again(&mut self, path: &[u8], added: &Added, reason: Reason) -> bool {
+        let mut full = true;
         if added.link_itself {
-            self.keep(path, reason.clone());
+            full &= self.set.keep(path, reason.clone());
         }
         if let Some(target) = &added.target {
-            self.keep(target, reason);
+            full &= self.set.keep(target, reason);
         }
+        full
     }
 
     /// Keeps `path` and, if it is a directory, everything below it.

@@ -286,11 +286,17 @@ impl KeepSet {
     }
 
     /// Records one more reason to keep `path` (at most `MAX_REASONS`, none said twice).
-    pub(super) fn keep(&mut self, path: &[u8], reason: Reason) {
+    /// Returns whether `path` has as many reasons as are recorded: keeping it again adds
+    /// none.
+    pub(super) fn keep(&mut self, path: &[u8], reason: Reason) -> bool {
         match self.paths.get_mut(path) {
-            Some(reasons) => add_reason(reasons, reason),
+            Some(reasons) => {
+                add_reason(reasons, reason);
+                reasons.len() >= MAX_REASONS
+            }
             None => {
                 self.paths.insert(path.to_vec(), vec![reason]);
+                MAX_REASONS <= 1
             }
         }
     }

@@ -86,10 +86,19 @@ pub(super) struct ImportClosure<'b, 'a> {
     /// The first round of a profile's closure does; the rounds after it would find them
     /// kept already, with the same reasons.
     pub roots: bool,
-    /// What this closure did with each file it was asked to keep: left it out (`None`)
-    /// or added it. Many sources import the same modules; the second time only the
-    /// reason is new.
-    pub seen: HashMap<Vec<u8>, Option<Added>>,
+    /// What this closure did with each file it was asked to keep. Many sources import
+    /// the same modules; the second time only the reason is new, and once the file has
+    /// all the reasons recorded, nothing is.
+    pub seen: HashMap<Vec<u8>, Seen>,
+}
+
+/// What an import closure did with a file it was asked to keep.
+pub(super) enum Seen {
+    /// The profile left it out.
+    LeftOut,
+    Added(Added),
+    /// Added, with as many reasons as are recorded.
+    Full,
 }
 
 impl ImportClosure<'_, '_> {
@@ -210,8 +219,9 @@ impl ImportClosure<'_, '_> {
                 continue;
             }
             for path in &versions {
-                let found = self.find_ref(source, path, reference);
-                self.keep(&found, &why, queue);
+                let (found, more) = self.find_ref(source, path, reference);
+                self.keep(&found.files, &why, queue);
+                self.keep(&more, &why, queue);
             }
         }
         // Names in strings: how applications and frameworks name what they import
@@ -281,14 +291,18 @@ impl ImportClosure<'_, '_> {
     /// Keeps `files` (but what the profile excludes), queueing the new Python sources.
     fn keep(&mut self, files: &[Vec<u8>], why: &str, queue: &mut Vec<Vec<u8>>) {
         for file in files {
-            match self.seen.get(file) {
-                Some(None) => continue,
-                Some(Some(added)) => {
+            match self.seen.get_mut(file) {
+                Some(Seen::LeftOut | Seen::Full) => continue,
+                Some(seen @ Seen::Added(_)) => {
                     let reason = Reason::Profile {
                         profile: self.profile.to_string(),
                         rule: why.to_string(),
                     };
-                    self.builder.add_again(file, added, reason);
+                    if let Seen::Added(added) = seen
+                        && self.builder.add_again(file, added, reason)
+                    {
+                        *seen = Seen::Full;
+                    }
                     continue;
                 }
                 None => {}
@@ -302,13 +316,13 @@ impl ImportClosure<'_, '_> {
                 self.exclude_globs,
                 file,
             ) {
-                self.seen.insert(file.clone(), None);
+                self.seen.insert(file.clone(), Seen::LeftOut);
                 continue;
             }
             let reason = self.reason(why.to_string());
             let new = !self.builder.set.contains(file);
             let added = self.builder.add_resolved(file, reason, true);
-            self.seen.insert(file.clone(), Some(added));
+            self.seen.insert(file.clone(), Seen::Added(added));
             if new && let Some(source) = self.source_of(file) {
                 queue.push(source);
             }
@@ -342,8 +356,14 @@ impl ImportClosure<'_, '_> {
             .is_some_and(|n| matches!(n.kind, NodeKind::Dir))
     }
 
-    /// The files `reference` (in `source`) makes Python load, on `path`.
-    fn find_ref(&self, source: &[u8], path: &SysPath, reference: &ImportRef) -> Vec<Vec<u8>> {
+    /// The files `reference` (in `source`) makes Python load, on `path`: the module's,
+    /// then those of the modules it implies and of the submodules `from … import` names.
+    fn find_ref(
+        &self,
+        source: &[u8],
+        path: &SysPath,
+        reference: &ImportRef,
+    ) -> (Rc<Found>, Vec<Vec<u8>>) {
         let found = if reference.level > 0 {
             let dir = relative_base(source, reference.level);
             Rc::new(if reference.module.is_empty() {
@@ -358,7 +378,7 @@ impl ImportClosure<'_, '_> {
         } else {
             self.find_on_path(path, &reference.module)
         };
-        let mut files = found.files.clone();
+        let mut more = Vec::new();
         if reference.level == 0 {
             for implied in self
                 .rules
@@ -367,15 +387,15 @@ impl ImportClosure<'_, '_> {
                 .into_iter()
                 .flatten()
             {
-                files.extend(self.find_on_path(path, implied).files.iter().cloned());
+                more.extend(self.find_on_path(path, implied).files.iter().cloned());
             }
         }
         // `from pkg import name`: a submodule if the package has one, else an attribute.
         for name in &reference.names {
             let sub = self.find(&found.package_dirs, path, name);
-            files.extend(sub.files);
+            more.extend(sub.files);
         }
-        files
+        (found, more)
     }
 
     /// [`Self::find`] on `path`'s directories, remembered for the build (the same module
