@@ -626,7 +626,7 @@ fn scan_sources(
 
 /// The directory a relative import of `level` dots in `source` starts from: the source's
 /// own package for one dot, its parent for two …
-fn relative_base(source: &[u8], level: usize) -> Vec<u8> {
+pub(super) fn relative_base(source: &[u8], level: usize) -> Vec<u8> {
     let mut dir = split_parent(source).0;
     for _ in 1..level {
         dir = split_parent(&dir).0;

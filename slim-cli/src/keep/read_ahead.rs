@@ -1,21 +1,31 @@
 //! Python sources read ahead: while the traced application runs, the sources it loads are
 //! read from the image and scanned for their imports on a thread of their own, so that the
-//! keep phase's import closure finds most of its first wave done. What the run loads comes
-//! from its trace as it grows ([`read_ahead`] makes the watcher and the scanner's end of it).
+//! keep phase's import closure finds most of its work done. What the run loads comes from
+//! its trace as it grows ([`read_ahead`] makes the watcher and the scanner's end of it).
+//! When the scanner has nothing loaded left to read, it reads what those sources import,
+//! as far as it can tell before the keep phase knows `sys.path` and the profiles: from the
+//! directories the loaded sources show (the standard library beside `os.py`, the
+//! `site-packages` and `dist-packages` directories), without the python profile's tools
+//! and excluded parts.
 //!
 //! A scan read ahead is the one the closure would make ([`read_and_scan`]), of the same
-//! index, so the keep set does not depend on what was read ahead; the closure scans what
-//! was not.
+//! index, so the keep set does not depend on what was read ahead, or guessed; the closure
+//! scans what was not, and a guess it never asks for was only time on the run's spare
+//! core.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
-use super::python_closure::source_path;
+use globset::GlobSet;
+
+use super::glob::as_path;
+use super::profile;
+use super::python_closure::{relative_base, source_path};
 use super::python_imports::{Imports, scan};
-use crate::image::index::FsIndex;
+use crate::image::index::{FsIndex, NodeKind, join, split_parent};
 use crate::trace::TraceRecord;
 
 /// Bytes read at most from one Python source.
@@ -105,22 +115,189 @@ fn loaded_sources(records: &[TraceRecord]) -> impl Iterator<Item = Vec<u8>> + '_
 }
 
 impl Ahead {
-    /// Reads and scans the sources as they come, until the run ends.
+    /// Reads and scans the sources as they come, then what they import, until the run
+    /// ends.
     pub fn scan(self, index: &FsIndex) -> SourceScans {
         let mut done = SourceScans::default();
-        while let Ok(batch) = self.sources.recv() {
-            for source in batch {
-                if self.ended.load(Ordering::Acquire) {
-                    return done;
+        let mut guess = Guess::new(index);
+        let mut loaded: VecDeque<Vec<u8>> = VecDeque::new();
+        loop {
+            // What the run loaded comes before guesses: every batch waiting is taken, and
+            // with nothing else to read, the next one is waited for.
+            loop {
+                let batch = if loaded.is_empty() && guess.next.is_empty() {
+                    self.sources.recv().ok()
+                } else {
+                    self.sources.try_recv().ok()
+                };
+                let Some(batch) = batch else { break };
+                for source in batch {
+                    guess.learn(&source);
+                    if guess.queued.insert(source.clone()) {
+                        loaded.push_back(source);
+                    }
                 }
-                let started = Instant::now();
-                if let Some(imports) = read_and_scan(index, &source) {
-                    done.scans.insert(source, imports);
-                }
-                done.took += started.elapsed();
             }
+            if self.ended.load(Ordering::Acquire) {
+                break;
+            }
+            let Some(source) = loaded.pop_front().or_else(|| guess.next.pop_front()) else {
+                break;
+            };
+            let started = Instant::now();
+            if let Some(imports) = read_and_scan(index, &source) {
+                guess.follow(&source, &imports);
+                done.scans.insert(source, imports);
+            }
+            done.took += started.elapsed();
         }
         done
+    }
+}
+
+/// What the scanner can tell of what a loaded source imports before the keep phase.
+struct Guess<'i> {
+    index: &'i FsIndex,
+    /// Directories the loaded sources show to be on Python's path: a standard library
+    /// (where `os.py` is), `site-packages` and `dist-packages`.
+    dirs: Vec<Vec<u8>>,
+    stdlib: Vec<Vec<u8>>,
+    /// The python profile's tools and exclude globs.
+    tools: Vec<String>,
+    excludes: GlobSet,
+    /// Every source loaded or guessed so far, and the guesses not read yet.
+    queued: HashSet<Vec<u8>>,
+    next: VecDeque<Vec<u8>>,
+}
+
+impl<'i> Guess<'i> {
+    fn new(index: &'i FsIndex) -> Guess<'i> {
+        let python = profile::load("python").ok();
+        Guess {
+            index,
+            dirs: Vec::new(),
+            stdlib: Vec::new(),
+            tools: python
+                .as_ref()
+                .and_then(|p| p.python_imports.as_ref())
+                .map(|rules| rules.tools.clone())
+                .unwrap_or_default(),
+            excludes: python
+                .and_then(|p| p.excludes().ok())
+                .unwrap_or_else(GlobSet::empty),
+            queued: HashSet::new(),
+            next: VecDeque::new(),
+        }
+    }
+
+    /// Notes the path directories a loaded source shows.
+    fn learn(&mut self, source: &[u8]) {
+        let (dir, name) = split_parent(source);
+        if name == b"os.py"
+            && split_parent(&dir).1.starts_with(b"python3.")
+            && !self.stdlib.contains(&dir)
+        {
+            self.stdlib.push(dir.clone());
+            self.dirs.push(dir);
+            return;
+        }
+        for marker in [&b"/site-packages/"[..], b"/dist-packages/"] {
+            if let Some(at) = memchr::memmem::find(source, marker) {
+                let site = source[..at + marker.len() - 1].to_vec();
+                if !self.dirs.contains(&site) {
+                    self.dirs.push(site);
+                }
+            }
+        }
+    }
+
+    /// Queues the sources `imports` (read from `source`) would load, where they can be
+    /// told.
+    fn follow(&mut self, source: &[u8], imports: &Imports) {
+        let in_stdlib = self
+            .stdlib
+            .iter()
+            .any(|dir| source.starts_with(dir) && source.get(dir.len()) == Some(&b'/'));
+        let mut found = Vec::new();
+        for reference in &imports.refs {
+            if reference.level > 0 {
+                let base = relative_base(source, reference.level);
+                self.resolve(&base, &reference.module, &reference.names, &mut found);
+                continue;
+            }
+            if in_stdlib && self.is_tool(&reference.module) {
+                continue;
+            }
+            let first = reference.module.split('.').next().unwrap_or_default();
+            let dir = self.dirs.iter().find(|dir| {
+                let candidate = join(dir, first.as_bytes());
+                self.is_dir(&candidate) || self.is_file(&[&candidate[..], b".py"].concat())
+            });
+            if let Some(dir) = dir.cloned() {
+                self.resolve(&dir, &reference.module, &reference.names, &mut found);
+            }
+        }
+        for file in found {
+            if !self.excludes.is_match(as_path(&file)) && self.queued.insert(file.clone()) {
+                self.next.push_back(file);
+            }
+        }
+    }
+
+    /// The sources of the dotted `module` below `dir`, then of `names` in it.
+    fn resolve(&self, dir: &[u8], module: &str, names: &[String], found: &mut Vec<Vec<u8>>) {
+        let mut at = dir.to_vec();
+        for part in module.split('.').filter(|p| !p.is_empty()) {
+            let package = join(&at, part.as_bytes());
+            let init = join(&package, b"__init__.py");
+            if self.is_file(&init) {
+                found.push(init);
+            } else {
+                let file = [&package[..], b".py"].concat();
+                if self.is_file(&file) {
+                    found.push(file);
+                    return;
+                }
+                if !self.is_dir(&package) {
+                    return;
+                }
+            }
+            at = package;
+        }
+        for name in names {
+            let package = join(&at, name.as_bytes());
+            let init = join(&package, b"__init__.py");
+            let file = [&package[..], b".py"].concat();
+            if self.is_file(&init) {
+                found.push(init);
+            } else if self.is_file(&file) {
+                found.push(file);
+            }
+        }
+    }
+
+    fn is_tool(&self, module: &str) -> bool {
+        self.tools.iter().any(|tool| {
+            module == tool
+                || module
+                    .strip_prefix(tool.as_str())
+                    .is_some_and(|rest| rest.starts_with('.'))
+        })
+    }
+
+    fn is_file(&self, path: &[u8]) -> bool {
+        self.index.get(path).is_some_and(|n| {
+            matches!(
+                n.kind,
+                NodeKind::File { .. } | NodeKind::HardLink { .. } | NodeKind::Symlink { .. }
+            )
+        })
+    }
+
+    fn is_dir(&self, path: &[u8]) -> bool {
+        self.index
+            .get(path)
+            .is_some_and(|n| matches!(n.kind, NodeKind::Dir))
     }
 }
 
@@ -192,6 +369,78 @@ mod tests {
         let modules: Vec<&str> = imports.refs.iter().map(|r| r.module.as_str()).collect();
         assert_eq!(modules, ["json", "fractions"]);
         assert!(scans.take(b"/app/server.py").is_none(), "handed out once");
+    }
+
+    #[test]
+    fn with_nothing_loaded_left_the_scanner_reads_what_the_loaded_sources_import() {
+        let lib = "usr/lib/python3.11";
+        let site = "opt/venv/lib/python3.11/site-packages";
+        let files: Vec<(String, &str)> = [
+            ("LIB/os.py", "import stat\n"),
+            ("LIB/stat.py", ""),
+            ("LIB/weakref.py", "def _test():\n    import doctest\n"),
+            ("LIB/doctest.py", ""),
+            ("LIB/json/__init__.py", "from .decoder import JSONDecoder\n"),
+            ("LIB/json/decoder.py", ""),
+            ("LIB/fractions.py", "from decimal import Decimal\n"),
+            ("LIB/decimal.py", ""),
+            ("LIB/test/__init__.py", ""),
+            ("LIB/test/test_x.py", ""),
+            ("SITE/pkg/__init__.py", ""),
+            ("SITE/pkg/sub.py", ""),
+            ("SITE/pkg/unused.py", ""),
+            (
+                "app/server.py",
+                "import json\ndef page():\n    import fractions\n    from pkg import sub\n    \
+                 import test.test_x\n",
+            ),
+        ]
+        .into_iter()
+        .map(|(path, text)| (path.replace("LIB", lib).replace("SITE", site), text))
+        .collect();
+        let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), *t)).collect();
+        let (index, _dir) = index_of("read-ahead-guess", &files);
+        let (sender, sources) = channel();
+        let ahead = Ahead {
+            sources,
+            ended: Arc::new(AtomicBool::new(false)),
+        };
+        let loaded = [
+            "LIB/os.py",
+            "LIB/weakref.py",
+            "SITE/pkg/__init__.py",
+            "app/server.py",
+        ];
+        let path = |p: &str| format!("/{}", p.replace("LIB", lib).replace("SITE", site));
+        sender
+            .send(loaded.iter().map(|p| path(p).into_bytes()).collect())
+            .unwrap();
+        drop(sender);
+        let scans = ahead.scan(&index);
+        let mut scanned: Vec<String> = scans
+            .scans
+            .keys()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect();
+        scanned.sort();
+        let mut expected: Vec<String> = [
+            "LIB/os.py",
+            "LIB/stat.py",
+            "LIB/weakref.py",
+            "LIB/json/__init__.py",
+            "LIB/json/decoder.py",
+            "LIB/fractions.py",
+            "LIB/decimal.py",
+            "SITE/pkg/__init__.py",
+            "SITE/pkg/sub.py",
+            "app/server.py",
+        ]
+        .iter()
+        .map(|p| path(p))
+        .collect();
+        expected.sort();
+        // Not a tool the standard library imports for its self-test, nor an excluded part.
+        assert_eq!(scanned, expected);
     }
 
     #[test]
