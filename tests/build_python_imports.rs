@@ -158,9 +158,14 @@ fn alongside(report: &Value) -> Vec<String> {
 fn root_engine_python_sources_scanned_during_the_run_give_the_image_scanned_after_it() {
     // Read in place, the sources the server loaded are scanned for their imports while it
     // runs; through the export, the index comes after the run and the closure reads them
-    // all in the keep phase.
-    let (during, during_report) = build("python-lazy-during", &[]);
-    let (after, after_report) = build("python-lazy-after", &["--image-source", "export"]);
+    // all in the keep phase. The scan starts once the index is made: the server runs on
+    // for a while after probing, so that it does on a slow machine too.
+    let longer = ["--continue-after", "timeout:8"];
+    let (during, during_report) = build("python-lazy-during", &longer);
+    let (after, after_report) = build(
+        "python-lazy-after",
+        &[&longer[..], &["--image-source", "export"]].concat(),
+    );
     assert!(
         alongside(&during_report).contains(&"python scan".to_string()),
         "the sources should be scanned alongside the run: {}",
