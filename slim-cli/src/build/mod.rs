@@ -46,7 +46,7 @@ use crate::rebuild::archive::{LABEL_SOURCE_ID, LABEL_SOURCE_IMAGE, LABEL_VERSION
 use crate::rebuild::load::{Target, write_and_load};
 use crate::report::summary::{Alongside, AppliedProfiles, BuildSummary};
 use crate::reporter::{Phase, Reporter, Within, megabytes};
-use crate::run::{self, PauseThen, RunEnd, RunSettings, Watched, Watcher};
+use crate::run::{self, PauseThen, RunEnd, RunSettings, Watcher};
 use crate::sbom::{self, SbomTarget, Subject};
 use crate::seccomp::{self, Profile};
 use crate::settings::BuildSettings;
@@ -679,16 +679,14 @@ async fn traced_runs(
         engine,
         image,
         &settings.run,
-        Watched {
-            inner: PauseThen {
-                phase: "probing",
-                stop: stop.clone(),
-                inner: Probing {
-                    plan,
-                    image: settings.image.clone(),
-                    // Verification learns what varies from the original's second answers.
-                    answer_twice: settings.verify.enabled,
-                },
+        PauseThen {
+            phase: "probing",
+            stop: stop.clone(),
+            inner: Probing {
+                plan,
+                image: settings.image.clone(),
+                // Verification learns what varies from the original's second answers.
+                answer_twice: settings.verify.enabled,
             },
             watcher,
         },

@@ -280,12 +280,7 @@ impl ImportClosure<'_, '_> {
 
     /// Whether `module` is one of the profile's tools or inside one.
     fn is_tool(&self, module: &str) -> bool {
-        self.rules.tools.iter().any(|tool| {
-            module == tool
-                || module
-                    .strip_prefix(tool.as_str())
-                    .is_some_and(|rest| rest.starts_with('.'))
-        })
+        is_tool(&self.rules.tools, module)
     }
 
     /// Keeps `files` (but what the profile excludes), queueing the new Python sources.
@@ -341,19 +336,11 @@ impl ImportClosure<'_, '_> {
     }
 
     fn is_file(&self, path: &[u8]) -> bool {
-        self.builder.index.get(path).is_some_and(|n| {
-            matches!(
-                n.kind,
-                NodeKind::File { .. } | NodeKind::HardLink { .. } | NodeKind::Symlink { .. }
-            )
-        })
+        is_file(self.builder.index, path)
     }
 
     fn is_dir(&self, path: &[u8]) -> bool {
-        self.builder
-            .index
-            .get(path)
-            .is_some_and(|n| matches!(n.kind, NodeKind::Dir))
+        is_dir(self.builder.index, path)
     }
 
     /// The files `reference` (in `source`) makes Python load, on `path`: the module's,
@@ -624,6 +611,32 @@ fn scan_sources(
     scans
 }
 
+/// Whether `module` is one of `tools` or inside one.
+pub(super) fn is_tool(tools: &[String], module: &str) -> bool {
+    tools.iter().any(|tool| {
+        module == tool
+            || module
+                .strip_prefix(tool.as_str())
+                .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
+/// Whether `path` is a file of the image (a symlink may be one).
+pub(super) fn is_file(index: &FsIndex, path: &[u8]) -> bool {
+    index.get(path).is_some_and(|n| {
+        matches!(
+            n.kind,
+            NodeKind::File { .. } | NodeKind::HardLink { .. } | NodeKind::Symlink { .. }
+        )
+    })
+}
+
+pub(super) fn is_dir(index: &FsIndex, path: &[u8]) -> bool {
+    index
+        .get(path)
+        .is_some_and(|n| matches!(n.kind, NodeKind::Dir))
+}
+
 /// The directory a relative import of `level` dots in `source` starts from: the source's
 /// own package for one dot, its parent for two …
 pub(super) fn relative_base(source: &[u8], level: usize) -> Vec<u8> {
@@ -711,7 +724,7 @@ mod tests {
     use super::super::python_imports::scan;
     use super::super::read_ahead::{SourceScans, read_and_scan};
     use super::super::test_files::index_of;
-    use super::super::{ImageRuntime, KeepOptions, KeepSet, Reason, compute, compute_with};
+    use super::super::{ImageRuntime, KeepOptions, KeepSet, Reason, compute_with};
     use crate::image::index::FsIndex;
     use crate::test_kit::record;
     use slim_test_kit::ScratchDir;
@@ -800,19 +813,7 @@ def page():
     }
 
     fn keep(name: &str, import_closure: bool) -> KeepSet {
-        let (index, _dir) = image(name);
-        let records = [
-            record("/app/server.py"),
-            record(format!("/{LIB}/encodings/__init__.py")),
-            record(format!("/{LIB}/__pycache__/copy.cpython-311.pyc")),
-        ];
-        let options = KeepOptions {
-            lists: Vec::new(),
-            profiles: vec![load("python").unwrap()],
-            import_closure,
-            ..KeepOptions::default()
-        };
-        compute(&index, &records, &ImageRuntime::default(), &options).unwrap()
+        keep_with(name, import_closure, |_| SourceScans::default())
     }
 
     fn kept(set: &KeepSet, path: &str) -> bool {
@@ -902,8 +903,13 @@ def page():
         );
     }
 
-    /// The python profile's keep set of [`image`] traced as in [`keep`], with `ahead`.
-    fn keep_with(name: &str, ahead: impl FnOnce(&FsIndex) -> SourceScans) -> KeepSet {
+    /// The python profile's keep set of [`image`] traced, with the sources `ahead` gives
+    /// as scanned while the run went on.
+    fn keep_with(
+        name: &str,
+        import_closure: bool,
+        ahead: impl FnOnce(&FsIndex) -> SourceScans,
+    ) -> KeepSet {
         let (index, _dir) = image(name);
         let records = [
             record("/app/server.py"),
@@ -913,6 +919,7 @@ def page():
         let options = KeepOptions {
             lists: Vec::new(),
             profiles: vec![load("python").unwrap()],
+            import_closure,
             ..KeepOptions::default()
         };
         let ahead = ahead(&index);
@@ -935,7 +942,7 @@ def page():
             }
             ahead
         };
-        let read_ahead = keep_with("ahead-all", every_source);
+        let read_ahead = keep_with("ahead-all", true, every_source);
         let read_in_keep = keep("ahead-none", true);
         assert_eq!(
             kept_with_reasons(&read_ahead),
@@ -946,7 +953,7 @@ def page():
     #[test]
     fn the_closure_takes_a_source_scanned_ahead_instead_of_reading_it_again() {
         // What the source said while the run went on is what the closure follows.
-        let set = keep_with("ahead-taken", |_| {
+        let set = keep_with("ahead-taken", true, |_| {
             let mut ahead = SourceScans::default();
             ahead.insert("/app/server.py", scan(b"import unused\n"));
             ahead

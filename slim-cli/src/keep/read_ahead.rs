@@ -23,9 +23,9 @@ use globset::GlobSet;
 
 use super::glob::as_path;
 use super::profile;
-use super::python_closure::{relative_base, source_path};
+use super::python_closure::{is_dir, is_file, is_tool, relative_base, source_path};
 use super::python_imports::{Imports, scan};
-use crate::image::index::{FsIndex, NodeKind, join, split_parent};
+use crate::image::index::{FsIndex, join, split_parent};
 use crate::trace::TraceRecord;
 
 /// Bytes read at most from one Python source.
@@ -277,27 +277,15 @@ impl<'i> Guess<'i> {
     }
 
     fn is_tool(&self, module: &str) -> bool {
-        self.tools.iter().any(|tool| {
-            module == tool
-                || module
-                    .strip_prefix(tool.as_str())
-                    .is_some_and(|rest| rest.starts_with('.'))
-        })
+        is_tool(&self.tools, module)
     }
 
     fn is_file(&self, path: &[u8]) -> bool {
-        self.index.get(path).is_some_and(|n| {
-            matches!(
-                n.kind,
-                NodeKind::File { .. } | NodeKind::HardLink { .. } | NodeKind::Symlink { .. }
-            )
-        })
+        is_file(self.index, path)
     }
 
     fn is_dir(&self, path: &[u8]) -> bool {
-        self.index
-            .get(path)
-            .is_some_and(|n| matches!(n.kind, NodeKind::Dir))
+        is_dir(self.index, path)
     }
 }
 

@@ -282,11 +282,13 @@ impl Workload for Idle {
     }
 }
 
-/// A workload that first passes a test point (see [`crate::test_hook::test_point`]).
+/// A workload that first passes a test point (see [`crate::test_hook::test_point`]), and
+/// whose run's trace `watcher` sees as it grows.
 pub struct PauseThen<W> {
     pub phase: &'static str,
     pub stop: StopRequest,
     pub inner: W,
+    pub watcher: Option<Watcher>,
 }
 
 impl<W: Workload + Send + 'static> Workload for PauseThen<W> {
@@ -298,7 +300,7 @@ impl<W: Workload + Send + 'static> Workload for PauseThen<W> {
     }
 
     fn take_watcher(&mut self) -> Option<Watcher> {
-        self.inner.take_watcher()
+        self.watcher.take().or_else(|| self.inner.take_watcher())
     }
 
     fn drive<'a, E: Engine>(
@@ -311,6 +313,7 @@ impl<W: Workload + Send + 'static> Workload for PauseThen<W> {
             phase,
             mut stop,
             inner,
+            ..
         } = self;
         async move {
             test_point(phase, reporter, &mut stop)
@@ -318,34 +321,6 @@ impl<W: Workload + Send + 'static> Workload for PauseThen<W> {
                 .map_err(RunError::from)?;
             inner.drive(engine, container, reporter).await
         }
-    }
-}
-
-/// A workload whose run's trace `watcher` sees as it grows.
-pub struct Watched<W> {
-    pub inner: W,
-    pub watcher: Option<Watcher>,
-}
-
-impl<W: Workload> Workload for Watched<W> {
-    type Output = W::Output;
-    type Error = W::Error;
-
-    fn first_phase(&self) -> crate::reporter::Phase {
-        self.inner.first_phase()
-    }
-
-    fn take_watcher(&mut self) -> Option<Watcher> {
-        self.watcher.take()
-    }
-
-    fn drive<'a, E: Engine>(
-        self,
-        engine: &'a E,
-        container: &'a RunningContainer,
-        reporter: &'a dyn Reporter,
-    ) -> impl std::future::Future<Output = Result<W::Output, W::Error>> + Send + 'a {
-        self.inner.drive(engine, container, reporter)
     }
 }
 

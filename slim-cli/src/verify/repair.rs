@@ -374,6 +374,7 @@ async fn verify_run(
                 image: tag.to_string(),
                 answer_twice: false,
             },
+            watcher: None,
         },
         reporter,
         stop,
