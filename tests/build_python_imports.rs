@@ -17,7 +17,10 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::Value;
-use slim_fixtures::{BuildCommand, PYTHON_LAZY_PORT, ReportFile, SlimImage, TestContainer, image};
+use slim_fixtures::{
+    BuildCommand, PYTHON_LAZY_PORT, ReportFile, SlimImage, TestContainer, builds_of_one_trace,
+    image, kept_differences,
+};
 
 /// The pages whose modules are imported lazily.
 const LAZY_PAGES: &[&str] = &["/fraction", "/decimal", "/sqlite"];
@@ -160,12 +163,23 @@ fn root_engine_python_sources_scanned_during_the_run_give_the_image_scanned_afte
     // runs; through the export, the index comes after the run and the closure reads them
     // all in the keep phase. The scan starts once the index is made: the server runs on
     // for a while after probing, so that it does on a slow machine too.
-    let longer = ["--continue-after", "timeout:8"];
-    let (during, during_report) = build("python-lazy-during", &longer);
-    let (after, after_report) = build(
-        "python-lazy-after",
-        &[&longer[..], &["--image-source", "export"]].concat(),
+    let build = |label: &str, source: &str| {
+        BuildCommand::new(&image("python-lazy"))
+            .unique_tag(label)
+            .flag("--no-crawl")
+            .option("--continue-after", "timeout:8")
+            .option("--image-source", source)
+            .run()
+    };
+    let (during, after) = builds_of_one_trace(
+        || build("python-lazy-during", "auto"),
+        || build("python-lazy-after", "export"),
     );
+    let (during_report, after_report) = (
+        during.report.clone().expect("a report"),
+        after.report.clone().expect("a report"),
+    );
+    let (during, after) = (during.image(), after.image());
     assert!(
         alongside(&during_report).contains(&"python scan".to_string()),
         "the sources should be scanned alongside the run: {}",
@@ -173,8 +187,10 @@ fn root_engine_python_sources_scanned_during_the_run_give_the_image_scanned_afte
     );
     assert!(!alongside(&after_report).contains(&"python scan".to_string()));
     assert_eq!(
-        during.engine.id, after.engine.id,
-        "scanning during the run changed the image"
+        during.engine.id,
+        after.engine.id,
+        "scanning during the run changed the image; kept paths that differ (during | after):\n{}",
+        kept_differences(&during_report, &after_report)
     );
 }
 

@@ -10,14 +10,16 @@
 //! Needs root and the Docker engine with the overlay2 or fuse-overlayfs storage driver
 //! (every test is named `root_engine_…`).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::io::{self, Write};
 
 use sha2::{Digest, Sha256};
 use slim_cli::engine::{DockerEngine, Engine};
 use slim_cli::image::index::{FsIndex, LayerSource};
 use slim_cli::image::store::{self, SourceChoice};
-use slim_fixtures::{BuildCommand, FIXTURES, docker_ok, image};
+use slim_fixtures::{
+    BuildCommand, FIXTURES, builds_of_one_trace, docker_ok, image, kept_differences,
+};
 
 struct Hashing(Sha256);
 
@@ -93,8 +95,7 @@ fn root_engine_a_build_from_the_layer_store_is_the_build_from_the_export() {
             .option("--image-source", source)
             .run()
     };
-    let from_store = build("auto");
-    let from_export = build("export");
+    let (from_store, from_export) = builds_of_one_trace(|| build("auto"), || build("export"));
     let read_from = |outcome: &slim_fixtures::BuildOutcome| {
         outcome.report.as_ref().expect("a report")["source"]["read_from"].clone()
     };
@@ -112,7 +113,10 @@ fn root_engine_a_build_from_the_layer_store_is_the_build_from_the_export() {
         export_image.engine.id,
         "the two sources gave different images; kept paths that differ (store | export):\n{}\n\
          store build:\n{}\nexport build:\n{}",
-        kept_differences(&from_store, &from_export),
+        kept_differences(
+            from_store.report.as_ref().expect("a report"),
+            from_export.report.as_ref().expect("a report")
+        ),
         from_store.stderr,
         from_export.stderr
     );
@@ -125,40 +129,6 @@ fn root_engine_a_build_from_the_layer_store_is_the_build_from_the_export() {
         "{}",
         from_store.stderr
     );
-}
-
-/// The kept paths of two builds' reports that differ, with their reasons (process ids
-/// aside), one per line.
-fn kept_differences(a: &slim_fixtures::BuildOutcome, b: &slim_fixtures::BuildOutcome) -> String {
-    let kept = |outcome: &slim_fixtures::BuildOutcome| -> BTreeMap<String, String> {
-        let report = outcome.report.as_ref().expect("a report");
-        report["keep"]["paths"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|p| {
-                let mut reasons = p["reasons"].clone();
-                for reason in reasons.as_array_mut().into_iter().flatten() {
-                    if let Some(reason) = reason.as_object_mut() {
-                        reason.remove("pid");
-                    }
-                }
-                (
-                    p["path"].as_str().unwrap_or_default().to_string(),
-                    reasons.to_string(),
-                )
-            })
-            .collect()
-    };
-    let (a, b) = (kept(a), kept(b));
-    a.keys()
-        .chain(b.keys())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .filter(|path| a.get(*path) != b.get(*path))
-        .map(|path| format!("{path}: {:?} | {:?}", a.get(path), b.get(path)))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// slim with the engine's layer records hidden from it (a private mount namespace with an

@@ -417,6 +417,50 @@ pub fn build_fixture(fixture: &str, label: &str, args: &[&str]) -> (SlimImage, s
     (slim, report)
 }
 
+/// Two builds that should give the same image (`first`, then `second`), made again until
+/// their traced runs saw the same accesses, three times at most: an application's runs
+/// can differ by timing (a connection the readiness check closes early sends a server
+/// into its error handler, which imports more), and only builds of the same trace must
+/// give the same image. Panics with the accesses that differed when no pair agreed.
+pub fn builds_of_one_trace(
+    first: impl Fn() -> BuildOutcome,
+    second: impl Fn() -> BuildOutcome,
+) -> (BuildOutcome, BuildOutcome) {
+    let mut differences = Vec::new();
+    for attempt in 1..=3 {
+        let (a, b) = (first(), second());
+        let traced = |outcome: &BuildOutcome| {
+            crate::traced_accesses(outcome.report.as_ref().expect("a report"))
+        };
+        let (seen_a, seen_b) = (traced(&a), traced(&b));
+        if seen_a == seen_b {
+            return (a, b);
+        }
+        let differ: Vec<String> = seen_a
+            .symmetric_difference(&seen_b)
+            .map(|access| {
+                let side = if seen_a.contains(access) {
+                    "first"
+                } else {
+                    "second"
+                };
+                format!("{side} only: {access}")
+            })
+            .collect();
+        eprintln!(
+            "attempt {attempt}: the two traced runs saw different accesses:\n{}",
+            differ.join("\n")
+        );
+        differences.push(differ.join("\n"));
+        // Each was built: its image goes.
+        drop((a.image(), b.image()));
+    }
+    panic!(
+        "three pairs of traced runs never saw the same accesses:\n{}",
+        differences.join("\n--\n")
+    );
+}
+
 /// What one finished `slim build` run did.
 #[derive(Debug)]
 pub struct BuildOutcome {

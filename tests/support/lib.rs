@@ -36,8 +36,8 @@ use std::sync::Mutex;
 use anyhow::{Result, anyhow};
 
 pub use build::{
-    BuildCommand, BuildOutcome, EngineImage, SlimImage, TestContainer, build_fixture, docker,
-    docker_ok, image_tags, inspect_config, run_to_end,
+    BuildCommand, BuildOutcome, EngineImage, SlimImage, TestContainer, build_fixture,
+    builds_of_one_trace, docker, docker_ok, image_tags, inspect_config, run_to_end,
 };
 pub use cache::{CACHE_ENV, Lock};
 pub use derived::{DERIVED_BUILDER_VERSION, Derived};
@@ -51,7 +51,9 @@ pub use layers::{ImageEntry, ImageEntryKind, image_entries};
 pub use probe_sites::{API_DATA, API_PORT, CRAWL_SITE, OPENAPI_PORT};
 pub use process::{Ended, SlimProcess};
 pub use recipe::{BUILDER_VERSION, Base, Contents, DEFAULT_PATH, Entry, ImageConfig, Recipe};
-pub use report::{REPORT_SCHEMA, read_valid_report, report_violations};
+pub use report::{
+    REPORT_SCHEMA, kept_differences, read_valid_report, report_violations, traced_accesses,
+};
 pub use rootfs::{static_c_binary, sweep_dead_builds};
 pub use sbom_schemas::{SbomSchema, sbom_violations};
 pub use slim::{
