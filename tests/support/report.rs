@@ -45,6 +45,63 @@ pub fn read_valid_report(path: &Path) -> Value {
     report
 }
 
+/// The kept paths of two builds' reports that differ, with their reasons (process ids
+/// aside), one per line: what to look at when two builds that should give the same image
+/// do not.
+pub fn kept_differences(a: &Value, b: &Value) -> String {
+    let kept = |report: &Value| -> BTreeMap<String, String> {
+        report["keep"]["paths"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                let mut reasons = p["reasons"].clone();
+                for reason in reasons.as_array_mut().into_iter().flatten() {
+                    if let Some(reason) = reason.as_object_mut() {
+                        reason.remove("pid");
+                    }
+                }
+                (
+                    p["path"].as_str().unwrap_or_default().to_string(),
+                    reasons.to_string(),
+                )
+            })
+            .collect()
+    };
+    let (a, b) = (kept(a), kept(b));
+    a.keys()
+        .chain(b.keys())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .filter(|path| a.get(*path) != b.get(*path))
+        .map(|path| format!("{path}: {:?} | {:?}", a.get(path), b.get(path)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What a build's traced runs saw, from its report: each path with the kinds of access
+/// (kept paths with a `traced` reason, and the traced paths the image does not have).
+pub fn traced_accesses(report: &Value) -> BTreeSet<String> {
+    let kept = report["keep"]["paths"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| {
+            p["reasons"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|r| r["reason"] == "traced")
+                .map(move |r| format!("{} {}", p["path"], r["kind"]))
+        });
+    let absent = report["keep"]["absent"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| format!("{} {} {}", a["path"], a["kind"], a["result"]));
+    kept.chain(absent).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,61 +214,4 @@ mod tests {
         result["probes"]["results"][0]["colour"] = json!("blue");
         assert!(!report_violations(&result).is_empty());
     }
-}
-
-/// The kept paths of two builds' reports that differ, with their reasons (process ids
-/// aside), one per line: what to look at when two builds that should give the same image
-/// do not.
-pub fn kept_differences(a: &Value, b: &Value) -> String {
-    let kept = |report: &Value| -> BTreeMap<String, String> {
-        report["keep"]["paths"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|p| {
-                let mut reasons = p["reasons"].clone();
-                for reason in reasons.as_array_mut().into_iter().flatten() {
-                    if let Some(reason) = reason.as_object_mut() {
-                        reason.remove("pid");
-                    }
-                }
-                (
-                    p["path"].as_str().unwrap_or_default().to_string(),
-                    reasons.to_string(),
-                )
-            })
-            .collect()
-    };
-    let (a, b) = (kept(a), kept(b));
-    a.keys()
-        .chain(b.keys())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .filter(|path| a.get(*path) != b.get(*path))
-        .map(|path| format!("{path}: {:?} | {:?}", a.get(path), b.get(path)))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// What a build's traced runs saw, from its report: each path with the kinds of access
-/// (kept paths with a `traced` reason, and the traced paths the image does not have).
-pub fn traced_accesses(report: &Value) -> BTreeSet<String> {
-    let kept = report["keep"]["paths"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|p| {
-            p["reasons"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|r| r["reason"] == "traced")
-                .map(move |r| format!("{} {}", p["path"], r["kind"]))
-        });
-    let absent = report["keep"]["absent"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|a| format!("{} {} {}", a["path"], a["kind"], a["result"]));
-    kept.chain(absent).collect()
 }
