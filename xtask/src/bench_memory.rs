@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 
 use crate::Result;
-use crate::bench_build::{load_average, release_slim, source_of};
+use crate::bench_kit::{load_average, release_slim, source_of};
 
 /// The builds measured: fixture and extra `slim build` options.
 const RUNS: &[(&str, &[&str])] = &[

@@ -11,11 +11,12 @@
 //!
 //! Results are printed and written to the `probe` section of BENCHMARKS.md.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::Result;
+use crate::bench_kit::workspace_root;
 
 /// Runs of each measurement; the median is reported.
 const RUNS: usize = 3;
@@ -273,13 +274,6 @@ fn wait_for_port(ip: &str, port: u16) -> Result<()> {
         std::thread::sleep(Duration::from_millis(50));
     }
     Err(format!("{addr} never accepted connections"))
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
 }
 
 /// Replaces (or appends) the `## <section>` of BENCHMARKS.md with `body`, under a line

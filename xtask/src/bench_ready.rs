@@ -27,8 +27,8 @@ const SERVER: &str = "import http.server, time; time.sleep(1.5); \
 /// Measures the latency over [`RUNS`] builds of `slim` (built from `version`) and returns
 /// the report's section.
 pub fn measure(slim: &Path, version: &str) -> Result<String> {
-    let load_before = crate::bench_build::load_average();
-    let others_before = crate::bench_build::other_processes();
+    let load_before = crate::bench_kit::load_average();
+    let others_before = crate::bench_kit::other_processes();
     let image = slim_fixtures::try_image("config").map_err(|e| format!("{e:#}"))?;
     let cmd = serde_json::to_string(&["-c", SERVER]).map_err(|e| e.to_string())?;
     let mut latencies = Vec::new();
@@ -72,7 +72,7 @@ pub fn measure(slim: &Path, version: &str) -> Result<String> {
     latencies.sort_by(f64::total_cmp);
     let median = latencies[latencies.len() / 2];
     let mut others = others_before;
-    others.extend(crate::bench_build::other_processes());
+    others.extend(crate::bench_kit::other_processes());
     others.sort();
     others.dedup();
     let mut out = String::new();
@@ -86,7 +86,7 @@ pub fn measure(slim: &Path, version: &str) -> Result<String> {
     let _ = writeln!(
         out,
         "Load average (1, 5, 15 min) before: {load_before}; after: {}. {}\n",
-        crate::bench_build::load_average(),
+        crate::bench_kit::load_average(),
         if others.is_empty() {
             "No other slim or cargo process was seen running.".to_string()
         } else {

@@ -59,6 +59,7 @@ tasks:
                      --seeds rewrites that corpus";
 
 mod bench_build;
+mod bench_kit;
 mod bench_memory;
 mod bench_probe;
 mod bench_ready;

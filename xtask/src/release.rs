@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::bench_build::{release_build, release_build_with};
+use crate::bench_kit::{release_build, release_build_with};
 
 /// The most the shipped binary may weigh, in bytes.
 const MAX_BYTES: u64 = 16_000_000;
