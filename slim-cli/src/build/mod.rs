@@ -16,7 +16,10 @@
 //! Each stage's work is in its module; this holds their order, the timings, and the undo
 //! (`undo`).
 
+mod original;
 mod undo;
+
+use original::{OriginalFiles, original_files, start_indexing};
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
@@ -32,15 +35,12 @@ use crate::drive::{ProbePlan, ProbeResult, Probing};
 use crate::engine::{Engine, EngineError};
 use crate::error::Error;
 use crate::footprint;
-use crate::image::index::{FsIndex, IndexError, LayerSource};
+use crate::image::index::FsIndex;
 use crate::image::reference::{default_tag, short_id};
-use crate::image::save::save_image;
-use crate::image::store::{self, ImageSource, LayerStore, SourceChoice};
 use crate::inspect::ImageInfo;
 use crate::interrupt::{Interrupted, StopRequest, blocking, interruptible};
 use crate::keep::profile;
-use crate::keep::read_ahead::read_ahead;
-use crate::keep::{self, ImageRuntime, KeepSet, SourceScans};
+use crate::keep::{self, ImageRuntime, KeepSet};
 use crate::packages::{self, PackageDb};
 use crate::rebuild::archive::{LABEL_SOURCE_ID, LABEL_SOURCE_IMAGE, LABEL_VERSION};
 use crate::rebuild::load::{Target, write_and_load};
@@ -131,47 +131,7 @@ async fn build_phases(
     lap("inspect", &mut phases);
 
     // Read in place, the original's files are indexed while its traced container runs.
-    // The Python sources the application loads are read and scanned once the index is
-    // made, while the run goes on: the import closure finds them done.
-    let source_choice = settings.image_source;
-    let mut watcher: Option<Watcher> = None;
-    let indexing = match store::locate(&image, source_choice)? {
-        Ok(LayerStore {
-            driver,
-            layers,
-            config,
-        }) => {
-            reporter.step(&format!(
-                "indexing the image in the engine's layer store ({driver}) while it runs"
-            ));
-            let ahead = settings.keep.import_closure.then(|| {
-                let (watch, ahead) = read_ahead();
-                watcher = Some(Box::new(watch));
-                ahead
-            });
-            let task = tokio::task::spawn_blocking(move || {
-                let start = Instant::now();
-                let records: u64 = layers.iter().map(|l| l.record_size()).sum();
-                let index =
-                    FsIndex::from_sources(layers.into_iter().map(LayerSource::Store).collect())?;
-                let took = start.elapsed();
-                let ahead = ahead.map(|a| a.scan(&index)).unwrap_or_default();
-                Ok(Indexed {
-                    index,
-                    records,
-                    took,
-                    ahead,
-                })
-            });
-            Indexing::Store {
-                driver,
-                config,
-                task,
-                required: source_choice == SourceChoice::Store,
-            }
-        }
-        Err(why) => Indexing::Export { why },
-    };
+    let (indexing, watcher) = start_indexing(&image, settings, reporter)?;
 
     let Traced {
         container,
@@ -507,115 +467,6 @@ fn write_sbom(
     subject.components = sbom::inventory(index, keep_set.paths(), db.as_ref(), subject.os.as_ref());
     sbom::write(&subject, target)?;
     Ok(subject.components.len())
-}
-
-/// The original image's files, indexed from the engine's layer store while the traced
-/// container runs, or to be read through the export.
-enum Indexing {
-    Store {
-        driver: String,
-        config: serde_json::Value,
-        task: tokio::task::JoinHandle<Result<Indexed, IndexError>>,
-        /// `--image-source store`: a failure is the build's, not a reason for the export.
-        required: bool,
-    },
-    Export {
-        why: String,
-    },
-}
-
-/// What the index task made of the layer store while the traced container ran.
-struct Indexed {
-    index: FsIndex,
-    /// The bytes of layer records it read.
-    records: u64,
-    /// How long indexing took.
-    took: Duration,
-    /// The Python sources the run loaded, scanned once the index was made.
-    ahead: SourceScans,
-}
-
-/// The original image's files, as the keep phase reads them.
-struct OriginalFiles {
-    index: FsIndex,
-    config: serde_json::Value,
-    source: ImageSource,
-    /// How long indexing took alongside the run (`None`: it was read after the run).
-    indexed_alongside: Option<Duration>,
-    ahead: SourceScans,
-}
-
-/// The original's index and config, and where they were read from: the layer store's
-/// index when it succeeded, else the engine's export saved into `work` and indexed.
-async fn original_files(
-    engine: &impl Engine,
-    image: &ImageInfo,
-    indexing: Indexing,
-    work: &Path,
-    reporter: &dyn Reporter,
-    stop: &mut StopRequest,
-) -> Result<OriginalFiles, Error> {
-    let why = match indexing {
-        Indexing::Store {
-            driver,
-            config,
-            task,
-            required,
-        } => match interruptible(stop, task).await? {
-            Ok(Ok(Indexed {
-                index,
-                records,
-                took,
-                ahead,
-            })) => {
-                reporter.end(&format!(
-                    "read in place: {} paths, {} read from the layer store's records \
-                     ({driver}), indexed in {:.1}s alongside the run{}",
-                    index.len(),
-                    megabytes(records),
-                    took.as_secs_f64(),
-                    if ahead.is_empty() {
-                        String::new()
-                    } else {
-                        format!(
-                            ", {} Python sources scanned in {:.2}s",
-                            ahead.len(),
-                            ahead.took.as_secs_f64()
-                        )
-                    }
-                ));
-                return Ok(OriginalFiles {
-                    index,
-                    config,
-                    source: ImageSource::LayerStore { driver },
-                    indexed_alongside: Some(took),
-                    ahead,
-                });
-            }
-            Ok(Err(error)) if required => return Err(error.into()),
-            Ok(Err(error)) => {
-                reporter.warn(&format!(
-                    "the layer store could not be read ({error}); reading the image through \
-                     the engine's export"
-                ));
-                format!("the layer store could not be read: {error}")
-            }
-            Err(join) => {
-                return Err(Error::Internal(format!("the index task failed: {join}")));
-            }
-        },
-        Indexing::Export { why } => why,
-    };
-    let saved = save_image(engine, image, work, reporter, stop).await?;
-    let layers = saved.layers;
-    let index = blocking(stop, "index", move || FsIndex::from_layers(&layers)).await??;
-    Ok(OriginalFiles {
-        index,
-        config: saved.config,
-        source: ImageSource::Export { why },
-        indexed_alongside: None,
-        ahead: SourceScans::default(),
-    })
 }
 
 /// What the traced runs of the original image handed on.
