@@ -43,7 +43,7 @@ pub(super) struct Builder<'a> {
     pub(super) python_found: RefCell<Vec<HashMap<String, Rc<Found>>>>,
     /// What a directory holds under a name, for a version's path finder (by the version's
     /// place, then the directory joined with the name).
-    pub(super) python_probes: RefCell<HashMap<(usize, Vec<u8>), Probe>>,
+    pub(super) python_probes: RefCell<Vec<HashMap<Vec<u8>, Probe>>>,
     /// Subpackages of used Python distributions that nothing has reached yet, with the
     /// profile and reason that keep them once something does (see
     /// `rules::Apply::keep_python_package`).
@@ -81,7 +81,7 @@ impl<'a> Builder<'a> {
             python_scanned: Vec::new(),
             python_paths: None,
             python_found: RefCell::new(Vec::new()),
-            python_probes: RefCell::new(HashMap::new()),
+            python_probes: RefCell::new(Vec::new()),
             python_unreached: BTreeMap::new(),
             python_ahead: SourceScans::default(),
         }

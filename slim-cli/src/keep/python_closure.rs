@@ -14,6 +14,7 @@
 //!
 //! Reads the image index only.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 
@@ -408,7 +409,7 @@ impl ImportClosure<'_, '_> {
     /// package only if no directory has the module.
     fn find(&self, dirs: &[Vec<u8>], path: &SysPath, name: &str) -> Found {
         let mut found = Found::default();
-        let mut search = dirs.to_vec();
+        let mut search = Cow::Borrowed(dirs);
         for part in name.split('.') {
             if part.is_empty() || search.is_empty() {
                 // `import os.path`: `os` is a module that sets `os.path` itself.
@@ -417,9 +418,9 @@ impl ImportClosure<'_, '_> {
             }
             let mut namespace = Vec::new();
             let mut next = None;
-            for dir in &search {
+            for dir in search.iter() {
                 let candidate = join(dir, part.as_bytes());
-                match self.probe(path, candidate.clone()) {
+                match self.probe(path, &candidate) {
                     Probe::Package(init) => {
                         next = Some((init, vec![candidate]));
                         break;
@@ -435,15 +436,16 @@ impl ImportClosure<'_, '_> {
             match next {
                 Some((file, package_dirs)) => {
                     found.files.push(file);
-                    search = package_dirs;
+                    search = Cow::Owned(package_dirs);
                 }
-                None if !namespace.is_empty() => search = namespace,
+                None if !namespace.is_empty() => search = Cow::Owned(namespace),
                 None => {
                     found.package_dirs.clear();
                     return found;
                 }
             }
-            found.package_dirs.clone_from(&search);
+            found.package_dirs.clear();
+            found.package_dirs.extend(search.iter().cloned());
         }
         found.complete = true;
         found
@@ -453,12 +455,16 @@ impl ImportClosure<'_, '_> {
     /// a package (`NAME/__init__.py` first), else a module (`NAME` with an extension
     /// module's suffix, `.py` or `.pyc`), else a namespace directory. Remembered for the
     /// build: the same packages are looked into by many imports.
-    fn probe(&self, path: &SysPath, candidate: Vec<u8>) -> Probe {
-        let key = (path.id, candidate);
-        if let Some(probe) = self.builder.python_probes.borrow().get(&key) {
+    fn probe(&self, path: &SysPath, candidate: &[u8]) -> Probe {
+        if let Some(probe) = self
+            .builder
+            .python_probes
+            .borrow()
+            .get(path.id)
+            .and_then(|probes| probes.get(candidate))
+        {
             return probe.clone();
         }
-        let (_, candidate) = &key;
         let is_dir = self.is_dir(candidate);
         let init = is_dir
             .then(|| {
@@ -476,7 +482,7 @@ impl ImportClosure<'_, '_> {
                     .iter()
                     .map(Vec::as_slice)
                     .chain([&b".py"[..], b".pyc"])
-                    .map(|suffix| [candidate.as_slice(), suffix].concat())
+                    .map(|suffix| [candidate, suffix].concat())
                     .find(|file| self.is_file(file));
                 match module {
                     Some(file) => Probe::Module(file),
@@ -485,10 +491,11 @@ impl ImportClosure<'_, '_> {
                 }
             }
         };
-        self.builder
-            .python_probes
-            .borrow_mut()
-            .insert(key, probe.clone());
+        let mut probes = self.builder.python_probes.borrow_mut();
+        if probes.len() <= path.id {
+            probes.resize_with(path.id + 1, HashMap::new);
+        }
+        probes[path.id].insert(candidate.to_vec(), probe.clone());
         probe
     }
 
