@@ -93,6 +93,7 @@ pub fn read_ahead() -> (impl FnMut(&[TraceRecord]) + Send + 'static, Ahead) {
     let end = RunEnd(ended.clone());
     let mut sent: HashSet<Vec<u8>> = HashSet::new();
     let watcher = move |records: &[TraceRecord]| {
+        // The watcher holds the run's end: dropping it tells the scanner.
         let _ = &end;
         let batch: Vec<Vec<u8>> = loaded_sources(records)
             .filter(|source| sent.insert(source.clone()))

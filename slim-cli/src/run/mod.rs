@@ -579,7 +579,7 @@ async fn run_in_cgroup<E: Engine, W: Workload>(
         builder.extend(rest.drain(..));
     }
     drop(stream);
-    watch(&mut watching, &builder);
+    // The container has exited: the watcher learns the run is over.
     drop(watching);
 
     let (lost, calls) = match &resources.probe {
