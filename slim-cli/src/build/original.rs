@@ -39,12 +39,11 @@ pub(super) fn start_indexing(
     reporter.step(&format!(
         "indexing the image in the engine's layer store ({driver}) while it runs"
     ));
-    let (watcher, ahead) = match settings.keep.import_closure {
-        true => {
-            let (watch, ahead) = read_ahead();
-            (Some(Box::new(watch) as Watcher), Some(ahead))
-        }
-        false => (None, None),
+    let (watcher, ahead): (Option<Watcher>, _) = if settings.keep.import_closure {
+        let (watch, ahead) = read_ahead();
+        (Some(Box::new(watch)), Some(ahead))
+    } else {
+        (None, None)
     };
     let task = tokio::task::spawn_blocking(move || {
         let start = Instant::now();

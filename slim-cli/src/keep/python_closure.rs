@@ -532,12 +532,13 @@ impl ImportClosure<'_, '_> {
                     .insert(tag.1);
             }
         }
-        for (version, path) in &mut paths {
-            let marker = format!("/python{version}/");
+        for (id, (version, path)) in paths.iter_mut().enumerate() {
+            path.id = id;
+            path.marker = format!("/python{version}/").into_bytes();
             for site in &site_dirs {
                 let mut slashed = site.clone();
                 slashed.push(b'/');
-                if find(&slashed, marker.as_bytes()) || site.ends_with(b"/python3/dist-packages") {
+                if find(&slashed, &path.marker) || site.ends_with(b"/python3/dist-packages") {
                     path.dirs.push(site.clone());
                     path.dirs.extend(self.pth_dirs(site));
                 }
@@ -547,10 +548,6 @@ impl ImportClosure<'_, '_> {
                 .extend(tags.get(&tag).into_iter().flatten().cloned());
             path.suffixes.push(b".abi3.so".to_vec());
             path.suffixes.push(b".so".to_vec());
-        }
-        for (id, (version, path)) in paths.iter_mut().enumerate() {
-            path.id = id;
-            path.marker = format!("/python{version}/").into_bytes();
         }
         paths
     }
@@ -680,7 +677,7 @@ fn is_bytecode_cache(path: &[u8]) -> bool {
 }
 
 /// The version of a standard library directory `…/lib/python3.N`.
-fn version_dir(dir: &[u8]) -> Option<String> {
+pub(super) fn version_dir(dir: &[u8]) -> Option<String> {
     let name = split_parent(dir).1;
     let version = name.strip_prefix(b"python")?;
     let (major, minor) = version.split_first()?;

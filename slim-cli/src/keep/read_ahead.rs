@@ -23,7 +23,7 @@ use globset::GlobSet;
 
 use super::glob::as_path;
 use super::profile;
-use super::python_closure::{is_dir, is_file, is_tool, relative_base, source_path};
+use super::python_closure::{is_dir, is_file, is_tool, relative_base, source_path, version_dir};
 use super::python_imports::{Imports, scan};
 use crate::image::index::{FsIndex, join, split_parent};
 use crate::trace::TraceRecord;
@@ -95,9 +95,14 @@ pub fn read_ahead() -> (impl FnMut(&[TraceRecord]) + Send + 'static, Ahead) {
     let watcher = move |records: &[TraceRecord]| {
         // The watcher holds the run's end: dropping it tells the scanner.
         let _ = &end;
-        let batch: Vec<Vec<u8>> = loaded_sources(records)
-            .filter(|source| sent.insert(source.clone()))
-            .collect();
+        // A module's files are looked at many times: each is copied into `sent` once.
+        let mut batch: Vec<Vec<u8>> = Vec::new();
+        for source in loaded_sources(records) {
+            if !sent.contains(&source) {
+                sent.insert(source.clone());
+                batch.push(source);
+            }
+        }
         if !batch.is_empty() {
             // The scanner is gone when indexing failed: nothing is read ahead then.
             let _ = sender.send(batch);
@@ -194,10 +199,7 @@ impl<'i> Guess<'i> {
     /// Notes the path directories a loaded source shows.
     fn learn(&mut self, source: &[u8]) {
         let (dir, name) = split_parent(source);
-        if name == b"os.py"
-            && split_parent(&dir).1.starts_with(b"python3.")
-            && !self.stdlib.contains(&dir)
-        {
+        if name == b"os.py" && version_dir(&dir).is_some() && !self.stdlib.contains(&dir) {
             self.stdlib.push(dir.clone());
             self.dirs.push(dir);
             return;
