@@ -6,7 +6,10 @@
 //! as far as it can tell before the keep phase knows `sys.path` and the profiles: from the
 //! directories the loaded sources show (the standard library beside `os.py`, the
 //! `site-packages` and `dist-packages` directories), without the python profile's tools
-//! and excluded parts.
+//! and excluded parts. Then, with no import left to follow, it reads the rest of what the
+//! keep phase may read whole: every source of the installed packages the run loaded a
+//! module of (the package rule keeps their subpackages, a framework profile some of them
+//! whole), and of the standard library's packages kept whole (`encodings`).
 //!
 //! A scan read ahead is the one the closure would make ([`read_and_scan`]), of the same
 //! index, so the keep set does not depend on what was read ahead, or guessed; the closure
@@ -25,7 +28,7 @@ use super::glob::as_path;
 use super::profile;
 use super::python_closure::{is_dir, is_file, is_tool, relative_base, source_path, version_dir};
 use super::python_imports::{Imports, scan};
-use crate::image::index::{FsIndex, join, split_parent};
+use crate::image::index::{FsIndex, NodeKind, join, split_parent};
 use crate::trace::TraceRecord;
 
 /// Bytes read at most from one Python source.
@@ -127,12 +130,17 @@ impl Ahead {
         let mut done = SourceScans::default();
         let mut guess = Guess::new(index);
         let mut loaded: VecDeque<Vec<u8>> = VecDeque::new();
+        // Whether the watcher is gone: no batch will come.
+        let mut gone = false;
         loop {
             // What the run loaded comes before guesses: every batch waiting is taken, and
             // with nothing else to read, the next one is waited for.
             loop {
-                let batch = if loaded.is_empty() && guess.next.is_empty() {
-                    self.sources.recv().ok()
+                let idle = loaded.is_empty() && guess.next.is_empty() && guess.wide.is_empty();
+                let batch = if idle {
+                    let batch = self.sources.recv().ok();
+                    gone = batch.is_none();
+                    batch
                 } else {
                     self.sources.try_recv().ok()
                 };
@@ -147,8 +155,17 @@ impl Ahead {
             if self.ended.load(Ordering::Acquire) {
                 break;
             }
-            let Some(source) = loaded.pop_front().or_else(|| guess.next.pop_front()) else {
-                break;
+            let next = loaded
+                .pop_front()
+                .or_else(|| guess.next.pop_front())
+                .or_else(|| guess.widen());
+            let Some(source) = next else {
+                // Everything known is read: the next batch is waited for, unless none
+                // will come.
+                if gone {
+                    break;
+                }
+                continue;
             };
             let started = Instant::now();
             if let Some(imports) = read_and_scan(index, &source) {
@@ -171,28 +188,35 @@ struct Guess<'i> {
     /// The python profile's tools and exclude globs.
     tools: Vec<String>,
     excludes: GlobSet,
+    /// The standard library's packages the python profile keeps whole (`encodings`).
+    whole: Vec<String>,
     /// Every source loaded or guessed so far, and the guesses not read yet.
     queued: HashSet<Vec<u8>>,
     next: VecDeque<Vec<u8>>,
+    /// Packages whose every source is read once no import is left to follow: installed
+    /// ones the run loaded a module of, the standard library's packages kept whole. Each
+    /// is listed once.
+    wide: VecDeque<Vec<u8>>,
+    widened: HashSet<Vec<u8>>,
 }
 
 impl<'i> Guess<'i> {
     fn new(index: &'i FsIndex) -> Guess<'i> {
         let python = profile::load("python").ok();
+        let rules = python.as_ref().and_then(|p| p.python_imports.as_ref());
         Guess {
             index,
             dirs: Vec::new(),
             stdlib: Vec::new(),
-            tools: python
-                .as_ref()
-                .and_then(|p| p.python_imports.as_ref())
-                .map(|rules| rules.tools.clone())
-                .unwrap_or_default(),
+            tools: rules.map(|rules| rules.tools.clone()).unwrap_or_default(),
+            whole: rules.map(|rules| rules.whole.clone()).unwrap_or_default(),
             excludes: python
                 .and_then(|p| p.excludes().ok())
                 .unwrap_or_else(GlobSet::empty),
             queued: HashSet::new(),
             next: VecDeque::new(),
+            wide: VecDeque::new(),
+            widened: HashSet::new(),
         }
     }
 
@@ -200,6 +224,12 @@ impl<'i> Guess<'i> {
     fn learn(&mut self, source: &[u8]) {
         let (dir, name) = split_parent(source);
         if name == b"os.py" && version_dir(&dir).is_some() && !self.stdlib.contains(&dir) {
+            let whole: Vec<Vec<u8>> = (self.whole.iter())
+                .map(|name| join(&dir, name.replace('.', "/").as_bytes()))
+                .collect();
+            for package in whole {
+                self.widen_later(package);
+            }
             self.stdlib.push(dir.clone());
             self.dirs.push(dir);
             return;
@@ -207,11 +237,42 @@ impl<'i> Guess<'i> {
         for marker in [&b"/site-packages/"[..], b"/dist-packages/"] {
             if let Some(at) = memchr::memmem::find(source, marker) {
                 let site = source[..at + marker.len() - 1].to_vec();
+                // The installed package (top-level directory) the source belongs to.
+                let rest = &source[at + marker.len()..];
+                if let Some(end) = memchr::memchr(b'/', rest) {
+                    self.widen_later(join(&site, &rest[..end]));
+                }
                 if !self.dirs.contains(&site) {
                     self.dirs.push(site);
                 }
             }
         }
+    }
+
+    /// Lists the package directory `dir` to be read whole, once.
+    fn widen_later(&mut self, dir: Vec<u8>) {
+        if self.widened.insert(dir.clone()) {
+            self.wide.push_back(dir);
+        }
+    }
+
+    /// The next source of a package read whole: each listed package's sources not read
+    /// yet (the profile's excluded parts aside) are queued as guesses.
+    fn widen(&mut self) -> Option<Vec<u8>> {
+        while self.next.is_empty() {
+            let dir = self.wide.pop_front()?;
+            for (path, node) in self.index.descendants(&dir) {
+                if matches!(node.kind, NodeKind::File { .. })
+                    && path.ends_with(b".py")
+                    && !self.excludes.is_match(as_path(path))
+                    && !self.queued.contains(path)
+                {
+                    self.queued.insert(path.clone());
+                    self.next.push_back(path.clone());
+                }
+            }
+        }
+        self.next.pop_front()
     }
 
     /// Queues the sources `imports` (read from `source`) would load, where they can be
@@ -363,7 +424,7 @@ mod tests {
     }
 
     #[test]
-    fn with_nothing_loaded_left_the_scanner_reads_what_the_loaded_sources_import() {
+    fn with_no_import_left_the_scanner_reads_the_loaded_packages_whole() {
         let lib = "usr/lib/python3.11";
         let site = "opt/venv/lib/python3.11/site-packages";
         let files: Vec<(String, &str)> = [
@@ -377,9 +438,14 @@ mod tests {
             ("LIB/decimal.py", ""),
             ("LIB/test/__init__.py", ""),
             ("LIB/test/test_x.py", ""),
+            ("LIB/encodings/__init__.py", ""),
+            ("LIB/encodings/cp1252.py", ""),
+            ("LIB/xml/__init__.py", ""),
             ("SITE/pkg/__init__.py", ""),
             ("SITE/pkg/sub.py", ""),
             ("SITE/pkg/unused.py", ""),
+            ("SITE/pkg/tests/test_sub.py", ""),
+            ("SITE/other/__init__.py", ""),
             (
                 "app/server.py",
                 "import json\ndef page():\n    import fractions\n    from pkg import sub\n    \
@@ -425,13 +491,70 @@ mod tests {
             "SITE/pkg/__init__.py",
             "SITE/pkg/sub.py",
             "app/server.py",
+            // Read whole: a package the run loaded, and one the standard library's kept
+            // whole.
+            "SITE/pkg/unused.py",
+            "LIB/encodings/__init__.py",
+            "LIB/encodings/cp1252.py",
         ]
         .iter()
         .map(|p| path(p))
         .collect();
         expected.sort();
-        // Not a tool the standard library imports for its self-test, nor an excluded part.
+        // Not a tool the standard library imports for its self-test, nor an excluded part
+        // (test suites), nor a package nothing loaded or imported.
         assert_eq!(scanned, expected);
+    }
+
+    #[test]
+    fn with_everything_read_the_scanner_waits_for_what_the_run_loads_next() {
+        let site = "/opt/venv/lib/python3.11/site-packages";
+        let (index, _dir) = index_of(
+            "read-ahead-wait",
+            &[
+                ("opt/venv/lib/python3.11/site-packages/pkg/__init__.py", ""),
+                ("opt/venv/lib/python3.11/site-packages/pkg/sub.py", ""),
+                // A package whose every source the run loaded: read whole, it adds none.
+                ("opt/venv/lib/python3.11/site-packages/one/__init__.py", ""),
+                ("app/server.py", "import pkg\n"),
+                ("app/late.py", ""),
+            ],
+        );
+        let (sender, sources) = channel();
+        let ahead = Ahead {
+            sources,
+            ended: Arc::new(AtomicBool::new(false)),
+        };
+        sender
+            .send(vec![
+                b"/app/server.py".to_vec(),
+                format!("{site}/pkg/__init__.py").into_bytes(),
+                format!("{site}/one/__init__.py").into_bytes(),
+            ])
+            .unwrap();
+        // Loaded after the scanner has read the first batch and its package whole.
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            sender.send(vec![b"/app/late.py".to_vec()]).unwrap();
+        });
+        let scans = ahead.scan(&index);
+        late.join().unwrap();
+        let mut scanned: Vec<String> = scans
+            .scans
+            .keys()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect();
+        scanned.sort();
+        assert_eq!(
+            scanned,
+            [
+                "/app/late.py".to_string(),
+                "/app/server.py".into(),
+                format!("{site}/one/__init__.py"),
+                format!("{site}/pkg/__init__.py"),
+                format!("{site}/pkg/sub.py"),
+            ]
+        );
     }
 
     #[test]
