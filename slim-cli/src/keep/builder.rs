@@ -48,6 +48,9 @@ pub(super) struct Builder<'a> {
     /// profile and reason that keep them once something does (see
     /// `rules::Apply::keep_python_package`).
     pub(super) python_unreached: BTreeMap<Vec<u8>, (String, Reason)>,
+    /// The files of the modules frozen into a Python version (by the version), found on
+    /// its path: read for their imports, kept only when used.
+    pub(super) python_frozen: HashMap<Vec<u8>, String>,
     /// Python sources scanned while the traced run went on, handed to the first closure
     /// that reads them.
     pub(super) python_ahead: SourceScans,
@@ -84,6 +87,7 @@ impl<'a> Builder<'a> {
             python_probes: RefCell::new(Vec::new()),
             python_unreached: BTreeMap::new(),
             python_ahead: SourceScans::default(),
+            python_frozen: HashMap::new(),
         }
     }
 

@@ -112,10 +112,14 @@ pub struct ListRules {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PythonImports {
-    /// Modules the interpreter imports without opening their source (frozen into it):
-    /// kept, and their imports read from the image's copy.
+    /// Modules the interpreter imports without opening their file (frozen into it), in
+    /// every version: their imports are read from the image's copy, which is kept only
+    /// when the run used it.
     #[serde(default)]
     pub frozen: Vec<String>,
+    /// More frozen modules, by the version (`3.11`) that froze them.
+    #[serde(default)]
+    pub frozen_since: BTreeMap<String, Vec<String>>,
     /// Packages imported by a name computed at run time: kept whole.
     #[serde(default)]
     pub whole: Vec<String>,
@@ -130,15 +134,38 @@ pub struct PythonImports {
 }
 
 impl PythonImports {
+    /// The modules frozen into Python `version` (`3.11`).
+    pub fn frozen_in(&self, version: &str) -> impl Iterator<Item = &String> {
+        let since = self
+            .frozen_since
+            .iter()
+            .filter(move |(since, _)| version_at_least(version, since))
+            .flat_map(|(_, modules)| modules);
+        self.frozen.iter().chain(since)
+    }
+
     /// Both tables' modules together.
     fn merge(&mut self, other: PythonImports) {
         self.frozen.extend(other.frozen);
+        for (version, frozen) in other.frozen_since {
+            self.frozen_since.entry(version).or_default().extend(frozen);
+        }
         self.whole.extend(other.whole);
         self.tools.extend(other.tools);
         for (module, implied) in other.implied {
             self.implied.entry(module).or_default().extend(implied);
         }
     }
+}
+
+/// Whether the Python version `version` (`3.12`) is `since` (`3.11`) or later; a version
+/// that does not read as `MAJOR.MINOR` is not.
+fn version_at_least(version: &str, since: &str) -> bool {
+    let parse = |v: &str| -> Option<(u32, u32)> {
+        let (major, minor) = v.split_once('.')?;
+        Some((major.parse().ok()?, minor.parse().ok()?))
+    };
+    matches!((parse(version), parse(since)), (Some(v), Some(s)) if v >= s)
 }
 
 /// The require closure of the kept Ruby files: each feature a kept file can require,
@@ -578,6 +605,25 @@ pub fn choose(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frozen_modules_by_version() {
+        let rules = PythonImports {
+            frozen: vec!["zipimport".into()],
+            frozen_since: [("3.11".to_string(), vec!["os".to_string()])].into(),
+            ..PythonImports::default()
+        };
+        let frozen = |version| rules.frozen_in(version).cloned().collect::<Vec<_>>();
+        assert_eq!(frozen("3.9"), ["zipimport"]);
+        assert_eq!(
+            frozen("3.10"),
+            ["zipimport"],
+            "3.10 < 3.11, though \"3.10\" > \"3.1\""
+        );
+        assert_eq!(frozen("3.11"), ["zipimport", "os"]);
+        assert_eq!(frozen("3.12"), ["zipimport", "os"]);
+        assert_eq!(frozen("3.x"), ["zipimport"]);
+    }
 
     #[test]
     fn every_builtin_profile_parses_and_resolves() {

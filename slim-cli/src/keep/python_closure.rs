@@ -148,10 +148,22 @@ impl ImportClosure<'_, '_> {
             .filter_map(source_path)
             .filter(|source| !scanned.contains(source) && self.is_source(source))
             .collect();
+        // A frozen module's file is read for its imports, not kept (unless the run used
+        // it): the interpreter has its own copy.
+        for (version, path) in &paths {
+            for name in self.rules.frozen_in(version) {
+                let found = self.find_on_path(path, name);
+                if let (true, Some(file)) = (found.complete, found.files.last()) {
+                    self.builder
+                        .python_frozen
+                        .insert(file.clone(), version.clone());
+                }
+            }
+        }
         let roots = self.roots;
         for (version, path) in paths.iter().filter(|_| roots) {
             let why = format!("python {version} imports it at start-up (frozen module)");
-            for name in &self.rules.frozen {
+            for name in self.rules.frozen_in(version) {
                 let found = self.find_on_path(path, name);
                 self.keep(&found.files, &why, &mut queue);
             }
@@ -302,6 +314,16 @@ impl ImportClosure<'_, '_> {
                     continue;
                 }
                 None => {}
+            }
+            if let Some(version) = self.builder.python_frozen.get(file)
+                && !self.builder.set.contains(file)
+            {
+                let rule = format!("frozen into python {version}: imported without its file");
+                let glob = display(file);
+                (self.builder.set).note_left_out(self.profile, &rule, &glob, file);
+                self.seen.insert(file.clone(), Seen::LeftOut);
+                queue.push(file.clone());
+                continue;
             }
             // An optional part the profile leaves out (a test suite, idlelib …), listed
             // in the report with how to keep it.
@@ -728,7 +750,7 @@ mod tests {
     use super::super::python_imports::scan;
     use super::super::read_ahead::{SourceScans, read_and_scan};
     use super::super::test_files::index_of;
-    use super::super::{ImageRuntime, KeepOptions, KeepSet, Reason, compute_with};
+    use super::super::{ImageRuntime, KeepOptions, KeepSet, Reason, compute, compute_with};
     use crate::image::index::FsIndex;
     use crate::test_kit::record;
     use slim_test_kit::ScratchDir;
@@ -753,6 +775,7 @@ def page():
         let files: Vec<(String, String)> = [
             ("app/server.py", SERVER),
             ("LIB/os.py", "import stat\ndef popen():\n    import subprocess\n"),
+            ("LIB/__pycache__/os.cpython-311.pyc", ""),
             ("LIB/stat.py", ""),
             ("LIB/subprocess.py", "import signal\n"),
             ("LIB/signal.py", ""),
@@ -848,8 +871,7 @@ def page():
             "LIB/statistics.py",
             "LIB/_strptime.py",
             "LIB/weakref.py",
-            "LIB/os.py",
-            "LIB/stat.py",
+            // What the frozen os imports (but stat, frozen too).
             "LIB/subprocess.py",
             "LIB/signal.py",
             "LIB/encodings/idna.py",
@@ -873,6 +895,9 @@ def page():
             "LIB/test/test_x.py",
             "LIB/doctest.py",
             "usr/local/lib/python3.12/fractions.py",
+            // Frozen into python 3.11, and not used by the run.
+            "LIB/os.py",
+            "LIB/stat.py",
         ] {
             assert!(!kept(&set, path), "{path} should not be kept");
         }
@@ -964,6 +989,38 @@ def page():
         });
         assert!(kept(&set, "LIB/unused.py"));
         assert!(!kept(&set, "LIB/fractions.py"));
+    }
+
+    #[test]
+    fn a_frozen_module_is_kept_only_when_used_and_never_its_bytecode() {
+        let set = keep("frozen-unused", true);
+        let os = format!("/{LIB}/os.py");
+        let left_out = set
+            .left_out()
+            .iter()
+            .find(|l| l.paths.contains(os.as_bytes()));
+        assert_eq!(
+            left_out.map(|l| (l.rule.as_str(), l.glob.as_str())),
+            Some(("frozen into python 3.11: imported without its file", &*os)),
+            "{:?}",
+            set.left_out()
+        );
+        // Used: python 3.11 looks for `os.py` to find its standard library.
+        let (index, _dir) = image("frozen-used");
+        let records = [record("/app/server.py"), record(os.clone())];
+        let options = KeepOptions {
+            lists: Vec::new(),
+            profiles: vec![load("python").unwrap()],
+            import_closure: true,
+            ..KeepOptions::default()
+        };
+        let set = compute(&index, &records, &ImageRuntime::default(), &options).unwrap();
+        assert!(kept(&set, "LIB/os.py"));
+        assert!(kept(&set, "LIB/subprocess.py"), "imported by os.py");
+        assert!(
+            !kept(&set, "LIB/__pycache__/os.cpython-311.pyc"),
+            "the interpreter's own copy is imported"
+        );
     }
 
     #[test]

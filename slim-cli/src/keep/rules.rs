@@ -441,8 +441,10 @@ impl Apply<'_, '_> {
             // Bytecode is a cache: the interpreter compiles a kept source the traced run
             // never imported when it first imports it, so only a used source brings its
             // bytecode.
+            // A frozen module's bytecode is not read either.
             if let Some(stem) = name.strip_suffix(b".py")
                 && self.used.contains(&path)
+                && !self.builder.python_frozen.contains_key(&path)
             {
                 let cache = join(&dir, b"__pycache__");
                 let mut prefix = join(&cache, stem);
