@@ -578,6 +578,8 @@ mod tests {
             (format!("{SITE}/django/contrib/admin/apps.py"), ""),
             // An app no setting names and nothing imports.
             (format!("{SITE}/django/contrib/gis/__init__.py"), ""),
+            // A Windows script launcher.
+            (format!("{SITE}/django/cli-64.exe"), "MZ"),
             (format!("{SITE}/django/contrib/gis/static/gis/map.js"), ""),
             (format!("{SITE}/django/contrib/gis/db/__init__.py"), ""),
             (format!("{SITE}/django/conf/__init__.py"), ""),
@@ -726,6 +728,7 @@ mod tests {
             "django/contrib/gis",
             "django/contrib/gis/static/gis/map.js",
             "django/conf/locale/fr/LC_MESSAGES/django.po",
+            "django/cli-64.exe",
         ] {
             assert!(!has(&set, &format!("/{SITE}/{path}")), "{path}");
         }
@@ -738,6 +741,14 @@ mod tests {
         assert!(
             gis.paths
                 .contains(format!("/{SITE}/django/contrib/gis/db/__init__.py").as_bytes())
+        );
+        let exe = format!("/{SITE}/django/cli-64.exe");
+        assert!(
+            set.left_out()
+                .iter()
+                .any(|l| l.glob == "/**/site-packages/**/*.exe" && l.paths.contains(exe.as_bytes())),
+            "{:?}",
+            set.left_out()
         );
 
         // Control: without the import closure, the used distribution is kept whole.
