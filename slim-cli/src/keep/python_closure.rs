@@ -148,23 +148,17 @@ impl ImportClosure<'_, '_> {
             .filter_map(source_path)
             .filter(|source| !scanned.contains(source) && self.is_source(source))
             .collect();
-        // A frozen module's file is read for its imports, not kept (unless the run used
-        // it): the interpreter has its own copy.
-        for (version, path) in &paths {
-            for name in self.rules.frozen_in(version) {
-                let found = self.find_on_path(path, name);
-                if let (true, Some(file)) = (found.complete, found.files.last()) {
-                    self.builder
-                        .python_frozen
-                        .insert(file.clone(), version.clone());
-                }
-            }
-        }
         let roots = self.roots;
         for (version, path) in paths.iter().filter(|_| roots) {
             let why = format!("python {version} imports it at start-up (frozen module)");
             for name in self.rules.frozen_in(version) {
                 let found = self.find_on_path(path, name);
+                // A frozen module's file is read for its imports, not kept (unless the run
+                // used it): the interpreter has its own copy. Its package is imported from
+                // the image.
+                if let (true, Some(file)) = (found.complete, found.files.last()) {
+                    (self.builder.python_frozen).insert(file.clone(), version.clone());
+                }
                 self.keep(&found.files, &why, &mut queue);
             }
             for name in &self.rules.whole {

@@ -359,6 +359,15 @@ mod tests {
     use crate::keep::test_files::index_of;
     use crate::test_kit::record;
 
+    /// The paths of the sources scanned, sorted.
+    fn scanned(scans: &SourceScans) -> Vec<String> {
+        let mut scanned: Vec<String> = (scans.scans.keys())
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect();
+        scanned.sort();
+        scanned
+    }
+
     fn batches(ahead: &Ahead) -> Vec<Vec<String>> {
         ahead
             .sources
@@ -474,12 +483,7 @@ mod tests {
             .unwrap();
         drop(sender);
         let scans = ahead.scan(&index);
-        let mut scanned: Vec<String> = scans
-            .scans
-            .keys()
-            .map(|p| String::from_utf8_lossy(p).into_owned())
-            .collect();
-        scanned.sort();
+        let scanned = scanned(&scans);
         let mut expected: Vec<String> = [
             "LIB/os.py",
             "LIB/stat.py",
@@ -539,12 +543,7 @@ mod tests {
         });
         let scans = ahead.scan(&index);
         late.join().unwrap();
-        let mut scanned: Vec<String> = scans
-            .scans
-            .keys()
-            .map(|p| String::from_utf8_lossy(p).into_owned())
-            .collect();
-        scanned.sort();
+        let scanned = scanned(&scans);
         assert_eq!(
             scanned,
             [
