@@ -3,7 +3,8 @@
 //! names) and the time zone database (`/time` renders Europe/Paris). The traced run only
 //! sends `GET /`, so those files reach the slim image through the default keep-lists, and
 //! switching one list off (`--no-keep certs`, `--no-keep zoneinfo`) breaks exactly the
-//! page that needs it.
+//! page that needs it. The standard library is kept by reachability: at most twice the
+//! bytes of it the run traced, the codec modules kept whole included.
 //!
 //! Needs root, the Docker engine and a kernel with BTF and bpf_loop (every test is named
 //! `root_engine_…`).
@@ -12,9 +13,12 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::Value;
-use slim_fixtures::{BuildCommand, SlimImage, TestContainer, image};
+use slim_fixtures::{BuildCommand, ReportFile, SlimImage, TestContainer, image, kept_bytes_below};
 
 const PORT: u16 = 8000;
+
+/// Where Debian's python3 keeps its standard library.
+const STDLIB: &str = "/usr/lib/python3.11/";
 
 /// The answers of one container: home, tls and time pages, as JSON.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,17 +70,25 @@ fn original() -> &'static Answers {
 }
 
 fn build(label: &str, no_keep: Option<&str>) -> SlimImage {
-    let mut command = BuildCommand::new(&image("python-app")).unique_tag(label);
+    build_with_report(label, no_keep).0
+}
+
+/// The build and its report.
+fn build_with_report(label: &str, no_keep: Option<&str>) -> (SlimImage, Value) {
+    let report = ReportFile::new(label);
+    let mut command = BuildCommand::new(&image("python-app"))
+        .unique_tag(label)
+        .option("--report", &report.path().display().to_string());
     if let Some(list) = no_keep {
         command = command.option("--no-keep", list);
     }
-    command.run().image()
+    (command.run().image(), report.read())
 }
 
 #[test]
 fn root_engine_python_slim_image_keeps_the_ca_store_and_zoneinfo_it_never_touched() {
     let expected = original();
-    let slim = build("python", None);
+    let (slim, report) = build_with_report("python", None);
     let got = answers(&slim.tag);
     assert_eq!(got.home, expected.home, "GET / on the slim image");
     assert_eq!(
@@ -86,6 +98,14 @@ fn root_engine_python_slim_image_keeps_the_ca_store_and_zoneinfo_it_never_touche
     assert_eq!(
         got.time, expected.time,
         "GET /time: the slim image lacks the zoneinfo database"
+    );
+    // The standard library by reachability, codec modules (kept whole) included.
+    let (traced, kept) = kept_bytes_below(&report, STDLIB, |_| true);
+    println!("standard library bytes ({STDLIB}): traced {traced}, kept {kept}");
+    assert!(
+        kept <= 2 * traced,
+        "at most twice the standard library bytes traced should be kept: traced {traced}, \
+         kept {kept}"
     );
 }
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde_json::Value;
 use slim_fixtures::{
     BuildCommand, PYTHON_LAZY_PORT, ReportFile, SlimImage, TestContainer, builds_of_one_trace,
-    image, kept_differences,
+    image, kept_bytes_below, kept_differences,
 };
 
 /// The pages whose modules are imported lazily.
@@ -89,27 +89,7 @@ fn is_codec(path: &str) -> bool {
 /// Bytes of the standard library's files the report says were traced, and kept, the
 /// codec modules left out of both.
 fn stdlib_bytes(report: &Value) -> (u64, u64) {
-    let mut traced = 0;
-    let mut kept = 0;
-    for path in report["keep"]["paths"].as_array().into_iter().flatten() {
-        if !path["path"]
-            .as_str()
-            .is_some_and(|p| p.starts_with(STDLIB) && !is_codec(p))
-        {
-            continue;
-        }
-        let size = path["size"].as_u64().unwrap_or_default();
-        kept += size;
-        let was_traced = path["reasons"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|r| r["reason"] == "traced");
-        if was_traced {
-            traced += size;
-        }
-    }
-    (traced, kept)
+    kept_bytes_below(report, STDLIB, |path| !is_codec(path))
 }
 
 #[test]

@@ -52,7 +52,8 @@ pub use probe_sites::{API_DATA, API_PORT, CRAWL_SITE, OPENAPI_PORT};
 pub use process::{Ended, SlimProcess};
 pub use recipe::{BUILDER_VERSION, Base, Contents, DEFAULT_PATH, Entry, ImageConfig, Recipe};
 pub use report::{
-    REPORT_SCHEMA, kept_differences, read_valid_report, report_violations, traced_accesses,
+    REPORT_SCHEMA, kept_bytes_below, kept_differences, read_valid_report, report_violations,
+    traced_accesses,
 };
 pub use rootfs::{static_c_binary, sweep_dead_builds};
 pub use sbom_schemas::{SbomSchema, sbom_violations};

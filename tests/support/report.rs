@@ -45,6 +45,32 @@ pub fn read_valid_report(path: &Path) -> Value {
     report
 }
 
+/// Bytes of the files below `dir` (`/usr/lib/python3.11/`) that `report` says were
+/// traced, and kept, counting only the paths `counted` accepts.
+pub fn kept_bytes_below(report: &Value, dir: &str, counted: impl Fn(&str) -> bool) -> (u64, u64) {
+    let mut traced = 0;
+    let mut kept = 0;
+    for path in report["keep"]["paths"].as_array().into_iter().flatten() {
+        if !path["path"]
+            .as_str()
+            .is_some_and(|p| p.starts_with(dir) && counted(p))
+        {
+            continue;
+        }
+        let size = path["size"].as_u64().unwrap_or_default();
+        kept += size;
+        let was_traced = path["reasons"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["reason"] == "traced");
+        if was_traced {
+            traced += size;
+        }
+    }
+    (traced, kept)
+}
+
 /// The kept paths of two builds' reports that differ, with their reasons (process ids
 /// aside), one per line: what to look at when two builds that should give the same image
 /// do not.
