@@ -248,6 +248,13 @@ pub fn installed_path<'a>(
     }
 }
 
+/// The kinds of a package's `info/` files that neither `dpkg-query`, `dpkg --verify`,
+/// removing the package, nor a scanner reads: `symbols` and `shlibs` (read when building
+/// packages that link against it), debconf's `templates` and `config` (its configuration
+/// questions, asked by `dpkg-reconfigure`) and `triggers` (read when installing other
+/// packages).
+pub const UNREAD_INFO: &[&[u8]] = &[b"symbols", b"shlibs", b"templates", b"config", b"triggers"];
+
 /// The absolute paths a `.list` file names (one a line; blank lines skipped).
 pub fn list_paths(text: &[u8]) -> impl Iterator<Item = &[u8]> {
     text.split(|&b| b == b'\n')

@@ -4,8 +4,9 @@
 //!
 //! A package is kept when at least one of its files (not directories) is kept; its entry
 //! is unchanged but for the lists of its files, which name only the kept files and the
-//! directories above them (file list, checksums, conffiles). A package with no kept file
-//! is absent. The trimmed files are new content written in place of the original files
+//! directories above them (file list, checksums, conffiles), and the `info/` files that
+//! only building or configuring packages reads ([`dpkg::UNREAD_INFO`]), which are left
+//! out. A package with no kept file is absent. The trimmed files are new content written in place of the original files
 //! of the same paths, with their metadata; `dpkg` and `apk` hold the text formats (both
 //! parse untrusted bytes and never fail).
 //!
@@ -279,6 +280,7 @@ fn trim_dpkg(kept: &Kept<'_>, out: &mut Trimmed) -> Result<Option<PackageDb>, Pa
                 b"list" => Some(dpkg::trim_list(&list, &kept_files)),
                 b"md5sums" => read(index, path)?.map(|t| dpkg::trim_md5sums(&t, &kept_files)),
                 b"conffiles" => read(index, path)?.map(|t| dpkg::trim_lines(&t, |p| kept.file(p))),
+                kind if dpkg::UNREAD_INFO.contains(&kind) => continue,
                 _ => None,
             };
             out.files.insert(path.clone(), content);

@@ -62,6 +62,7 @@ fn debian() -> (ScratchDir, FsIndex) {
             "/etc/nginx/nginx.conf\n/etc/nginx/old.conf\n",
         )
         .file("var/lib/dpkg/info/nginx.postinst", "#!/bin/sh\n")
+        .file("var/lib/dpkg/info/nginx.templates", "Template: nginx/q\n")
         .file(
             "var/lib/dpkg/info/libfoo1:amd64.list",
             "/.\n/lib\n/lib/x86_64-linux-gnu\n/lib/x86_64-linux-gnu/libfoo.so.1\n",
@@ -73,6 +74,10 @@ fn debian() -> (ScratchDir, FsIndex) {
         .file(
             "var/lib/dpkg/info/libfoo1:amd64.shlibs",
             "libfoo 1 libfoo1\n",
+        )
+        .file(
+            "var/lib/dpkg/info/libfoo1:amd64.symbols",
+            "libfoo.so.1 libfoo1 #MINVER#\n",
         )
         .file(
             "var/lib/dpkg/info/gone.list",
@@ -168,10 +173,10 @@ Package: tool\nStatus: install ok installed\nArchitecture: amd64\nVersion: 4\n\n
         content(&trimmed, "/var/lib/dpkg/statoverride").unwrap(),
         "root adm 0755 /etc/nginx\n"
     );
-    // Copied as they are: the other files of kept packages and the database's own.
+    // Copied as they are: the maintainer scripts of kept packages and the database's own
+    // files.
     for copied in [
         "/var/lib/dpkg/info/nginx.postinst",
-        "/var/lib/dpkg/info/libfoo1:amd64.shlibs",
         "/var/lib/dpkg/info/format",
         "/var/lib/dpkg/arch",
         "/var/lib/dpkg/updates",
@@ -185,6 +190,11 @@ Package: tool\nStatus: install ok installed\nArchitecture: amd64\nVersion: 4\n\n
         );
     }
     for absent in [
+        // Read only when building packages that link against it.
+        "/var/lib/dpkg/info/libfoo1:amd64.shlibs",
+        "/var/lib/dpkg/info/libfoo1:amd64.symbols",
+        // Debconf's questions.
+        "/var/lib/dpkg/info/nginx.templates",
         "/var/lib/dpkg/info/gone.list",
         "/var/lib/dpkg/info/gone.md5sums",
         "/var/lib/dpkg/info/wrapper.list",
